@@ -1,0 +1,107 @@
+"""The TimeVAE paper's table, our side: vae_conv and timevae on sines, stockv and energy at
+10% and 100% of the training windows, scored with TimeGAN's protocol.
+
+Every cell is real CLI calls (train -> evaluate) into benchmarks/out/<model>_<data>_<p>/; the
+script skips cells already done, so it can be stopped and re-run. Then
+`python benchmarks/timevae_table.py --table` prints the markdown table for BENCHMARKS.md.
+
+    python benchmarks/timevae_table.py [--models vae_conv timevae] [--data sines stockv energy]
+        [--percent 10 100] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out"
+EXE = str(Path(sys.executable).with_name("factorseq"))
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "reference" / "timevae_paper_scores.csv"
+SINES_N = 10000  # TimeGAN's sine set size; "10%" keeps 1000 windows
+
+
+def data_args(data: str, percent: int) -> list[str]:
+    if data == "sines":
+        return ["--data", "sines", "--set", f"data.options={{n: {SINES_N * percent // 100}}}"]
+    return ["--data", data, "--set", f"data.options={{percent: {percent}}}"]
+
+
+def run_cell(model: str, data: str, percent: int, repeats: int, extra: list[str]) -> dict:
+    cell = OUT / f"{model}_{data}_{percent}"
+    result = cell / "result.json"
+    if result.is_file():
+        return json.loads(result.read_text())
+    run = cell / "run"
+    t0 = time.perf_counter()
+    subprocess.run([EXE, "train", model, *data_args(data, percent), "--out", str(run),
+                    "--force", *extra], check=True)
+    train_wall = time.perf_counter() - t0
+    metrics = cell / "metrics.json"
+    subprocess.run([EXE, "evaluate", str(run), "--out", str(metrics), "--repeats",
+                    str(repeats), "--force"], check=True)
+    cfg = json.loads((run / "config.json").read_text())
+    res = {"model": model, "data": data, "percent": percent, "train_wall_s": round(train_wall, 1),
+           "training": cfg["training"], "metrics": json.loads(metrics.read_text())}
+    result.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def paper_scores() -> dict:
+    """TimeVAE authors' table (their protocol): (metric, model, perc) -> {data: text}."""
+    if not PAPER.is_file():
+        return {}
+    out = {}
+    with PAPER.open() as f:
+        for row in csv.DictReader(f):
+            out[(row["metric"], row["model"], row["train_perc"])] = row
+    return out
+
+
+def table() -> str:
+    paper = paper_scores()
+    col = {"sines": "sine", "stockv": "stocks2", "energy": "energy"}
+    lines = ["| data | % | model | disc (ours) | disc (TimeVAE paper) | pred (ours) | "
+             "pred (paper) | pred, real data (ours / paper) | epochs | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for res_file in sorted(OUT.glob("*/result.json")):
+        r = json.loads(res_file.read_text())
+        m, pm = r["metrics"], "vae_conv_I" if r["model"] == "timevae" else None
+        fmt = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}"  # noqa: E731
+        p = str(r["percent"])
+        pd = paper.get(("disc_score", pm, p), {}).get(col[r["data"]], "—") if pm else "—"
+        pp = paper.get(("pred_score", pm, p), {}).get(col[r["data"]], "—") if pm else "—"
+        po = paper.get(("pred_score", "orig", p), {}).get(col[r["data"]], "—")
+        lines.append(f"| {r['data']} | {p} | {r['model']} | {fmt(m['discriminative'])} | {pd} | "
+                     f"{fmt(m['predictive'])} | {pp} | {fmt(m['predictive_real'])} / {po} | "
+                     f"{r['training']['epochs_run']} | {r['training']['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["vae_conv", "timevae"])
+    ap.add_argument("--data", nargs="+", default=["stockv", "sines", "energy"])
+    ap.add_argument("--percent", nargs="+", type=int, default=[100, 10])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--table", action="store_true")
+    ap.add_argument("extra", nargs="*", help="extra train args after --")
+    a = ap.parse_args()
+    if a.table:
+        print(table())
+        return
+    for data in a.data:
+        for p in a.percent:
+            for model in a.models:
+                r = run_cell(model, data, p, a.repeats, a.extra)
+                print(model, data, p, r["metrics"]["discriminative"]["mean"],
+                      r["metrics"]["predictive"]["mean"], flush=True)
+    print(table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Run directories: ``config.json`` + ``model.safetensors`` (+ logs and trainer state).
+
+``config.json`` holds the model's registered name and class, the library version, the model
+config, the fitted scaler, the data schema and the resolved data/training configs. Weights are
+safetensors, so loading never executes code from the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from . import __version__
+from .config import build, to_dict
+from .data.config import DataConfig
+from .data.container import SequenceData
+from .data.scaler import Scaler
+from .errors import FactorseqError
+from .models.base import SequenceModel
+from .registry import get_model_class
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+
+
+def _class_path(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def write_config(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path / (CONFIG + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
+    tmp.replace(path / CONFIG)
+
+
+def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
+             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
+             ) -> Path:
+    """Write the weights and the full config of a trained model into ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model = model.cpu()
+    save_model(model, str(path / WEIGHTS), metadata={"format": "factorseq",
+                                                     "version": __version__})
+    payload = {
+        "format": "factorseq-run",
+        "version": __version__,
+        "model": model.name,
+        "class": _class_path(model),
+        "model_config": to_dict(model.config),
+        "scaler": scaler.to_dict(),
+        "data_schema": schema,
+        "data_config": to_dict(data_config),
+        "train_config": to_dict(train_config) if dataclasses.is_dataclass(train_config)
+        else train_config,
+    }
+    payload.update(extra or {})
+    write_config(path, payload)
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FactorseqError(f"run directory not found: {path}")
+    cfg_file = path / CONFIG if path.is_dir() else path
+    if not cfg_file.is_file():
+        raise FactorseqError(f"{path} is not a factorseq run (no {CONFIG})")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FactorseqError(f"{cfg_file} is corrupt (not valid JSON)") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != "factorseq-run":
+        raise FactorseqError(f"{cfg_file} is not a factorseq run config")
+    for key in ("model", "model_config", "scaler", "data_schema", "data_config"):
+        if key not in cfg:
+            raise FactorseqError(f"{cfg_file} is missing {key!r}")
+    return cfg
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model and everything needed to use it on new data."""
+
+    path: Path
+    model: SequenceModel
+    scaler: Scaler
+    config: dict[str, Any]
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.config["data_schema"]
+
+    @property
+    def data_config(self) -> DataConfig:
+        return build(DataConfig, self.config["data_config"], what="data config")
+
+    def load_data(self, source: str | None = None) -> SequenceData:
+        """The training data spec (raw units), or ``source`` read with the same options.
+
+        Checks the feature count against the model's (ShapeError naming both)."""
+        from .data.loaders import load_data
+        cfg = self.data_config
+        if source is not None:
+            cfg = dataclasses.replace(cfg, source=str(source))
+        data = load_data(cfg)
+        want = self.schema["n_features"]
+        if data.n_features != want:
+            raise FactorseqError(f"data {source or cfg.source!r} has {data.n_features} features "
+                                 f"but the model was trained on {want}")
+        return data
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 8192, **cond: Any) -> np.ndarray:
+        """``n`` synthetic windows (n, time, features) in the model's scaled space."""
+        if n < 1:
+            raise FactorseqError(f"--n must be >= 1, got {n}")
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            out.append(self.model.sample(m, generator=g, **cond).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+
+def load(path: str | Path) -> Run:
+    """Load a run directory written by ``factorseq train`` into a ready (eval-mode) model."""
+    path = Path(path)
+    cfg = read_config(path)
+    cls = get_model_class(cfg["model"])
+    if cfg.get("class") and cfg["class"] != f"{cls.__module__}.{cls.__qualname__}":
+        raise FactorseqError(f"{path}: model class {cfg['class']} does not match the registered "
+                             f"{cls.__module__}.{cls.__qualname__}")
+    mcfg = build(cls.Config, cfg["model_config"], what=f"{cfg['model']} config")
+    model = cls(mcfg)
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise FactorseqError(f"{path} has no {WEIGHTS} (training unfinished? try --resume)")
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise FactorseqError(f"{weights} is corrupt or not a {cfg['model']} checkpoint: "
+                             f"{str(e).splitlines()[0][:200]}") from None
+    if missing or unexpected:
+        raise FactorseqError(f"{weights} does not match the {cfg['model']} model (missing "
+                             f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    model.eval()
+    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg)

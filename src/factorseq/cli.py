@@ -1,0 +1,250 @@
+"""The ``factorseq`` command line: datasets, train, sample, evaluate, report (+ plug-ins).
+
+User errors exit with code 2 and one line ``error: ...`` on stderr; outputs are never
+overwritten without ``--force``. Commands of single models live in ``factorseq/commands/``.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:  # typer >= 0.20 vendors click; older releases use the click package
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc
+
+from .errors import FactorseqError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Disentangled, interpretable generative models of sequences.")
+
+Opt = typer.Option
+
+
+def _echo_err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def split_settings(config: Path | None, sets: list[str] | None) -> dict[str, dict[str, Any]]:
+    """YAML file + ``--set`` into model/train/data sections.
+
+    Keys ``train.x`` / ``data.x`` (or YAML sections ``train:`` / ``data:``) go to those configs;
+    everything else (or a ``model:`` section) to the model config. ``--set`` wins over YAML.
+    """
+    from .config import load_yaml, parse_sets
+
+    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}
+
+    def put(key: str, value: Any) -> None:
+        section, _, rest = key.partition(".")
+        if rest and section in out:
+            out[section][rest] = value
+        else:
+            out["model"][key] = value
+
+    for key, value in load_yaml(config).items():
+        if key in out and isinstance(value, dict):
+            out[key].update(value)
+        else:
+            put(key, value)
+    for key, value in parse_sets(sets).items():
+        put(key, value)
+    return out
+
+
+@app.command()
+def datasets() -> None:
+    """List the bundled data sets with their citation and licence."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .data.registry import list_datasets
+
+    table = Table("name", "description", "licence", "citation", show_lines=True)
+    for info in list_datasets():
+        table.add_row(info.name, info.description, info.licence, info.citation)
+    Console().print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from .registry import registry_items
+
+    for name, cls in registry_items().items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:12s} {doc[0] if doc else ''}")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="registered model name, e.g. timevae")],
+    out: Annotated[Path, Opt("--out", help="run directory to write")],
+    data: Annotated[str, Opt("--data", help="bundled data set name or a file/folder")] = "stockv",
+    epochs: Annotated[int | None, Opt(help="maximum epochs (early stopping ends sooner)")] = None,
+    batch_size: Annotated[int | None, Opt("--batch-size")] = None,
+    seed: Annotated[int | None, Opt()] = None,
+    config: Annotated[Path | None, Opt("--config", help="YAML with model/train/data keys")] = None,
+    set_: Annotated[list[str] | None, Opt("--set", help="key=value (train.key, data.key)")] = None,
+    window: Annotated[int | None, Opt(help="window length for long tables")] = None,
+    stride: Annotated[int | None, Opt(help="window stride for long tables")] = None,
+    missing: Annotated[float | None, Opt(help="sentinel value meaning missing, e.g. -200")] = None,
+    impute: Annotated[str | None, Opt(help="ffill | linear | drop")] = None,
+    id_column: Annotated[str | None, Opt("--id-column")] = None,
+    time_column: Annotated[str | None, Opt("--time-column")] = None,
+    label_column: Annotated[str | None, Opt("--label-column")] = None,
+    labels: Annotated[int | None, Opt(help="keep exactly N labels (class-balanced)")] = None,
+    target_speaker: Annotated[str | None, Opt("--target-speaker")] = None,
+    sequences_per_round: Annotated[int | None, Opt("--sequences-per-round")] = None,
+    devices: Annotated[int | None, Opt(help="number of processes/devices")] = None,
+    strategy: Annotated[str | None, Opt(help="auto | ddp | ddp_spawn ...")] = None,
+    resume: Annotated[bool, Opt("--resume", help="continue from RUN/checkpoints/last.ckpt")]
+    = False,
+    force: Annotated[bool, Opt("--force", help="overwrite an existing run directory")] = False,
+) -> None:
+    """Train MODEL on DATA and write a run directory."""
+    from .config import build
+    from .data.config import DataConfig
+    from .train import TrainConfig, fit
+
+    s = split_settings(config, set_)
+    tr, dt, md = s["train"], s["data"], s["model"]
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed),
+                       ("devices", devices), ("strategy", strategy)):
+        if value is not None:
+            tr[key] = value
+    dt.setdefault("seed", tr.get("seed", 0))
+    for key, value in (("window", window), ("stride", stride), ("missing", missing),
+                       ("impute", impute), ("id_column", id_column), ("label_column",
+                       label_column), ("time_column", time_column), ("labels", labels)):
+        if value is not None:
+            dt[key] = value
+    if target_speaker is not None:
+        dt.setdefault("options", {})["target_speaker"] = target_speaker
+    if sequences_per_round is not None:
+        md["sequences_per_round"] = sequences_per_round
+    dt["source"] = data
+    data_cfg = build(DataConfig, dt, what="data config")
+    train_cfg = build(TrainConfig, tr, what="train config")
+    t0 = time.perf_counter()
+    run = fit(model, data_cfg, train_cfg, md, out, force=force, resume=resume)
+    if run is not None:
+        summary = run.config.get("training", {})
+        print(f"trained {model} in {time.perf_counter() - t0:.1f}s "
+              f"({summary.get('epochs_run')} epochs, best {summary.get('monitor')} "
+              f"{summary.get('best_score')}) -> {out}")
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[Path, Opt("--out", help=".npz, .npy, .csv or .parquet")],
+    n: Annotated[int, Opt("--n", help="number of windows")] = 1000,
+    seed: Annotated[int, Opt()] = 0,
+    label: Annotated[int | None, Opt(help="class to generate (conditional models)")] = None,
+    force: Annotated[bool, Opt("--force")] = False,
+) -> None:
+    """Draw N synthetic windows from the model's prior, in the data's original units."""
+    from .checkpoint import load
+    from .io import check_output, write_windows
+
+    out = check_output(out, force)
+    r = load(run)
+    cond = {} if label is None else {"y": label}
+    t0 = time.perf_counter()
+    x = r.scaler.inverse_transform(r.sample(n, seed=seed, **cond))
+    dt = time.perf_counter() - t0
+    extra = {} if label is None else {"label": [label] * n}
+    write_windows(out, x, r.schema.get("feature_names"), extra)
+    print(f"wrote {n} windows {tuple(x.shape)} to {out} "
+          f"({n * x.shape[1] / max(dt, 1e-9):,.0f} time steps/s)")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[Path, Opt("--out", help="metrics JSON to write")],
+    data: Annotated[str | None, Opt(help="real data (default: the training data)")] = None,
+    samples: Annotated[Path | None, Opt(help="synthetic windows file (default: sample)")] = None,
+    repeats: Annotated[int, Opt(help="metric repeats (mean and std)")] = 5,
+    seed: Annotated[int, Opt()] = 0,
+    set_: Annotated[list[str] | None, Opt("--set", help="evaluator option key=value")] = None,
+    force: Annotated[bool, Opt("--force")] = False,
+) -> None:
+    """Score a trained model with the metrics of its kind; write them as JSON."""
+    from .checkpoint import load
+    from .config import parse_sets
+    from .io import check_output, read_windows
+    from .metrics.evaluators import get_evaluator
+
+    out = check_output(out, force)
+    if repeats < 1:
+        raise FactorseqError(f"--repeats must be >= 1, got {repeats}")
+    r = load(run)
+    real = r.load_data(data)
+    synth = read_windows(samples) if samples is not None else None
+    ev = get_evaluator(r.model.evaluator)(r, real, repeats=repeats, samples=synth, seed=seed,
+                                          **parse_sets(set_))
+    t0 = time.perf_counter()
+    metrics = ev.evaluate()
+    metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))
+    out.write_text(json.dumps(metrics, indent=2))
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list)}, indent=1))
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[Path, Opt("--out", help="HTML file to write")],
+    metrics: Annotated[Path | None, Opt(help="metrics JSON (default RUN/metrics.json)")] = None,
+    data: Annotated[str | None, Opt(help="real data (default: the training data)")] = None,
+    samples: Annotated[Path | None, Opt(help="synthetic windows file (default: sample)")] = None,
+    force: Annotated[bool, Opt("--force")] = False,
+) -> None:
+    """Write a self-contained HTML report: samples, PCA/t-SNE, losses, metrics, model plots."""
+    from .report import write_report
+
+    out = check_output_path(out, force)
+    write_report(run, out, metrics=metrics, data=data, samples=samples)
+    print(f"wrote {out}")
+
+
+def check_output_path(out: Path, force: bool) -> Path:
+    from .io import check_output
+    return check_output(out, force)
+
+
+def _load_plugins() -> None:
+    from . import commands
+    for m in pkgutil.iter_modules(commands.__path__):
+        importlib.import_module(f"{commands.__name__}.{m.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app, mapping user errors to exit 2 and ``error: ...``."""
+    _load_plugins()
+    try:
+        app(args=argv, standalone_mode=False)
+    except FactorseqError as e:
+        _echo_err(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return 2
+    except click_exc.UsageError as e:
+        _echo_err(e.format_message().splitlines()[0])
+        return 2
+    except click_exc.Abort:
+        _echo_err("aborted")
+        return 2
+    except click_exc.Exit as e:
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

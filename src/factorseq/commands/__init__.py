@@ -1,0 +1,1 @@
+"""CLI commands of single models; every module here is imported by ``factorseq.cli``."""

@@ -1,0 +1,108 @@
+"""The in-memory data set every model trains on: windows ``x`` of shape (N, time, features)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..errors import FactorseqError, ShapeError
+
+
+@dataclasses.dataclass
+class SequenceData:
+    """Windows of a multivariate series plus optional per-window annotations.
+
+    - ``x``: float32 (N, T, D), raw (unscaled) units.
+    - ``y``/``y_mask``: int64 labels (N,) and bool mask (N,); masked-out labels are unknown.
+    - ``seq_id``: int64 (N,) index of the sequence each window was cut from (FHVAE).
+    - ``domain``: int64 (N,) domain index (domain adaptation).
+    - ``extras``: other per-window arrays of length N (evaluation-only labels, e.g. speaker).
+    - ``meta``: facts about the set; keys matching model config fields (``n_classes``,
+      ``n_sequences``) fill them. ``test``: the held-out split where the set defines one.
+    """
+
+    x: np.ndarray
+    feature_names: list[str] | None = None
+    y: np.ndarray | None = None
+    y_mask: np.ndarray | None = None
+    seq_id: np.ndarray | None = None
+    domain: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    name: str = "data"
+    test: SequenceData | None = None
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.x)
+        if x.ndim != 3:
+            raise ShapeError(f"data {self.name!r} must have 3 dimensions (windows, time, "
+                             f"features), got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise FactorseqError(f"data {self.name!r} has no windows")
+        if not np.issubdtype(x.dtype, np.number):
+            raise FactorseqError(f"data {self.name!r} must be numeric, got dtype {x.dtype}")
+        self.x = x.astype(np.float32, copy=False)
+        if not np.isfinite(self.x).all():
+            bad = int((~np.isfinite(self.x)).sum())
+            raise FactorseqError(f"data {self.name!r} has {bad} NaN/inf values; "
+                                 "use --impute ffill|linear|drop")
+        n, _, d = self.x.shape
+        if self.feature_names is None:
+            self.feature_names = [f"f{i}" for i in range(d)]
+        if len(self.feature_names) != d:
+            raise ShapeError(f"{len(self.feature_names)} feature names for {d} features")
+        if self.y is not None:
+            self.y = np.asarray(self.y, dtype=np.int64)
+            if self.y_mask is None:
+                self.y_mask = np.ones(n, dtype=bool)
+        if self.y_mask is not None:
+            self.y_mask = np.asarray(self.y_mask, dtype=bool)
+        for key in ("y", "y_mask", "seq_id", "domain"):
+            v = getattr(self, key)
+            if v is not None and len(v) != n:
+                raise ShapeError(f"{key} has length {len(v)} but x has {n} windows")
+        if self.seq_id is not None:
+            self.seq_id = np.asarray(self.seq_id, dtype=np.int64)
+        if self.domain is not None:
+            self.domain = np.asarray(self.domain, dtype=np.int64)
+        for k, v in self.extras.items():
+            if len(v) != n:
+                raise ShapeError(f"extra {k!r} has length {len(v)} but x has {n} windows")
+
+    @property
+    def n_windows(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def seq_len(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        return self.x.shape[2]
+
+    def schema(self) -> dict[str, Any]:
+        """What a trained model needs to know of its data (saved in config.json)."""
+        return {"name": self.name, "seq_len": self.seq_len, "n_features": self.n_features,
+                "feature_names": list(self.feature_names or []),
+                "meta": {k: v for k, v in self.meta.items()
+                         if isinstance(v, (int, float, str, bool, list, type(None)))}}
+
+    def subset(self, idx: np.ndarray) -> SequenceData:
+        """Windows ``idx`` with their annotations (meta kept, no test split)."""
+        pick = lambda v: None if v is None else v[idx]  # noqa: E731
+        return dataclasses.replace(
+            self, x=self.x[idx], y=pick(self.y), y_mask=pick(self.y_mask),
+            seq_id=pick(self.seq_id), domain=pick(self.domain),
+            extras={k: v[idx] for k, v in self.extras.items()}, test=None)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-window arrays a batch carries (``x`` plus whatever is present)."""
+        out = {"x": self.x}
+        for key in ("y", "y_mask", "seq_id", "domain"):
+            v = getattr(self, key)
+            if v is not None:
+                out[key] = v
+        out.update(self.extras)
+        return out

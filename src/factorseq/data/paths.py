@@ -1,0 +1,26 @@
+"""Where the bundled data files live: ``$FACTORSEQ_DATA_DIR`` or the repository's ``data/``.
+
+Bundled files stay out of the wheel (the FSDD audio alone is several MB); an editable install
+or a clone finds them next to ``src/``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import FactorseqError
+
+
+def data_dir() -> Path:
+    env = os.environ.get("FACTORSEQ_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "data"
+
+
+def bundled_file(*parts: str) -> Path:
+    p = data_dir().joinpath(*parts)
+    if not p.exists():
+        raise FactorseqError(f"bundled data file missing: {p} (set FACTORSEQ_DATA_DIR to the "
+                             "folder holding factorseq's data/)")
+    return p

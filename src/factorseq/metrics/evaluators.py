@@ -1,0 +1,210 @@
+"""Evaluators: how a trained run is scored. A model names its evaluator (``evaluator = "..."``).
+
+Every module of the ``factorseq.metrics`` package is imported before a name is looked up, so
+an evaluator registers itself just by living there::
+
+    @evaluator("mine")
+    class MyEvaluator(Evaluator):
+        def evaluate(self) -> dict: ...          # JSON-ready scores
+        def figures(self) -> list: ...           # [(title, matplotlib Figure)]
+
+``GenerativeEvaluator`` (``"generative"``) scores synthetic windows with TimeGAN's protocol.
+All arrays are (windows, time, features).
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+import multiprocessing
+import pkgutil
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import FactorseqError, ShapeError
+from .timegan import discriminative_scores, predictive_table, summarize
+
+_EVALUATORS: dict[str, type[Evaluator]] = {}
+
+
+def evaluator(name: str) -> Callable[[type], type]:
+    """Class decorator: ``@evaluator("generative")`` makes the evaluator reachable by name."""
+
+    def deco(cls: type) -> type:
+        if name in _EVALUATORS and _EVALUATORS[name] is not cls:
+            raise ValueError(f"evaluator name {name!r} registered twice")
+        cls.name = name
+        _EVALUATORS[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    from .. import metrics  # every module of the package registers its evaluators on import
+
+    for m in pkgutil.iter_modules(metrics.__path__):
+        importlib.import_module(f"{metrics.__name__}.{m.name}")
+
+
+def get_evaluator(name: str) -> type[Evaluator]:
+    """The evaluator class registered as ``name`` (FactorseqError if there is none)."""
+    _load_all()
+    try:
+        return _EVALUATORS[name]
+    except KeyError:
+        raise FactorseqError(f"unknown evaluator {name!r}; available: "
+                             f"{', '.join(available_evaluators())}") from None
+
+
+def available_evaluators() -> list[str]:
+    _load_all()
+    return sorted(_EVALUATORS)
+
+
+class Evaluator(abc.ABC):
+    """Scores one run. ``run`` is a :class:`factorseq.checkpoint.Run` (scaler, model,
+    ``load_data()``, ``sample(n, seed)``); ``data`` the real data (default: the run's training
+    data); ``samples`` optional synthetic windows in raw units; ``options`` evaluator-specific
+    keys, checked against ``defaults`` (unknown keys are a user error)."""
+
+    name: ClassVar[str] = "base"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
+                 seed: int = 0, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise FactorseqError(f"unknown {self.name} evaluator option(s) {', '.join(unknown)}"
+                                 f"; valid: {', '.join(sorted(self.defaults)) or 'none'}")
+        if int(repeats) < 1:
+            raise FactorseqError(f"repeats must be >= 1, got {repeats}")
+        self.run, self.data, self.samples = run, data, samples
+        self.repeats, self.seed = int(repeats), int(seed)
+        self.options = {**self.defaults, **options}
+
+    @abc.abstractmethod
+    def evaluate(self) -> dict[str, Any]:
+        """JSON-ready scores."""
+
+    def figures(self) -> list[tuple[str, Any]]:
+        """``(title, matplotlib Figure)`` pairs for the report."""
+        return []
+
+
+def _run_job(job: tuple[Callable[..., Any], tuple, dict]) -> Any:
+    fn, args, kw = job
+    return fn(*args, **kw)
+
+
+@evaluator("generative")
+class GenerativeEvaluator(Evaluator):
+    """TimeGAN's scores of a generative model: discriminative and predictive (train on
+    synthetic, test on real), each ``repeats`` times (seeds ``seed .. seed + repeats - 1``),
+    plus the predictive score of a GRU trained on the real data itself (the reference line).
+
+    Real windows are ``run.scaler.transform(data.x)``; synthetic ones are the given raw-unit
+    ``samples`` scaled the same way, else ``run.sample(len(real), seed=seed)``. Scores are
+    computed in the [0, 1]-scaled space (the MinMax scaler of TimeGAN's protocol). With fewer
+    (or more) synthetic than real windows, the discriminator sees min(N, M) of each.
+
+    ``evaluate()`` returns ``discriminative``, ``predictive``, ``predictive_real`` (each
+    ``{mean, std, values}``), ``n_real``, ``n_synthetic``, ``repeats``, ``seed``, ``protocol``
+    and ``iterations``.
+
+    Options: ``disc_iterations`` (2000), ``pred_iterations`` (5000), ``batch_size`` (128),
+    ``processes`` (1: the two trainings, predictors then discriminators, one after the other;
+    2 runs them in two spawned processes with identical results, worth it only on idle
+    cores; the caller's main module must then be import-safe), ``plot_windows``
+    (1000: windows per set in the PCA / t-SNE figures).
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"disc_iterations": 2000, "pred_iterations": 5000,
+                                          "batch_size": 128, "processes": 1,
+                                          "plot_windows": 1000}
+
+    def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
+                 seed: int = 0, **options: Any) -> None:
+        super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
+        for key in self.defaults:
+            value, least = self.options[key], 0 if key.endswith("iterations") else 1
+            if isinstance(value, float) and value.is_integer():  # --set x=1e3 parses as float
+                value = self.options[key] = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise FactorseqError(f"generative evaluator option {key} must be an integer "
+                                     f">= {least}, got {value!r}")
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def real_and_synthetic(self) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled real (N, T, D) and synthetic (M, T, D) windows (computed once)."""
+        if self._arrays is None:
+            if self.data is None:
+                self.data = self.run.load_data()
+            x = np.asarray(self.data.x, dtype=np.float32)
+            if self.samples is not None:
+                raw = np.asarray(self.samples, dtype=np.float32)
+                _check_pair(x, raw)  # before the scaler sees a wrong feature count
+                synthetic = self.run.scaler.transform(raw)
+            else:
+                synthetic = self.run.sample(len(x), seed=self.seed)
+            real = np.asarray(self.run.scaler.transform(x), dtype=np.float32)
+            synthetic = np.asarray(synthetic, dtype=np.float32)
+            _check_pair(real, synthetic)
+            self._arrays = real, synthetic
+        return self._arrays
+
+    def evaluate(self) -> dict[str, Any]:
+        real, synthetic = self.real_and_synthetic()
+        o = self.options
+        seeds = list(range(self.seed, self.seed + self.repeats))
+        disc = {"seeds": seeds, "iterations": o["disc_iterations"], "batch_size": o["batch_size"]}
+        pred = {"seeds": seeds, "iterations": o["pred_iterations"], "batch_size": o["batch_size"]}
+        # each job trains all its networks side by side (see timegan.py): the predictors on
+        # synthetic and on real data in one job, the discriminators in the other
+        jobs = [(predictive_table, ({"predictive": synthetic, "predictive_real": real}, real),
+                 pred),
+                (discriminative_scores, (real, synthetic), disc)]
+        if o["processes"] > 1:
+            ctx = multiprocessing.get_context("spawn")  # fork is unsafe with torch threads
+            with ProcessPoolExecutor(min(o["processes"], len(jobs)), mp_context=ctx) as pool:
+                predictive, discriminative = pool.map(_run_job, jobs)
+        else:
+            predictive, discriminative = (_run_job(j) for j in jobs)
+        scores = {"discriminative": summarize(discriminative),
+                  **{k: summarize(v) for k, v in predictive.items()}}
+        return {
+            "discriminative": scores["discriminative"],
+            "predictive": scores["predictive"],
+            "predictive_real": scores["predictive_real"],
+            "n_real": int(len(real)),
+            "n_synthetic": int(len(synthetic)),
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "protocol": f"TimeGAN (GRU discriminator {o['disc_iterations']} it., GRU predictor "
+                        f"{o['pred_iterations']} it., batch {o['batch_size']})",
+            "iterations": {"discriminative": o["disc_iterations"],
+                           "predictive": o["pred_iterations"], "batch_size": o["batch_size"]},
+        }
+
+    def figures(self) -> list[tuple[str, Any]]:
+        from .plots import pca_tsne_figures, samples_figure
+
+        real, synthetic = self.real_and_synthetic()
+        names = getattr(self.data, "feature_names", None)
+        # sample windows in the data's own units; the 2-D views in the scaled space (TimeGAN)
+        raw_real = np.asarray(self.data.x, dtype=np.float32)
+        raw_syn = np.asarray(self.run.scaler.inverse_transform(synthetic), dtype=np.float32)
+        figs = [("real vs synthetic windows",
+                 samples_figure(raw_real, raw_syn, names, seed=self.seed))]
+        for title, fig in pca_tsne_figures(real, synthetic, n=self.options["plot_windows"],
+                                           seed=self.seed):
+            figs.append((f"{title}: real (red) vs synthetic (blue)", fig))
+        return figs
+
+
+def _check_pair(real: np.ndarray, synthetic: np.ndarray) -> None:
+    if synthetic.ndim != 3 or synthetic.shape[1:] != real.shape[1:]:
+        raise ShapeError(f"synthetic windows have shape {tuple(synthetic.shape)} but the real "
+                         f"data has shape {tuple(real.shape)}: (time, features) must match")

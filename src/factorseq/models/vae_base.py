@@ -1,0 +1,117 @@
+"""Shared base of ``vae_dense``, ``vae_conv`` and ``timevae`` (Desai et al. 2021).
+
+Mirrors the reference's ``vae_base.py`` (github.com/abudesai/timeVAE): the three models differ
+only in their encoder/decoder networks; the config fields, Gaussian posterior, loss and sampling
+from the N(0, I) prior live here. Not a registered model. Tensors are (batch, time, features).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from ..config import require
+from ..errors import FactorseqError, ShapeError
+from .base import ModelConfig, SequenceModel, gaussian_kl, reparameterize
+
+
+@dataclasses.dataclass
+class VAEConfig(ModelConfig):
+    """Hyper-parameters of the TimeVAE family; defaults are the reference's
+    ``config/hyperparameters.yaml``.
+
+    - ``latent_dim``: size of z (8).
+    - ``hidden_layer_sizes``: units (dense) or filters (conv) per encoder layer, reversed in the
+      decoder ((50, 100, 200)).
+    - ``reconstruction_wt``: weight of the reconstruction error against the KL term (3.0).
+    """
+
+    latent_dim: int = 8
+    hidden_layer_sizes: tuple[int, ...] = (50, 100, 200)
+    reconstruction_wt: float = 3.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(isinstance(self.hidden_layer_sizes, (list, tuple)),
+                f"hidden_layer_sizes must be a list of ints, got {self.hidden_layer_sizes!r}")
+        self.hidden_layer_sizes = tuple(int(h) for h in self.hidden_layer_sizes)
+        require(len(self.hidden_layer_sizes) >= 1, "hidden_layer_sizes must not be empty")
+        require(all(h >= 1 for h in self.hidden_layer_sizes),
+                f"hidden_layer_sizes must be >= 1, got {list(self.hidden_layer_sizes)}")
+        require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
+        require(self.reconstruction_wt > 0,
+                f"reconstruction_wt must be > 0, got {self.reconstruction_wt}")
+
+
+def timevae_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-window reconstruction error of the reference, shape (batch,).
+
+    ``sum_{t,d} (x - x_hat)^2 + sum_t (mean_d x - mean_d x_hat)^2``: the squared error plus the
+    squared error of the per-time-step mean over features (the reference's ``axis=[2]`` term),
+    for ``x``/``x_hat`` of shape (batch, time, features).
+    """
+    err = (x - x_hat).pow(2).sum(dim=(1, 2))
+    err_mean = (x.mean(dim=2) - x_hat.mean(dim=2)).pow(2).sum(dim=1)
+    return err + err_mean
+
+
+class GaussianVAE(SequenceModel):
+    """Contract methods of the TimeVAE family: q(z|x) = N(mean, diag e^logvar), p(z) = N(0, I).
+
+    Subclasses build ``self.encoder`` (x (batch, time, features) -> (mean, logvar)) and
+    ``self.decoder`` (z (batch, latent_dim) -> (batch, time, features)).
+    """
+
+    Config = VAEConfig
+    scaler = "minmax"  # the reference scales every data set with a MinMaxScaler
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, logvar)`` of q(z|x), each (batch, latent_dim); x is (batch, time, features)."""
+        self.check_input(x)
+        return self.encoder(x)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean (batch, latent_dim) of x (batch, time, features)."""
+        return self.posterior(x)[0]
+
+    def check_latent(self, z: torch.Tensor, name: str = "z") -> None:
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ShapeError(f"{name} must have shape (batch, {self.config.latent_dim}) "
+                             f"(batch, latent_dim), got shape {tuple(z.shape)}")
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode z (batch, latent_dim) to windows (batch, time, features), scaled space."""
+        self.check_latent(z)
+        return self.decoder(z)
+
+    def loss(self, batch: dict[str, torch.Tensor],
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Negative ELBO of the reference, averaged over the batch.
+
+        Per window: ``reconstruction_wt * R(x, decode(z)) + KL(q(z|x) || N(0, I))`` with
+        z ~ q(z|x) reparameterised (the reference decodes a sample in training and validation)
+        and R = :func:`timevae_reconstruction_loss`. The reference's Keras ``train_step`` sums
+        both terms over the batch (``reduce_sum``); we divide by the batch size so the loss is
+        a per-window mean like every factorseq model: the gradient is scaled by 1/batch, which
+        Adam's normalised step leaves essentially unchanged (up to eps / grad clipping).
+        Returns ``loss`` and the batch means ``reconstruction`` (unweighted R) and ``kl``.
+        """
+        x = batch["x"]
+        mean, logvar = self.posterior(x)
+        z = reparameterize(mean, logvar, generator)
+        recon = timevae_reconstruction_loss(x, self.decoder(z))
+        kl = gaussian_kl(mean, logvar)
+        total = self.config.reconstruction_wt * recon + kl
+        return {"loss": total.mean(), "reconstruction": recon.mean(), "kl": kl.mean()}
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` windows (n, time, features): z ~ N(0, I) decoded, scaled space."""
+        if int(n) != n or n < 1:
+            raise FactorseqError(f"number of samples must be a positive integer, got {n}")
+        device = generator.device if generator is not None else self.device
+        z = torch.randn(int(n), self.config.latent_dim, generator=generator, device=device)
+        return self.decoder(z.to(self.device))

@@ -1,0 +1,118 @@
+"""A self-contained HTML report of a run: training, metrics, real vs synthetic, model plots.
+
+Figures are embedded as base64 PNG so the page is one file a user can mail or archive.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from .checkpoint import load  # noqa: E402
+from .errors import FactorseqError  # noqa: E402
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
+text-align:left;font-size:.92em}th{background:#f4f4f4}img{max-width:100%;margin:.4em 0}
+figure{margin:1em 0}figcaption{color:#555;font-size:.9em}code{background:#f4f4f4;padding:0 .2em}
+.muted{color:#777}"""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and {"mean", "std"} <= set(v):
+            rows.append((key, f"{v['mean']:.4f} &plusmn; {v['std']:.4f}"))
+        elif isinstance(v, dict):
+            rows.extend(_flatten(v, key + "."))
+        elif isinstance(v, float):
+            rows.append((key, f"{v:.4g}"))
+        elif isinstance(v, (int, str, bool)) or v is None:
+            rows.append((key, html.escape(str(v))))
+    return rows
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _figure(title: str, fig) -> str:
+    from .metrics.plots import figure_to_base64_png
+    data = figure_to_base64_png(fig)
+    plt.close(fig)
+    return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(title)}</figcaption></figure>")
+
+
+def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | None = None,
+                 data: str | None = None, samples: str | Path | None = None) -> Path:
+    """Render the report of ``run_dir`` into the HTML file ``out``."""
+    from .io import read_windows
+    from .metrics.evaluators import get_evaluator
+    from .metrics.plots import loss_curves_figure
+
+    run = load(run_dir)
+    cfg = run.config
+    mpath = Path(metrics) if metrics else run.path / "metrics.json"
+    if metrics and not mpath.is_file():
+        raise FactorseqError(f"metrics file not found: {mpath}")
+    scores = None
+    if mpath.is_file():
+        try:
+            scores = json.loads(mpath.read_text())
+        except json.JSONDecodeError:
+            raise FactorseqError(f"{mpath} is not valid JSON") from None
+
+    parts = [f"<h1>factorseq report: <code>{html.escape(cfg['model'])}</code> on "
+             f"<code>{html.escape(cfg['data_config']['source'])}</code></h1>"]
+    training = cfg.get("training", {})
+    schema = cfg["data_schema"]
+    parts.append("<h2>Run</h2>" + _table(
+        [("run", html.escape(str(run.path))), ("factorseq version", cfg.get("version", "?")),
+         ("windows (time x features)", f"{schema['seq_len']} x {schema['n_features']}")]
+        + _flatten(training, "training.")))
+    parts.append("<details><summary>Resolved configuration</summary><pre>"
+                 + html.escape(json.dumps({k: cfg[k] for k in ("model_config", "train_config",
+                                                               "data_config") if k in cfg},
+                                          indent=2)) + "</pre></details>")
+    parts.append("<h2>Metrics</h2>")
+    if scores is not None:
+        parts.append(_table(_flatten(scores)))
+    else:
+        parts.append('<p class="muted">No metrics.json: run <code>factorseq evaluate RUN --out '
+                     'RUN/metrics.json</code> first.</p>')
+
+    curves = loss_curves_figure(run.path / "logs" / "metrics.csv")
+    if curves is not None:
+        parts.append("<h2>Training curves</h2>" + _figure("loss per epoch", curves))
+
+    real = run.load_data(data)
+    synth = read_windows(samples) if samples is not None else None
+    ev = get_evaluator(run.model.evaluator)(run, real, repeats=1, samples=synth)
+    figs = ev.figures()
+    if figs:
+        parts.append("<h2>Real and synthetic / latent structure</h2>")
+        parts.extend(_figure(t, f) for t, f in figs)
+    x = torch.as_tensor(run.scaler.transform(real.x[: min(len(real.x), 256)]))
+    with torch.no_grad():
+        model_figs = run.model.report_figures(x)
+    if model_figs:
+        parts.append(f"<h2>Inside {html.escape(cfg['model'])}</h2>")
+        parts.extend(_figure(t, f) for t, f in model_figs)
+
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>factorseq: "
+            f"{html.escape(cfg['model'])}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(parts) + "</body></html>")
+    out = Path(out)
+    out.write_text(page)
+    return out

@@ -1,0 +1,50 @@
+"""Training options (the ``train.`` keys of ``--set``), saved resolved in the run."""
+from __future__ import annotations
+
+import dataclasses
+
+from ..config import require
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train. Defaults are sized for 2 CPU cores.
+
+    ``epochs`` is the ceiling; early stopping on the validation loss (``patience`` epochs
+    without an improvement larger than ``min_delta``) ends most runs well before it, and the
+    weights of the best validation epoch are kept. The learning rate is multiplied by
+    ``lr_factor`` after ``lr_patience`` epochs on a plateau. ``scaler`` overrides the data
+    set's / model's preprocessing (``minmax``, ``standard``, ``none``).
+    """
+
+    epochs: int = 500
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    val_fraction: float = 0.1
+    patience: int = 20
+    min_delta: float = 0.0
+    lr_patience: int = 8
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    grad_clip: float | None = None
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    accelerator: str = "cpu"
+    num_workers: int = 0
+    threads: int | None = None
+    scaler: str | None = None
+    progress: bool | None = None
+    log_every_n_steps: int = 50
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+        require(self.patience >= 1, "patience must be >= 1")
+        require(0 < self.lr_factor < 1, "lr_factor must be in (0, 1)")
+        require(self.devices >= 1 and self.num_nodes >= 1, "devices and num_nodes must be >= 1")

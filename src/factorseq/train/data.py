@@ -1,0 +1,83 @@
+"""Turning SequenceData into tensors and loaders: split, scale, batch."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.container import SequenceData
+from ..data.scaler import Scaler
+from ..errors import FactorseqError
+
+
+class WindowDataset(Dataset):
+    """Indexable windows; ``__getitems__`` batches in one gather (no per-item collate)."""
+
+    def __init__(self, data: SequenceData) -> None:
+        self.tensors = {k: torch.as_tensor(np.ascontiguousarray(v))
+                        for k, v in data.arrays().items()
+                        if np.asarray(v).dtype.kind in "biuf"}
+        self.n = data.n_windows
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.tensors.items()}
+
+    def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
+        ix = torch.as_tensor(idx, dtype=torch.long)
+        return {k: v[ix] for k, v in self.tensors.items()}
+
+
+def collate_batch(batch):
+    """The dataset already returns a batched dict; single items are stacked."""
+    if isinstance(batch, dict):
+        return batch
+    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+
+
+def split(data: SequenceData, val_fraction: float, seed: int, keep: np.ndarray | None = None
+          ) -> tuple[SequenceData, SequenceData | None]:
+    """Seeded random train/validation split of the windows.
+
+    ``keep`` (N,) bool marks windows that must stay in the training split (the exactly N
+    labels of ``--labels``): validation windows are then drawn from the other windows only.
+    """
+    n = data.n_windows
+    n_val = int(round(n * val_fraction))
+    if n_val == 0:
+        return data, None
+    if keep is not None:
+        pool = np.flatnonzero(~np.asarray(keep, dtype=bool))
+        val = np.sort(np.random.default_rng(seed).permutation(pool)[:n_val])
+        if len(val) == 0:
+            return data, None
+        return data.subset(np.setdiff1d(np.arange(n), val)), data.subset(val)
+    perm = np.random.default_rng(seed).permutation(n)
+    return data.subset(np.sort(perm[n_val:])), data.subset(np.sort(perm[:n_val]))
+
+
+def scaled(data: SequenceData, scaler: Scaler) -> SequenceData:
+    test = scaled(data.test, scaler) if data.test is not None else None
+    return dataclasses.replace(data, x=scaler.transform(data.x), test=test)
+
+
+def make_loader(data: SequenceData, batch_size: int, *, shuffle: bool, seed: int,
+                batch_sampler=None, num_workers: int = 0) -> DataLoader:
+    ds = WindowDataset(data)
+    if batch_sampler is not None:
+        return DataLoader(ds, batch_sampler=batch_sampler, collate_fn=collate_batch,
+                          num_workers=num_workers)
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g,
+                      collate_fn=collate_batch, num_workers=num_workers,
+                      drop_last=False)
+
+
+def check_size(n_train: int, batch_size: int) -> None:
+    if n_train < batch_size:
+        raise FactorseqError(f"the training split has {n_train} windows, fewer than the batch "
+                             f"size {batch_size}; use a smaller --batch-size or more data")

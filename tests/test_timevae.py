@@ -1,0 +1,252 @@
+"""Maths of the TimeVAE family (vae_dense, vae_conv, timevae) on tiny inputs.
+
+Windows are (batch, time, features) throughout.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from factorseq.config import build, parse_sets, to_dict
+from factorseq.errors import FactorseqError, ShapeError
+from factorseq.models.timevae import TimeVAE, TimeVAEConfig
+from factorseq.nn.timevae_blocks import SameConv1d, SameConvTranspose1d
+from factorseq.registry import get_model_class
+
+TINY = dict(latent_dim=3, hidden_layer_sizes=(4, 6))
+
+
+def tiny(name: str, seq_len: int = 6, n_features: int = 2, **kw):
+    cls = get_model_class(name)
+    torch.manual_seed(0)
+    return cls(cls.Config(seq_len=seq_len, n_features=n_features, **{**TINY, **kw}))
+
+
+def timevae(**kw) -> TimeVAE:
+    torch.manual_seed(0)
+    return TimeVAE(TimeVAEConfig(**{"seq_len": 12, "n_features": 2, **TINY, **kw}))
+
+
+@pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
+def test_loss_matches_hand_computation(name):
+    model = tiny(name, seq_len=5, n_features=2, custom_seas=[[2, 2]]) if name == "timevae" \
+        else tiny(name, seq_len=5, n_features=2)
+    x = torch.rand(3, 5, 2)
+    out = model.loss({"x": x}, generator=torch.Generator().manual_seed(7))
+
+    mean, logvar = (t.detach().double().numpy() for t in model.posterior(x))
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(7)).double().numpy()
+    z = mean + eps * np.exp(0.5 * logvar)
+    x_hat = model.decode(torch.tensor(z, dtype=torch.float32)).detach().double().numpy()
+    xn = x.double().numpy()
+    recon, kl = np.zeros(3), np.zeros(3)
+    for b in range(3):
+        for t in range(5):
+            for d in range(2):
+                recon[b] += (xn[b, t, d] - x_hat[b, t, d]) ** 2
+            recon[b] += (xn[b, t].mean() - x_hat[b, t].mean()) ** 2  # the axis=[2] term
+        # the reference's closed form: -0.5 * sum(1 + logvar - mean^2 - exp(logvar))
+        kl[b] = -0.5 * np.sum(1 + logvar[b] - mean[b] ** 2 - np.exp(logvar[b]))
+    loss = np.mean(3.0 * recon + kl)
+    assert out["reconstruction"].item() == pytest.approx(recon.mean(), rel=1e-5)
+    assert out["kl"].item() == pytest.approx(kl.mean(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx(loss, rel=1e-5)
+
+
+def test_kl_term_is_the_closed_form_gaussian_kl():
+    model = tiny("vae_conv")
+    # make the posterior non-trivial: random heads so mean != 0 and logvar != 0
+    with torch.no_grad():
+        for head in (model.encoder.mean, model.encoder.logvar):
+            head.bias.copy_(torch.randn_like(head.bias))
+    x = torch.rand(4, 6, 2)
+    mean, logvar = model.posterior(x)
+    q = Normal(mean, torch.exp(0.5 * logvar))
+    expected = kl_divergence(q, Normal(torch.zeros_like(mean), torch.ones_like(mean))).sum(-1)
+    got = model.loss({"x": x})["kl"]
+    assert got.item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+
+def test_trend_is_quadratic_in_t_over_T_with_dense_coefficients():
+    model = timevae(trend_poly=2)
+    block = model.decoder.trend
+    z = torch.randn(4, 3)
+    trend = block(z).detach().numpy()  # (B, T, D)
+    lin1, _, lin2 = block.net
+    h = torch.relu(z @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias
+    a = h.detach().view(4, 2, 2).numpy()  # (B, D, P), Keras Reshape order
+    u = np.arange(12) / 12.0
+    for b in range(4):
+        for d in range(2):
+            expected = a[b, d, 0] * u + a[b, d, 1] * u ** 2
+            np.testing.assert_allclose(trend[b, :, d], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(block.coefficients(z).detach().numpy(), a, rtol=1e-6)
+    assert np.allclose(trend[:, 0, :], 0.0)  # no constant term: that is the level's job
+
+
+def test_level_is_constant_over_time():
+    model = timevae()
+    level = model.decompose(torch.randn(3, 3))["level"]
+    assert level.shape == (3, 12, 2)
+    assert torch.allclose(level, level[:, :1, :].expand_as(level))
+
+
+@pytest.mark.parametrize("num_seasons,len_per_season", [(3, 2), (4, 1), (5, 3)])
+def test_seasonal_block_period_and_within_season_constant(num_seasons, len_per_season):
+    T = 17
+    model = timevae(seq_len=T, custom_seas=[[num_seasons, len_per_season]])
+    z = torch.randn(2, 3)
+    seas = model.decompose(z)["seasonal"][0].detach()
+    values = model.decoder.seasonal[0].season_values(z).detach()  # (B, D, S)
+    period = num_seasons * len_per_season
+    for t in range(T):
+        season = (t // len_per_season) % num_seasons
+        assert torch.allclose(seas[:, t, :], values[:, :, season])
+        if t + period < T:
+            assert torch.allclose(seas[:, t], seas[:, t + period])
+        if t % len_per_season != 0:  # same season as the previous step
+            assert torch.allclose(seas[:, t], seas[:, t - 1])
+
+
+def test_decompose_sums_to_decode_for_x_and_z():
+    model = timevae(trend_poly=2, custom_seas=[[3, 2], [4, 1]])
+    z = torch.randn(5, 3)
+    parts = model.decompose(z)
+    assert len(parts["seasonal"]) == 2
+    total = parts["level"] + parts["trend"] + parts["seasonal_total"] + parts["residual"]
+    assert torch.allclose(parts["seasonal_total"], parts["seasonal"][0] + parts["seasonal"][1])
+    assert torch.allclose(total, parts["output"], atol=1e-6)
+    assert torch.allclose(parts["output"], model.decode(z), atol=1e-6)
+    x = torch.rand(2, 12, 2)
+    from_x = model.decompose(x)
+    assert torch.allclose(from_x["output"], model.reconstruct(x), atol=1e-6)
+    for key in ("level", "trend", "seasonal_total", "residual", "output"):
+        assert from_x[key].shape == x.shape
+
+
+def test_absent_blocks_are_zero():
+    model = timevae(trend_poly=0, custom_seas=[], use_residual_conn=False)
+    parts = model.decompose(torch.randn(2, 3))
+    assert parts["seasonal"] == []
+    for key in ("trend", "seasonal_total", "residual"):
+        assert torch.count_nonzero(parts[key]) == 0
+    assert torch.allclose(parts["output"], parts["level"])
+
+
+@pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
+def test_shape_errors_name_the_tensor(name):
+    model = tiny(name)
+    with pytest.raises(ShapeError, match=r"x has 3 features.*\(2, 6, 3\)"):
+        model.encode(torch.zeros(2, 6, 3))
+    with pytest.raises(ShapeError, match=r"x has 5 time steps"):
+        model.loss({"x": torch.zeros(2, 5, 2)})
+    with pytest.raises(ShapeError, match=r"x must have 3 dimensions"):
+        model.reconstruct(torch.zeros(6, 2))
+    with pytest.raises(ShapeError, match=r"z must have shape \(batch, 3\).*\(4, 2\)"):
+        model.decode(torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
+def test_sampling_is_seeded(name):
+    model = tiny(name)
+    a = model.sample(4, generator=torch.Generator().manual_seed(3))
+    b = model.sample(4, generator=torch.Generator().manual_seed(3))
+    c = model.sample(4, generator=torch.Generator().manual_seed(4))
+    assert a.shape == (4, 6, 2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    with pytest.raises(FactorseqError):
+        model.sample(0)
+
+
+@pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
+@pytest.mark.parametrize("seq_len", [2, 7, 25])
+def test_defaults_work_for_any_length(name, seq_len):
+    cls = get_model_class(name)
+    model = cls(cls.Config(seq_len=seq_len, n_features=1))
+    x = torch.rand(2, seq_len, 1)
+    assert model.reconstruct(x).shape == x.shape
+    assert torch.isfinite(model.loss({"x": x})["loss"])
+
+
+def test_conv_encoder_lengths_follow_keras_same():
+    # ceil(L / 2) per layer: 25 -> 13 -> 7 -> 4
+    model = tiny("vae_conv", seq_len=25, hidden_layer_sizes=(4, 5, 6))
+    assert model.encoder.out_len == 4 and model.encoder.flat_dim == 4 * 6
+
+
+@pytest.mark.parametrize("length", [4, 5])
+def test_same_conv_matches_keras_padding(length):
+    conv = SameConv1d(1, 1, 3, 2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[1.0, 10.0, 100.0]]]))
+        conv.bias.zero_()
+    x = torch.arange(1.0, length + 1).view(1, 1, -1)
+    # TensorFlow "same": total pad (out-1)*2 + 3 - L, left = total // 2 (0 if L even, 1 if odd)
+    out_len = -(-length // 2)
+    left = ((out_len - 1) * 2 + 3 - length) // 2
+    xp = np.pad(x.view(-1).numpy(), (left, 3))
+    expected = [xp[2 * o] + 10 * xp[2 * o + 1] + 100 * xp[2 * o + 2] for o in range(out_len)]
+    np.testing.assert_allclose(conv(x).view(-1).detach().numpy(), expected)
+
+
+def test_same_conv_transpose_matches_keras_padding():
+    deconv = SameConvTranspose1d(1, 1, 3, 2)
+    with torch.no_grad():
+        deconv.weight.copy_(torch.tensor([[[1.0, 10.0, 100.0]]]))
+        deconv.bias.zero_()
+    x = torch.tensor([[[1.0, 2.0, 3.0]]])
+    # transpose of the "same" conv of a length-6 input (left pad 0): input o feeds 2*o + k
+    expected = np.zeros(7)
+    for o, v in enumerate([1.0, 2.0, 3.0]):
+        for k, w in enumerate([1.0, 10.0, 100.0]):
+            expected[2 * o + k] += v * w
+    np.testing.assert_allclose(deconv(x).view(-1).detach().numpy(), expected[:6])
+
+
+def test_custom_seas_from_set_and_json_round_trip():
+    cfg = build(TimeVAEConfig, parse_sets(["custom_seas=[[7,1],[4,6]]", "trend_poly=3"]))
+    assert cfg.custom_seas == ((7, 1), (4, 6)) and cfg.trend_poly == 3
+    assert build(TimeVAEConfig, to_dict(cfg)) == cfg
+    assert build(TimeVAEConfig, parse_sets(["custom_seas=[7,1]"])).custom_seas == ((7, 1),)
+    assert TimeVAEConfig().custom_seas == () and TimeVAEConfig().trend_poly == 2
+    for bad in ("custom_seas=[[7,0]]", "custom_seas=[[7,1,2]]", "trend_poly=-1",
+                "hidden_layer_sizes=[]"):
+        with pytest.raises(FactorseqError):
+            build(TimeVAEConfig, parse_sets([bad]))
+
+
+def test_state_dict_round_trip():
+    model = timevae(custom_seas=[[3, 2]])
+    state = model.state_dict()
+    assert not any(k.endswith(("basis", "season_index")) for k in state)  # derived, not saved
+    torch.manual_seed(1)
+    other = TimeVAE(model.config)
+    other.load_state_dict(state)
+    z = torch.randn(2, 3)
+    assert torch.equal(model.decode(z), other.decode(z))
+
+
+def test_training_reduces_loss():
+    model = timevae(custom_seas=[[4, 3]])
+    t = torch.arange(12.0)
+    x = 0.5 + 0.3 * torch.sin(2 * np.pi * t / 12)[None, :, None] * torch.rand(16, 1, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for step in range(60):
+        out = model.loss({"x": x}, generator=torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(out["loss"].item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_report_figures():
+    model = timevae(custom_seas=[[3, 2]])
+    figs = model.report_figures(torch.rand(10, 12, 2))
+    assert len(figs) == 1
+    title, fig = figs[0]
+    assert "TimeVAE" in title and len(fig.axes) == 6
+    assert tiny("vae_conv").report_figures(torch.rand(3, 6, 2)) == []
