@@ -12,7 +12,9 @@ Both follow the reference implementation (jsyoon0823/TimeGAN, ``metrics/``): GRU
 of 128 drawn without replacement, 2000 / 5000 iterations. All arrays are
 ``(windows, time, features)`` in the model's [0, 1]-scaled space. Every run is seeded (split,
 batches and weights from one ``torch.Generator``) and single-threaded, so a seed gives the same
-score on any machine with the same torch build.
+score on any machine with the same torch build. Repeats (several seeds) train side by side as
+one batched network (``*_scores``), each seed's network equal to its single run up to
+float rounding.
 """
 from __future__ import annotations
 
@@ -297,6 +299,9 @@ def repeated(fn: Callable[..., float], repeats: int, *args: Any, seed: int = 0,
              **kw: Any) -> dict[str, Any]:
     """Run ``fn(*args, seed=seed + i, **kw)`` for ``i < repeats``.
 
+    If ``fn`` has a batched twin ``fn.many(*args, seeds=[...], **kw)`` (the two TimeGAN scores
+    do), all repeats are trained side by side in one loop: the same scores (up to float
+    rounding, ~1e-8) in 2-4x less time.
     Returns ``{"mean", "std", "values"}`` (JSON-ready floats; ``std`` is the population
     standard deviation, numpy's default, as TimeGAN reports mean +/- std over its runs).
     """

@@ -1,0 +1,128 @@
+"""FHVAE memory with 10x as many training sequences: does hierarchical sampling keep it flat?
+
+Each scale runs in its own child process (``--child SCALE``) that trains one epoch of fhvae
+on fsdd-strings with ``options.n_sequences = 450 * SCALE`` (synthetic copies: new random digit
+strings drawn from the same recordings) through ``factorseq.train.fit``, the same code as
+``factorseq train``. Two numbers per scale, both Linux resident set sizes:
+
+- ``process peak RSS``: ``ru_maxrss`` of the child (``os.wait4``), everything included, i.e. also
+  the in-memory data set (the foundation's data layer holds all windows, raw and scaled);
+- ``training-loop peak``: the peak RSS while Lightning's ``Trainer.fit`` runs (high-water mark
+  reset through ``/proc/self/clear_refs`` when it starts) minus the RSS at that moment, i.e.
+  what training adds on top of the loaded data: model, optimiser, mu2 table, softmax, batches,
+  closed-form mu2 encodings of a round.
+
+    nice -n 10 python benchmarks/fhvae_memory.py [--scales 1 10] [--hidden 128 --layers 1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out" / "fhvae_memory"
+BASE_SEQUENCES = 450  # fsdd-strings' default number of training strings
+
+
+def _status_kb(key: str) -> int:
+    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+def child(scale: int, args: argparse.Namespace) -> None:
+    import lightning as L
+    import torch
+
+    from factorseq.data import DataConfig
+    from factorseq.train import TrainConfig, fit
+
+    torch.set_num_threads(1)
+    seen: dict[str, float] = {}
+    fit_orig = L.Trainer.fit
+
+    def measured_fit(self, *a, **kw):  # peak RSS of the training loop alone
+        seen["rss_before_fit_mb"] = _status_kb("VmRSS") / 1024
+        Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark VmHWM
+        try:
+            return fit_orig(self, *a, **kw)
+        finally:
+            seen["peak_during_fit_mb"] = _status_kb("VmHWM") / 1024
+
+    L.Trainer.fit = measured_fit
+    n_seq = BASE_SEQUENCES * scale
+    out = OUT / f"x{scale}" / "run"
+    t0 = time.perf_counter()
+    run = fit("fhvae", DataConfig(source="fsdd-strings", options={"n_sequences": n_seq}),
+              TrainConfig(epochs=1, batch_size=args.batch_size, tensorboard=False, threads=1,
+                          progress=False),
+              {"hidden": args.hidden, "layers": args.layers}, out, force=True)
+    data = run.load_data()
+    res = {"scale": scale, "n_sequences": n_seq, "n_windows": int(data.n_windows),
+           "data_x_mb": round(data.x.nbytes / 2 ** 20, 1),
+           "mu2_table_rows": int(run.model.mu2_table.shape[0]),
+           "train_seconds": run.config["training"]["train_seconds"],
+           "wall_seconds": round(time.perf_counter() - t0, 1),
+           **{k: round(v, 1) for k, v in seen.items()},
+           "training_loop_peak_mb": round(seen["peak_during_fit_mb"]
+                                          - seen["rss_before_fit_mb"], 1)}
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def measure(scale: int, args: argparse.Namespace) -> dict:
+    result = OUT / f"x{scale}" / "result.json"
+    if result.is_file():
+        return json.loads(result.read_text())
+    result.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, __file__, "--child", str(scale), "--hidden", str(args.hidden),
+           "--layers", str(args.layers), "--batch-size", str(args.batch_size)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"child failed: {' '.join(cmd)}")
+    res = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+    res["process_peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    res["config"] = {"hidden": args.hidden, "layers": args.layers,
+                     "batch_size": args.batch_size}
+    result.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def table(results: list[dict]) -> str:
+    base = results[0]
+    lines = ["| training sequences | segments | data x (MB) | mu2 table rows | "
+             "training-loop peak (MB) | ratio | process peak RSS (MB) | ratio | epoch s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['n_sequences']} ({r['scale']}x) | {r['n_windows']} | {r['data_x_mb']} | "
+            f"{r['mu2_table_rows']} | {r['training_loop_peak_mb']} | "
+            f"{r['training_loop_peak_mb'] / base['training_loop_peak_mb']:.2f} | "
+            f"{r['process_peak_rss_mb']} | "
+            f"{r['process_peak_rss_mb'] / base['process_peak_rss_mb']:.2f} | "
+            f"{r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--child", type=int, default=None)
+    ap.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=128)
+    args = ap.parse_args()
+    if args.child is not None:
+        child(args.child, args)
+        return
+    results = [measure(s, args) for s in args.scales]
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

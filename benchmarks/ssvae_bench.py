@@ -1,0 +1,180 @@
+"""Semi-supervised VAE (Siddharth et al. 2017) benchmarks on ``digits`` and ``fsdd-digits``.
+
+Every cell is real CLI calls: ``factorseq train ssvae --data D --labels N ...`` then
+``factorseq evaluate RUN --set draws=K`` (which retrains the model and the plain-classifier
+baseline on label draws 0..K-1 and scores q(y|x) on the held-out test split), written to
+benchmarks/out/ssvae/<kind>/<data>/<cell>/; finished cells are skipped.
+
+    nice -n 10 python benchmarks/ssvae_bench.py targets [--data digits fsdd-digits] [--draws 5]
+    nice -n 10 python benchmarks/ssvae_bench.py curve [--data ...] [--labels 20 50 100 300 1000]
+                                                      [--alphas 0 0.1] [--draws 1]
+    python benchmarks/ssvae_bench.py table            # markdown tables for SSVAE_RESULTS.md
+    python benchmarks/ssvae_bench.py plot             # benchmarks/ssvae_curve.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out" / "ssvae"
+EXE = str(Path(sys.executable).with_name("factorseq"))
+TARGET_LABELS = {"digits": 50, "fsdd-digits": 100}
+# model/train settings per data set (the commands in SSVAE_RESULTS.md)
+CONFIGS: dict[str, list[str]] = {
+    "digits": ["backbone=mlp", "z_dim=4", "supervision_rate=0.25"],
+    "fsdd-digits": ["backbone=conv", "hidden=64", "z_dim=4", "supervision_rate=0.25",
+                    "y_estimator=relaxed", "train.epochs=40"],
+}
+# Siddharth et al. 2017, Table 1: MNIST test error (%) by number of labels, mean (std) over
+# runs, for the paper's model and Kingma et al.'s M2 (as transcribed from the paper).
+PAPER_MNIST = {"labels": [100, 600, 1000, 3000],
+               "ours_error": [9.71, 3.84, 2.88, 1.57], "ours_std": [0.91, 0.86, 0.79, 0.93],
+               "m2_error": [11.97, 4.94, 3.60, 3.92], "m2_std": [1.71, 0.13, 0.56, 0.63]}
+
+
+def sets(data: str, alpha: float | None) -> list[str]:
+    out = []
+    for kv in CONFIGS[data] + ([f"alpha={alpha}"] if alpha is not None else []):
+        out += ["--set", kv]
+    return out
+
+
+def run_cell(kind: str, data: str, labels: int, alpha: float | None, draws: int,
+             baseline: bool) -> dict:
+    name = f"n{labels}" + ("" if alpha is None else f"_alpha{alpha:g}")
+    cell = OUT / kind / data / name
+    result = cell / "result.json"
+    if result.is_file():
+        return json.loads(result.read_text())
+    run, metrics = cell / "run", cell / "metrics.json"
+    cmd = [EXE, "train", "ssvae", "--data", data, "--labels", str(labels), "--out", str(run),
+           "--force", "--seed", "0", *sets(data, alpha), "--set", "train.tensorboard=false",
+           "--set", "train.threads=1"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    train_wall = time.perf_counter() - t0
+    ev = [EXE, "evaluate", str(run), "--out", str(metrics), "--force", "--set", f"draws={draws}",
+          "--set", f"baseline={str(baseline).lower()}"]
+    t0 = time.perf_counter()
+    subprocess.run(ev, check=True)
+    cfg = json.loads((run / "config.json").read_text())
+    res = {"kind": kind, "data": data, "labels": labels, "alpha": cfg["model_config"]["alpha"],
+           "draws": draws, "train_command": " ".join(["factorseq"] + cmd[1:]),
+           "train_wall_s": round(train_wall, 1), "eval_wall_s": round(time.perf_counter() - t0, 1),
+           "training": cfg["training"], "model_config": cfg["model_config"],
+           "metrics": json.loads(metrics.read_text())}
+    result.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def _rows(kind: str) -> list[dict]:
+    return [json.loads(f.read_text()) for f in sorted(OUT.glob(f"{kind}/*/*/result.json"))]
+
+
+def _ms(d: dict | None) -> str:
+    return "-" if d is None else f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
+
+
+def table() -> str:
+    lines = ["### Targets (5 label draws)", "",
+             "| data | labels | accuracy q(y\\|x) % | baseline % | gain (points) | "
+             "label_from_style_acc % | chance % | epochs (run) | train s (run) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in _rows("targets"):
+        m = r["metrics"]
+        lines.append(f"| {r['data']} | {r['labels']} | {_ms(m['accuracy'])} | "
+                     f"{_ms(m.get('baseline_accuracy'))} | "
+                     f"{100 * m.get('accuracy_gain', float('nan')):+.1f} | "
+                     f"{_ms(m['label_from_style_acc'])} | {100 * m['chance']:.1f} | "
+                     f"{r['training']['epochs_run']} | {r['training']['train_seconds']:.0f} |")
+    lines += ["", "### Accuracy vs number of labels", "",
+              "| data | labels | alpha | draws | accuracy % | baseline % | "
+              "label_from_style_acc % |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(_rows("curve"), key=lambda r: (r["data"], r["labels"], r["alpha"])):
+        m = r["metrics"]
+        lines.append(f"| {r['data']} | {r['labels']} | {r['alpha']:g} | {m['draws']} | "
+                     f"{_ms(m['accuracy'])} | {_ms(m.get('baseline_accuracy'))} | "
+                     f"{_ms(m['label_from_style_acc'])} |")
+    return "\n".join(lines)
+
+
+def plot(path: Path = ROOT / "ssvae_curve.png") -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows("curve")
+    datas = sorted({r["data"] for r in rows})
+    fig, axes = plt.subplots(1, len(datas) + 1, figsize=(4.6 * (len(datas) + 1), 3.8))
+    for ax, data in zip(axes, datas, strict=False):
+        mine = [r for r in rows if r["data"] == data]
+        for alpha in sorted({r["alpha"] for r in mine}):
+            pts = sorted((r["labels"], r["metrics"]["accuracy"]) for r in mine
+                         if r["alpha"] == alpha)
+            ax.errorbar([p[0] for p in pts], [100 * p[1]["mean"] for p in pts],
+                        yerr=[100 * p[1]["std"] for p in pts], marker="o", capsize=3,
+                        label=f"ssvae alpha={alpha:g}")
+        base = sorted((r["labels"], r["metrics"]["baseline_accuracy"]) for r in mine
+                      if "baseline_accuracy" in r["metrics"])
+        if base:
+            ax.errorbar([p[0] for p in base], [100 * p[1]["mean"] for p in base],
+                        yerr=[100 * p[1]["std"] for p in base], marker="s", ls="--",
+                        capsize=3, color="gray", label="plain classifier (same encoder)")
+        ax.set_xscale("log")
+        ax.set_xlabel("number of labels")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(data)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = axes[-1]
+    p = PAPER_MNIST
+    for key, name in (("ours", "Siddharth et al."), ("m2", "M2 (Kingma et al.)")):
+        ax.errorbar(p["labels"], [100 - e for e in p[f"{key}_error"]], yerr=p[f"{key}_std"],
+                    marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of labels")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("paper: MNIST (Table 1), reference")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["targets", "curve", "table", "plot"])
+    ap.add_argument("--data", nargs="+", default=list(TARGET_LABELS))
+    ap.add_argument("--draws", type=int, default=None)
+    ap.add_argument("--labels", nargs="+", type=int, default=[20, 50, 100, 300, 1000])
+    ap.add_argument("--alphas", nargs="+", type=float, default=[0.0, 0.1])
+    args = ap.parse_args()
+    if args.what == "table":
+        print(table())
+        return
+    if args.what == "plot":
+        print(plot())
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    for data in args.data:
+        if args.what == "targets":
+            r = run_cell("targets", data, TARGET_LABELS[data], None, args.draws or 5, True)
+            m = r["metrics"]
+            print(f"{data}: accuracy {_ms(m['accuracy'])} vs baseline "
+                  f"{_ms(m['baseline_accuracy'])}", flush=True)
+            continue
+        for n in args.labels:
+            for i, alpha in enumerate(args.alphas):
+                r = run_cell("curve", data, n, alpha, args.draws or 1, baseline=i == 0)
+                print(f"{data} n={n} alpha={alpha:g}: {_ms(r['metrics']['accuracy'])}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

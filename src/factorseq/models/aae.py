@@ -1,0 +1,119 @@
+"""``aae``: adversarial autoencoder (Makhzani et al. 2016) for sequences.
+
+A deterministic encoder q(z|x) (the shared sequence encoder) and decoder p(x|z) are trained
+to reconstruct; in place of the VAE's KL term, a discriminator D(z) learns to tell codes of
+real windows (y = 0) from samples of the prior p(z) = N(0, prior_std^2 I) (y = 1), and the
+encoder, acting as the generator of codes, learns to fool it. Each mini-batch runs the paper's
+two phases: the reconstruction phase (encoder + decoder on the reconstruction error), then the
+regularisation phase (first D, then the encoder on the flipped-label loss), each update with
+its own Adam. Sampling decodes prior draws.
+
+Hu et al. (2017): the adversarial game of a GAN moved to code space; the "generator" is the
+inference network q(z|x), the discriminator's y says prior sample / code.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+
+from ..config import require
+from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
+from ..nn.backbones import mlp
+from ..registry import register
+from .ae import AEConfig, CodeAutoencoder, check_no_condition, sse
+from .gan import adversarial_lrs
+
+
+@dataclasses.dataclass
+class AAEConfig(AEConfig):
+    """AEConfig plus the code discriminator.
+
+    - ``disc_hidden``/``disc_layers``: the dense code discriminator (Makhzani: 2 x 1000; here
+      2 x 64 for sequence codes of size 8).
+    - ``prior_std``: p(z) = N(0, prior_std^2 I).
+    - ``gen_lr``/``disc_lr``: learning rates of the regularisation phase (None = train.lr).
+    """
+
+    disc_hidden: int = 64
+    disc_layers: int = 2
+    prior_std: float = 1.0
+    gen_lr: float | None = None
+    disc_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.disc_hidden >= 1 and self.disc_layers >= 1,
+                "disc_hidden and disc_layers must be >= 1")
+        require(self.prior_std > 0, f"prior_std must be > 0, got {self.prior_std}")
+
+
+@register("aae")
+class AAE(CodeAutoencoder):
+    """Deterministic autoencoder whose code distribution is matched to N(0, s^2 I) by a
+    discriminator."""
+
+    Config = AAEConfig
+    manual_optimization: ClassVar[bool] = True
+    monitor_early_stopping: ClassVar[bool] = False
+
+    def __init__(self, config: AAEConfig) -> None:
+        super().__init__(config, config.latent_dim)
+        self.discriminator = mlp(config.latent_dim, config.disc_hidden, 1, config.disc_layers)
+
+    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
+        """Windows (batch, time, features) -> codes (batch, latent_dim)."""
+        self.check_input(x)
+        return self.encoder(x)
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.config.prior_std * torch.randn(n, self.config.latent_dim,
+                                                   generator=generator, device=self.device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               **kw: Any) -> torch.Tensor:
+        """n windows (n, time, features) decoded from prior draws."""
+        check_no_condition(self, kw)
+        return self.decode(self.prior(n, generator))
+
+    def optimizer_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        # "ae": reconstruction phase; "gen": the encoder as generator of codes (same weights,
+        # its own optimiser as in the paper); "disc": the code discriminator
+        return {"ae": list(self.encoder.parameters()) + list(self.decoder.parameters()),
+                "gen": list(self.encoder.parameters()),
+                "disc": list(self.discriminator.parameters())}
+
+    def optimizer_config(self, name: str) -> dict[str, float]:
+        return adversarial_lrs(self.config, name) if name != "ae" else {}
+
+    def _terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.encoder(x)
+        recon = sse(x, self.decoder(z)).mean()
+        d = discriminator_loss(self.discriminator(self.prior(len(x))),
+                               self.discriminator(z.detach()))
+        g = generator_loss(self.discriminator(z))
+        return {"recon": recon, "d_loss": d, "g_loss": g}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Validation: ``loss`` is the reconstruction error (per window, summed)."""
+        x = batch["x"]
+        self.check_input(x)
+        t = self._terms(x)
+        return {"loss": t["recon"], **t}
+
+    def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
+                      backward: Any, step: int) -> dict[str, Any]:
+        """Reconstruction phase, then regularisation phase (D, then the encoder)."""
+        x = batch["x"]
+        self.check_input(x)
+        recon = sse(x, self.decoder(self.encoder(x))).mean()
+        optimizer_step(optimizers["ae"], recon, backward)
+        z = self.encoder(x)
+        d = discriminator_loss(self.discriminator(self.prior(len(x))),
+                               self.discriminator(z.detach()))
+        optimizer_step(optimizers["disc"], d, backward)
+        g = generator_loss(self.discriminator(z))
+        optimizer_step(optimizers["gen"], g, backward)
+        return {"loss": recon.detach(), "recon": recon.detach(), "d_loss": d.detach(),
+                "g_loss": g.detach()}

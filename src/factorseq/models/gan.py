@@ -1,0 +1,216 @@
+"""``gan``: recurrent (conditional) GAN for sequences, RCGAN (Esteban, Hyland & Ratsch 2017).
+
+Generator: an LSTM fed a fresh noise vector z_t ~ N(0, I) at every step (concatenated with the
+one-hot condition c when conditional), a linear read-out per step and a squashing output
+(the reference's tanh on [-1, 1] data is a sigmoid on factorseq's [0, 1] min-max scale).
+Discriminator: an LSTM over (x_t, c) with a logit at every step; its loss is the per-step
+cross-entropy averaged over time (the reference's D_loss), the generator's the non-saturating
+cross-entropy with the label flipped. Updates alternate ``d_steps`` discriminator batches with
+``g_steps`` generator batches (reference settings: 5 and 1, hidden 100, latent 5).
+
+Hu et al. (2017): generator p_theta(x|z), no inference network for z, discriminator
+q_phi(y|x) with y = real/generated; each player minimises the cross-entropy of y with its own
+labels. ``encode`` therefore returns the discriminator's per-step hidden features: the only
+inference network the model has.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+
+from ..config import require
+from ..errors import FactorseqError
+from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
+from ..nn.backbones import StepNet, check_backbone, one_hot_condition, repeat_steps
+from ..registry import register
+from .base import ModelConfig, SequenceModel
+
+
+@dataclasses.dataclass
+class GANConfig(ModelConfig):
+    """RCGAN hyper-parameters (defaults: the reference's settings).
+
+    - ``backbone``: ``lstm`` (RCGAN), ``gru`` or ``conv``; ``hidden``/``layers`` of both nets.
+    - ``latent_dim``: size of the per-step noise z_t (5).
+    - ``conditional``: condition G and D on the label y (one-hot, ``n_classes`` from the data).
+    - ``d_steps``/``g_steps``: discriminator / generator batches per round (5 / 1).
+    - ``gen_lr``/``disc_lr``: per-optimiser learning rates (None = ``train.lr``).
+    """
+
+    backbone: str = "lstm"
+    hidden: int = 100
+    layers: int = 1
+    latent_dim: int = 5
+    conditional: bool = False
+    n_classes: int = 2
+    d_steps: int = 5
+    g_steps: int = 1
+    gen_lr: float | None = None
+    disc_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_backbone(self.backbone, self.hidden, self.layers)
+        require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
+        require(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
+        require(not self.conditional or self.n_classes >= 2,
+                "conditional=true needs labelled data with n_classes >= 2")
+        for k in ("gen_lr", "disc_lr"):
+            v = getattr(self, k)
+            require(v is None or v > 0, f"{k} must be > 0, got {v}")
+
+
+def adversarial_lrs(cfg: Any, name: str) -> dict[str, float]:
+    """``optimizer_config`` of the family: per-group lr from gen_lr / disc_lr when set."""
+    lr = cfg.disc_lr if name == "disc" else cfg.gen_lr
+    return {} if lr is None else {"lr": lr}
+
+
+@register("gan")
+class GAN(SequenceModel):
+    """RCGAN: per-step noise -> LSTM generator; per-step LSTM discriminator."""
+
+    Config = GANConfig
+    manual_optimization: ClassVar[bool] = True
+    monitor_early_stopping: ClassVar[bool] = False
+    scaler: ClassVar[str] = "minmax"
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__(config)
+        c = config
+        k = c.n_classes if c.conditional else 0
+        self.generator = StepNet(c.latent_dim + k, c.hidden, c.n_features, c.layers,
+                                 c.backbone, activation="sigmoid")
+        self.discriminator = StepNet(c.n_features + k, c.hidden, 1, c.layers, c.backbone)
+        # empirical label frequencies (fitted in on_fit_end) for unconditioned sampling
+        self.register_buffer("label_freq", torch.full((max(k, 1),), 1.0 / max(k, 1)))
+        self._round = 0
+
+    # --- the two players -------------------------------------------------------------------
+    def _condition(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor | None:
+        if not self.config.conditional:
+            return None
+        y = batch.get("y")
+        if y is not None and len(y) and int(y.max()) >= self.config.n_classes:
+            raise FactorseqError(f"label {int(y.max())} is out of range for "
+                                 f"n_classes={self.config.n_classes}")
+        return one_hot_condition(batch.get("y"), batch.get("y_mask"), self.config.n_classes,
+                                 n, self.device)
+
+    def generate(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise (batch, time, latent_dim) [+ one-hot (batch, n_classes)] -> (batch, time,
+        features)."""
+        if c is not None:
+            z = torch.cat([z, repeat_steps(c, z.shape[1])], -1)
+        return self.generator(z)
+
+    def discriminate(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-step logits of "real", (batch, time, 1)."""
+        if c is not None:
+            x = torch.cat([x, repeat_steps(c, x.shape[1])], -1)
+        return self.discriminator(x)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.config.seq_len, self.config.latent_dim, generator=generator,
+                           device=self.device)
+
+    def _d_loss(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        with torch.no_grad():  # D's step does not need G's graph
+            fake = self.generate(self.noise(len(x)), c)
+        return discriminator_loss(self.discriminate(x, c), self.discriminate(fake, c))
+
+    def _g_loss(self, n: int, c: torch.Tensor | None) -> torch.Tensor:
+        return generator_loss(self.discriminate(self.generate(self.noise(n), c), c))
+
+    # --- the contract ----------------------------------------------------------------------
+    def optimizer_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        return {"gen": list(self.generator.parameters()),
+                "disc": list(self.discriminator.parameters())}
+
+    def optimizer_config(self, name: str) -> dict[str, float]:
+        return adversarial_lrs(self.config, name)
+
+    def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
+                      backward: Any, step: int) -> dict[str, Any]:
+        """One batch of the round: the first ``d_steps`` batches update D, the next
+        ``g_steps`` update G (the reference's D_rounds / G_rounds on consecutive batches)."""
+        x = batch["x"]
+        self.check_input(x)
+        c = self._condition(batch, len(x))
+        cfg = self.config
+        pos = self._round % (cfg.d_steps + cfg.g_steps)
+        self._round += 1
+        if pos < cfg.d_steps:
+            d = self._d_loss(x, c)
+            optimizer_step(optimizers["disc"], d, backward)
+            return {"d_loss": d.detach()}
+        g = self._g_loss(len(x), c)
+        optimizer_step(optimizers["gen"], g, backward)
+        return {"g_loss": g.detach()}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Validation: ``loss`` is the generator's loss; ``d_loss`` the discriminator's."""
+        x = batch["x"]
+        self.check_input(x)
+        c = self._condition(batch, len(x))
+        g = self._g_loss(len(x), c)
+        return {"loss": g, "g_loss": g, "d_loss": self._d_loss(x, c)}
+
+    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
+        """The discriminator's per-step hidden features (batch, time, hidden) of windows
+        (batch, time, features): RCGAN's only inference network is q(y|x). Conditional models
+        take ``y`` (batch,) labels (unknown = zeros)."""
+        self.check_input(x)
+        if self.config.conditional:
+            c = one_hot_condition(kw.get("y"), None, self.config.n_classes, len(x), x.device)
+            x = torch.cat([x, repeat_steps(c, x.shape[1])], -1)
+        return self.discriminator.features(x)
+
+    def decode(self, z: torch.Tensor, **kw: Any) -> torch.Tensor:
+        """Noise (batch, time, latent_dim) -> windows (batch, time, features)."""
+        return self.generate(z, self._sample_condition(len(z), kw.get("y"), None))
+
+    def _sample_condition(self, n: int, y: Any,
+                          generator: torch.Generator | None) -> torch.Tensor | None:
+        if not self.config.conditional:
+            if y is not None:
+                raise FactorseqError("this gan was trained without conditioning; "
+                                     "it cannot sample for a label")
+            return None
+        k = self.config.n_classes
+        if y is None:  # labels drawn from the training frequencies
+            labels = torch.multinomial(self.label_freq.cpu(), n, replacement=True,
+                                       generator=generator).to(self.device)
+        else:
+            labels = torch.as_tensor(y, dtype=torch.long, device=self.device).reshape(-1)
+            if labels.numel() == 1:
+                labels = labels.expand(n)
+            if labels.numel() != n:
+                raise FactorseqError(f"got {labels.numel()} labels for {n} samples")
+            if labels.min() < 0 or labels.max() >= k:
+                raise FactorseqError(f"label must be in 0..{k - 1}, got {labels.tolist()[:5]}")
+        return torch.nn.functional.one_hot(labels, k).float()
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               **kw: Any) -> torch.Tensor:
+        """n windows (n, time, features); ``y`` = a label or n labels when conditional."""
+        c = self._sample_condition(n, kw.get("y"), generator)
+        return self.generate(self.noise(n, generator), c)
+
+    @torch.no_grad()
+    def on_fit_end(self, loader: Any) -> None:
+        """Conditional models remember the labels' training frequencies (for unlabelled
+        sampling)."""
+        if not self.config.conditional:
+            return
+        counts = torch.zeros(self.config.n_classes, dtype=torch.float64)
+        for b in loader:
+            if "y" not in b:
+                continue
+            m = b["y_mask"] if "y_mask" in b else torch.ones(len(b["y"]), dtype=torch.bool)
+            counts += torch.bincount(b["y"][m].long().cpu(),
+                                     minlength=self.config.n_classes)[:self.config.n_classes]
+        if counts.sum() > 0:
+            self.label_freq.copy_((counts / counts.sum()).float())

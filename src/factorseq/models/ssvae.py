@@ -1,0 +1,472 @@
+"""Semi-supervised disentangling VAE (Siddharth et al., NIPS 2017, "Learning Disentangled
+Representations with Semi-Supervised Deep Generative Models").
+
+Generative model: ``p(y) = Cat(1/K)``, ``p(z) = N(0, I)``, ``p(x | y, z)`` (Gaussian with a
+learned per-feature variance, or Bernoulli for data in [0, 1]); ``x`` is (batch, time,
+features). Inference is either ``q(y | x) q(z | x, y)`` ("y_then_z") or ``q(z | x) q(y | z, x)``
+("z_then_y", which makes the importance weights of the labelled term non-trivial).
+
+Objective (maximised, per row; the loss is its negative batch mean):
+- unlabelled rows: the ELBO of ``log p(x)`` with ``y`` summed out exactly over the K classes
+  (``y_estimator="enumerate"``) or replaced by a Gumbel-softmax relaxation ("relaxed");
+- labelled rows (``gamma`` x): ``E_{q(z|x,y)}[log p(x,y,z) / q(y,z|x)] + (1 + alpha) log q(y|x)``
+  estimated with S samples ``z_s`` from a proposal ``r(z)`` and self-normalised weights
+  ``w_s = q(y, z_s | x) / r(z_s)``: ``sum_s wbar_s log(p(x,y,z_s) / q(y,z_s|x))
+  + (1 + alpha) log(mean_s w_s)``. With "z_then_y" ``r = q(z|x)`` so ``w_s = q(y | z_s, x)``;
+  with "y_then_z" ``r = q(z|x,y)`` so the weights are uniform and ``mean_s w_s = q(y|x)``.
+``objective="classifier"`` trains only q(y|x) by cross-entropy on the labelled rows (the
+evaluation baseline: the same encoder as a plain classifier).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import require
+from ..errors import FactorseqError, ShapeError
+from ..registry import register
+from .base import ModelConfig, SequenceModel
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclasses.dataclass
+class SSVAEConfig(ModelConfig):
+    """``n_classes`` is filled from the data's meta. ``samples`` is S (z samples per row).
+
+    ``supervision_rate`` (paper, Sec. 4): fraction of every training batch drawn from the fixed
+    labelled subset (cycled; None = plain shuffled batches). ``min_logvar`` floors the learned
+    per-feature log-variance of the Gaussian likelihood.
+    """
+
+    n_classes: int = 10
+    z_dim: int = 8
+    hidden: int = 128
+    backbone: str = "gru"  # gru | conv over (time, features), mlp for flat vectors
+    inference: str = "y_then_z"  # q(y|x) q(z|x,y) | "z_then_y": q(z|x) q(y|z,x)
+    y_estimator: str = "enumerate"  # exact sum over classes | "relaxed" (Gumbel-softmax)
+    alpha: float = 0.1  # extra weight of log q(y|x) on labelled rows (paper: 0.1)
+    gamma: float = 1.0  # weight of the labelled term against the unlabelled one
+    samples: int = 1
+    temperature: float = 0.67  # Concrete temperature for y_estimator="relaxed"
+    likelihood: str = "gaussian"  # gaussian | bernoulli (data in [0, 1])
+    min_logvar: float = -6.0
+    supervision_rate: float | None = None
+    objective: str = "semi"  # semi | classifier
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.n_classes >= 2, f"n_classes must be >= 2, got {self.n_classes}")
+        require(self.z_dim >= 1, f"z_dim must be >= 1, got {self.z_dim}")
+        require(self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}")
+        require(self.backbone in ("gru", "conv", "mlp"),
+                f"backbone must be gru, conv or mlp, got {self.backbone!r}")
+        require(self.backbone != "conv" or self.seq_len >= 4,
+                f"backbone conv needs seq_len >= 4, got {self.seq_len}")
+        require(self.inference in ("y_then_z", "z_then_y"),
+                f"inference must be y_then_z or z_then_y, got {self.inference!r}")
+        require(self.y_estimator in ("enumerate", "relaxed"),
+                f"y_estimator must be enumerate or relaxed, got {self.y_estimator!r}")
+        require(self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}")
+        require(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
+        require(self.samples >= 1, f"samples must be >= 1, got {self.samples}")
+        require(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        require(self.likelihood in ("gaussian", "bernoulli"),
+                f"likelihood must be gaussian or bernoulli, got {self.likelihood!r}")
+        require(self.supervision_rate is None or 0 < self.supervision_rate < 1,
+                "supervision_rate must be in (0, 1) or null")
+        require(self.objective in ("semi", "classifier"),
+                f"objective must be semi or classifier, got {self.objective!r}")
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+
+
+def _flat(fn, v: torch.Tensor, keep: int) -> torch.Tensor:
+    """Apply ``fn`` to ``v`` with all but its last ``keep`` dims folded into one batch dim."""
+    lead = v.shape[: v.dim() - keep]
+    out = fn(v.reshape(-1, *v.shape[v.dim() - keep:]))
+    return out.reshape(*lead, *out.shape[1:])
+
+
+class _Encoder(nn.Module):
+    """Features ``h`` (batch, hidden) of ``x`` (batch, time, features)."""
+
+    def __init__(self, cfg: SSVAEConfig) -> None:
+        super().__init__()
+        self.kind, T, D, H = cfg.backbone, cfg.seq_len, cfg.n_features, cfg.hidden
+        if self.kind == "mlp":
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(T * D, H), nn.ReLU(),
+                                     nn.Linear(H, H), nn.ReLU())
+        elif self.kind == "gru":
+            self.rnn = nn.GRU(D, H, batch_first=True, bidirectional=True)
+            self.out = nn.Sequential(nn.Linear(2 * H, H), nn.ReLU())
+        else:  # two stride-2 convolutions over time (features as channels), then flatten
+            self.conv = nn.Sequential(nn.Conv1d(D, H, 5, padding=2), nn.ReLU(),
+                                      nn.Conv1d(H, H, 4, stride=2, padding=1), nn.ReLU(),
+                                      nn.Conv1d(H, H, 4, stride=2, padding=1), nn.ReLU())
+            self.out = nn.Sequential(nn.Linear(H * (T // 4), H), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(x)
+        if self.kind == "gru":
+            _, h = self.rnn(x)  # (2, batch, H): last forward and backward states
+            return self.out(torch.cat([h[0], h[1]], -1))
+        return self.out(self.conv(x.transpose(1, 2)).flatten(1))
+
+
+class _Decoder(nn.Module):
+    """Parameters of p(x | y, z): ``code`` (batch, z_dim + K) -> (batch, time, features)."""
+
+    def __init__(self, cfg: SSVAEConfig) -> None:
+        super().__init__()
+        self.kind, self.T, D, H = cfg.backbone, cfg.seq_len, cfg.n_features, cfg.hidden
+        self.D, n_in = D, cfg.z_dim + cfg.n_classes
+        if self.kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(n_in, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU(),
+                                     nn.Linear(H, self.T * D))
+        elif self.kind == "gru":  # code sets the initial state and drives every step
+            self.h0 = nn.Linear(n_in, H)
+            self.inp = nn.Linear(n_in, H)
+            self.rnn = nn.GRU(H, H, batch_first=True)
+            self.out = nn.Linear(H, D)
+        else:  # mirror of the conv encoder: upsample 4x by transposed convolutions, crop to T
+            self.T0 = -(-self.T // 4)
+            self.lin = nn.Sequential(nn.Linear(n_in, H * self.T0), nn.ReLU())
+            self.net = nn.Sequential(nn.ConvTranspose1d(H, H, 4, stride=2, padding=1), nn.ReLU(),
+                                     nn.ConvTranspose1d(H, H, 4, stride=2, padding=1), nn.ReLU(),
+                                     nn.Conv1d(H, D, 5, padding=2))
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(code).reshape(-1, self.T, self.D)
+        if self.kind == "gru":
+            h0 = torch.tanh(self.h0(code)).unsqueeze(0)
+            steps = self.inp(code).unsqueeze(1).expand(-1, self.T, -1)
+            out, _ = self.rnn(steps.contiguous(), h0)
+            return self.out(out)
+        h = self.lin(code).reshape(code.shape[0], -1, self.T0)
+        return self.net(h)[..., : self.T].transpose(1, 2)
+
+
+def log_normal(z: torch.Tensor, mean: torch.Tensor | float = 0.0,
+               logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """log N(z; mean, diag(e^logvar)), summed over the last dim."""
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * (_LOG_2PI + logvar + (z - mean) ** 2 / logvar.exp()).sum(-1)
+
+
+def categorical_kl_uniform(log_q: torch.Tensor) -> torch.Tensor:
+    """KL(q || Cat(1/K)) = sum_k q_k log(K q_k), over the last dim."""
+    return (log_q.exp() * (log_q + math.log(log_q.shape[-1]))).sum(-1)
+
+
+def labelled_term(log_pxyz: torch.Tensor, log_qyz: torch.Tensor, log_proposal: torch.Tensor,
+                  alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's supervised objective from S samples (dim 0) of ``z_s ~ r(z)``.
+
+    ``log w_s = log q(y, z_s | x) - log r(z_s)``; ``E_{q(z|x,y)}[f]`` is estimated with the
+    self-normalised weights and ``q(y|x)`` by ``mean_s w_s`` (exact when the weights are
+    uniform). Returns (term, log q(y|x) estimate), each (batch,).
+    """
+    log_w = log_qyz - log_proposal
+    wbar = torch.softmax(log_w, 0)
+    log_qy = torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
+    return (wbar * (log_pxyz - log_qyz)).sum(0) + (1.0 + alpha) * log_qy, log_qy
+
+
+@register("ssvae")
+class SSVAE(SequenceModel):
+    """Semi-supervised VAE with a discrete label y and a continuous style z.
+
+    Batches: ``x`` (batch, time, features), ``y`` (batch,) int64 and ``y_mask`` (batch,) bool;
+    rows with ``y_mask`` False (or a batch without ``y``) use the unlabelled term.
+    """
+
+    Config = SSVAEConfig
+    evaluator = "ssvae"
+    scaler = "standard"
+
+    def __init__(self, config: SSVAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.K, H, Z = c.n_classes, c.hidden, c.z_dim
+        self.encoder = _Encoder(c)
+        if c.inference == "y_then_z":
+            self.y_head = _mlp(H, H, self.K)
+            self.z_head = _mlp(H + self.K, H, 2 * Z)
+        else:
+            self.z_head = _mlp(H, H, 2 * Z)
+            self.y_head = _mlp(H + Z, H, self.K)
+        self.decoder = _Decoder(c)
+        self.obs_logvar = nn.Parameter(torch.zeros(c.n_features))  # Gaussian p(x|y,z) only
+
+    # --- the building blocks (each works on any leading dims) ----------------------------
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def y_logits(self, h: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of q(y | x) (y_then_z) or q(y | z, x) (z_then_y)."""
+        return self.y_head(h if z is None else torch.cat([h, z], -1))
+
+    def z_params(self, h: torch.Tensor, y: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logvar) of q(z | x, y) (``y`` one-hot/relaxed) or of q(z | x)."""
+        out = self.z_head(h if y is None else torch.cat([h, y], -1))
+        mean, logvar = out.chunk(2, -1)
+        return mean, logvar.clamp(-10.0, 10.0)
+
+    def rsample(self, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Reparameterised draw from N(mean, e^logvar), same shape."""
+        return mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+
+    def decoder_params(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean (Gaussian) or logits (Bernoulli) of p(x|y,z): (..., time, features)."""
+        return _flat(self.decoder, torch.cat([z, y], -1), 1)
+
+    def log_px(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x | y, z) summed over (time, features); ``x`` broadcasts against params."""
+        if self.config.likelihood == "bernoulli":
+            x = x.expand_as(params)
+            return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum((-2, -1))
+        lv = self.obs_logvar.clamp(min=self.config.min_logvar)
+        return -0.5 * (_LOG_2PI + lv + (x - params) ** 2 / lv.exp()).sum((-2, -1))
+
+    def onehot(self, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, self.K).to(torch.get_default_dtype())
+
+    # --- the two terms ---------------------------------------------------------------------
+    def unlabelled_term(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """ELBO of log p(x) with y summed out (or relaxed); ``x`` (B, T, D) -> (B,)."""
+        c, K, S = self.config, self.K, self.config.samples
+        log_py = -math.log(K)
+        xs = x.unsqueeze(0)  # broadcast over samples
+        if c.inference == "y_then_z":
+            log_q = F.log_softmax(self.y_logits(h), -1)  # (B, K)
+            if c.y_estimator == "enumerate":
+                eye = torch.eye(K, dtype=h.dtype, device=h.device).expand(h.shape[0], K, K)
+                mean, lv = self.z_params(h.unsqueeze(1).expand(-1, K, -1), eye)  # (B, K, Z)
+                z = self.rsample(mean.expand(S, *mean.shape), lv.expand(S, *lv.shape))
+                dec = self.decoder_params(z, eye.expand(S, -1, -1, -1))  # (S, B, K, T, D)
+                rec = self.log_px(xs.unsqueeze(2), dec)
+                inner = (rec + log_normal(z) - log_normal(z, mean, lv)).mean(0)  # (B, K)
+                return (log_q.exp() * (inner + log_py - log_q)).sum(-1)
+            yt = self.relaxed(log_q.expand(S, *log_q.shape))  # (S, B, K)
+            mean, lv = self.z_params(h.expand(S, *h.shape), yt)
+            z = self.rsample(mean, lv)
+            rec = self.log_px(xs, self.decoder_params(z, yt))
+            inner = rec + log_normal(z) - log_normal(z, mean, lv)
+            return inner.mean(0) - categorical_kl_uniform(log_q)
+        # z_then_y: z_s ~ q(z|x), then y given (z_s, x)
+        mean, lv = self.z_params(h)
+        z = self.rsample(mean.expand(S, *mean.shape), lv.expand(S, *lv.shape))  # (S, B, Z)
+        log_q = F.log_softmax(self.y_logits(h.expand(S, *h.shape), z), -1)  # (S, B, K)
+        z_term = log_normal(z) - log_normal(z, mean, lv)  # (S, B)
+        if c.y_estimator == "enumerate":
+            eye = torch.eye(K, dtype=h.dtype, device=h.device).expand(S, h.shape[0], K, K)
+            rec = self.log_px(xs.unsqueeze(2),
+                              self.decoder_params(z.unsqueeze(2).expand(-1, -1, K, -1), eye))
+            y_term = (log_q.exp() * (rec + log_py - log_q)).sum(-1)
+            return (y_term + z_term).mean(0)
+        yt = self.relaxed(log_q)
+        rec = self.log_px(xs, self.decoder_params(z, yt))
+        return (rec + z_term - categorical_kl_uniform(log_q)).mean(0)
+
+    def relaxed(self, log_q: torch.Tensor) -> torch.Tensor:
+        """Gumbel-softmax (Concrete) sample of y with the config's temperature."""
+        u = torch.rand_like(log_q).clamp(1e-10, 1.0 - 1e-7)
+        return torch.softmax((log_q - torch.log(-torch.log(u))) / self.config.temperature, -1)
+
+    def supervised_term(self, x: torch.Tensor, h: torch.Tensor, y: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(labelled objective, log q(y|x) estimate), each (B,), for rows with known ``y``."""
+        c, S = self.config, self.config.samples
+        y1 = self.onehot(y).expand(S, -1, -1)
+        if c.inference == "y_then_z":  # proposal q(z|x,y): w_s = q(y|x), uniform
+            log_qy = F.log_softmax(self.y_logits(h), -1).gather(-1, y[:, None])[:, 0]
+            mean, lv = self.z_params(h, y1[0])
+            z = self.rsample(mean.expand(S, *mean.shape), lv.expand(S, *lv.shape))
+            log_r = log_normal(z, mean, lv)  # (S, B)
+            log_qyz = log_qy + log_r
+        else:  # proposal q(z|x): w_s = q(y | z_s, x)
+            mean, lv = self.z_params(h)
+            z = self.rsample(mean.expand(S, *mean.shape), lv.expand(S, *lv.shape))
+            log_r = log_normal(z, mean, lv)
+            logits = self.y_logits(h.expand(S, *h.shape), z)
+            log_qy_z = F.log_softmax(logits, -1).gather(-1, y.expand(S, -1)[..., None])[..., 0]
+            log_qyz = log_r + log_qy_z
+        log_pxyz = (self.log_px(x.unsqueeze(0), self.decoder_params(z, y1))
+                    - math.log(self.K) + log_normal(z))
+        return labelled_term(log_pxyz, log_qyz, log_r, c.alpha)
+
+    # --- the contract ----------------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Negative batch mean of [unlabelled ELBO where y_mask is False, gamma x the labelled
+        objective where True]; ``x`` (batch, time, features)."""
+        x = batch["x"]
+        self.check_input(x)
+        y, mask = self._labels(batch, x)
+        h = self.features(x)
+        n = x.shape[0]
+        if self.config.objective == "classifier":
+            logits = self.class_logits(h[mask]) if mask.any() else None
+            if logits is None:  # keep a graph so that an all-unlabelled batch is harmless
+                zero = h.sum() * 0.0
+                return {"loss": zero, "ce": zero.detach(), "n_labelled": zero.detach()}
+            ce = F.cross_entropy(logits, y[mask])
+            acc = (logits.argmax(-1) == y[mask]).float().mean()
+            return {"loss": ce, "ce": ce.detach(), "acc": acc,
+                    "n_labelled": torch.tensor(float(mask.sum()))}
+        total = h.sum() * 0.0
+        terms: dict[str, torch.Tensor] = {}
+        if (~mask).any():
+            u = self.unlabelled_term(x[~mask], h[~mask])
+            total = total + u.sum()
+            terms["unlabelled_elbo"] = u.mean().detach()
+        if mask.any():
+            sup, log_qy = self.supervised_term(x[mask], h[mask], y[mask])
+            total = total + self.config.gamma * sup.sum()
+            terms["labelled_term"] = sup.mean().detach()
+            terms["log_qy"] = log_qy.mean().detach()
+        terms["n_labelled"] = torch.tensor(float(mask.sum()))
+        return {"loss": -total / n, **terms}
+
+    def _labels(self, batch: dict[str, torch.Tensor], x: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        n = x.shape[0]
+        if "y" not in batch:
+            return (torch.zeros(n, dtype=torch.long, device=x.device),
+                    torch.zeros(n, dtype=torch.bool, device=x.device))
+        y = batch["y"].long().reshape(-1)
+        mask = batch.get("y_mask")
+        mask = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.bool().reshape(-1)
+        if y.shape[0] != n or mask.shape[0] != n:
+            raise ShapeError(f"y has shape {tuple(batch['y'].shape)} but x has {n} rows")
+        mask = mask & (y >= 0) & (y < self.K)  # out-of-range values count as unlabelled
+        return torch.where(mask, y, torch.zeros_like(y)), mask
+
+    def class_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits of q(y|x) from features; z_then_y evaluates q(y | z, x) at the mean of q(z|x)."""
+        if self.config.inference == "y_then_z":
+            return self.y_logits(h)
+        return self.y_logits(h, self.z_params(h)[0])
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y | x): (batch, n_classes) for ``x`` (batch, time, features)."""
+        self.check_input(x)
+        return torch.softmax(self.class_logits(self.features(x)), -1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None, **kw: Any
+               ) -> dict[str, torch.Tensor]:
+        """Posterior codes of ``x`` (batch, time, features): ``z`` (batch, z_dim) the mean of
+        q(z|x,y) at the given or most probable class (y_then_z) or of q(z|x); ``y`` (batch,)
+        the class used; ``probs`` (batch, K) q(y|x)."""
+        self.check_input(x)
+        h = self.features(x)
+        probs = torch.softmax(self.class_logits(h), -1)
+        y = probs.argmax(-1) if y is None else torch.as_tensor(y, device=x.device).long()
+        if self.config.inference == "y_then_z":
+            z = self.z_params(h, self.onehot(y))[0]
+        else:
+            z = self.z_params(h)[0]
+        return {"z": z, "y": y, "probs": probs}
+
+    def decode(self, z: Any, y: Any = None, **kw: Any) -> torch.Tensor:
+        """Mean of p(x | y, z) as (batch, time, features). ``z`` is (batch, z_dim) or the dict of
+        :meth:`encode`; ``y`` class indices (batch,) or one-hot/probabilities (batch, K)."""
+        if isinstance(z, dict):
+            y = z["y"] if y is None else y
+            z = z["z"]
+        if z.dim() != 2 or z.shape[-1] != self.config.z_dim:
+            raise ShapeError(f"z must be (batch, {self.config.z_dim}), got {tuple(z.shape)}")
+        if y is None:
+            raise FactorseqError("decode needs the class y (indices or one-hot)")
+        y = torch.as_tensor(y, device=z.device)
+        y = self.onehot(y.long().reshape(-1)) if y.dim() <= 1 else y.to(z.dtype)
+        out = self.decoder_params(z, y.expand(z.shape[0], -1))
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Any = None,
+               **kw: Any) -> torch.Tensor:
+        """``n`` windows (n, time, features) from p(x|y,z), z ~ N(0, I); ``y`` an int (all of
+        that class), a length-n sequence of classes, or None (uniform over classes)."""
+        dev = self.device
+        z = torch.randn(n, self.config.z_dim, generator=generator, device=dev)
+        if y is None:
+            ys = torch.randint(0, self.K, (n,), generator=generator, device=dev)
+        else:
+            ys = torch.as_tensor(np.asarray(y), device=dev).long().reshape(-1)
+            if ys.numel() == 1:
+                ys = ys.expand(n)
+            if ys.numel() != n:
+                raise FactorseqError(f"y has {ys.numel()} labels for {n} samples")
+            if ((ys < 0) | (ys >= self.K)).any():
+                raise FactorseqError(f"label must be in 0..{self.K - 1}, got {y}")
+        return self.decode(z, ys)
+
+    def make_batch_sampler(self, data: Any, batch_size: int, seed: int) -> Any:
+        """Fixed labelled subset: classifier mode batches the labelled rows only; with
+        ``supervision_rate`` every batch holds that fraction of labelled rows (cycled)."""
+        mask = getattr(data, "y_mask", None)
+        if mask is None or getattr(data, "y", None) is None:
+            if self.config.objective == "classifier":
+                raise FactorseqError("objective=classifier needs labelled data (a label column)")
+            return None
+        lab = np.flatnonzero(mask)
+        if self.config.objective == "classifier":
+            if len(lab) == 0:
+                raise FactorseqError("objective=classifier needs at least one labelled window")
+            return _Batches(lab, np.array([], dtype=np.int64), batch_size, None, seed)
+        if self.config.supervision_rate is None or len(lab) == 0:
+            return None
+        return _Batches(lab, np.flatnonzero(~np.asarray(mask)), batch_size,
+                        self.config.supervision_rate, seed)
+
+
+class _Batches:
+    """Index batches over a fixed labelled set ``lab`` and unlabelled set ``unl``.
+
+    ``rate`` None: shuffled batches of ``lab`` alone. Otherwise one epoch passes once over the
+    unlabelled rows and every batch adds ``round(rate * batch_size)`` labelled rows drawn
+    without replacement from a reshuffled cycle through ``lab``.
+    """
+
+    def __init__(self, lab: np.ndarray, unl: np.ndarray, batch_size: int, rate: float | None,
+                 seed: int) -> None:
+        self.lab, self.unl, self.bs, self.rate = lab, unl, batch_size, rate
+        self.rng = np.random.default_rng(seed)
+        self._cycle: list[int] = []
+
+    def _take(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            if not self._cycle:
+                self._cycle = self.rng.permutation(self.lab).tolist()
+            out.append(self._cycle.pop())
+        return out
+
+    def __len__(self) -> int:
+        if self.rate is None:
+            return -(-len(self.lab) // self.bs)
+        n_unl = max(1, self.bs - max(1, round(self.rate * self.bs)))
+        return max(1, -(-len(self.unl) // n_unl))
+
+    def __iter__(self):
+        if self.rate is None:
+            perm = self.rng.permutation(self.lab)
+            for i in range(0, len(perm), self.bs):
+                yield perm[i: i + self.bs].tolist()
+            return
+        n_lab = max(1, round(self.rate * self.bs))
+        n_unl = max(1, self.bs - n_lab)
+        perm = self.rng.permutation(self.unl)
+        for i in range(len(self)):
+            yield perm[i * n_unl: (i + 1) * n_unl].tolist() + self._take(n_lab)
