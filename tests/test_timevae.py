@@ -250,3 +250,23 @@ def test_report_figures():
     title, fig = figs[0]
     assert "TimeVAE" in title and len(fig.axes) == 6
     assert tiny("vae_conv").report_figures(torch.rand(3, 6, 2)) == []
+
+
+@pytest.mark.parametrize("k,s,length", [(3, 2, 3), (3, 2, 1), (5, 2, 4), (3, 3, 5), (2, 2, 6),
+                                        (1, 1, 4), (4, 1, 3)])
+def test_polyphase_transposed_conv_equals_torch(k, s, length):
+    """The polyphase forward equals torch's conv_transpose1d with TF-'same' cropping."""
+    from factorseq.nn.timevae_blocks import SameConvTranspose1d
+
+    torch.manual_seed(0)
+    m = SameConvTranspose1d(7, 5, k, s)
+    x = torch.randn(4, 7, length, requires_grad=True)
+    full = torch.nn.functional.conv_transpose1d(x, m.weight, m.bias, stride=s)
+    left = max(k - s, 0) // 2
+    ref = full[..., left:left + length * s]
+    out = m(x)
+    assert out.shape == (4, 5, length * s)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g_out, = torch.autograd.grad(out.sum(), x)
+    g_ref, = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g_out, g_ref, rtol=1e-5, atol=1e-5)
