@@ -18,8 +18,8 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/factorseq train timevae --data stockv --out $(RUN) --force
-	$(VENV)/bin/factorseq sample $(RUN) --n 1000 --out $(RUN)/samples.npz --force
-	$(VENV)/bin/factorseq evaluate $(RUN) --data stockv --samples $(RUN)/samples.npz --out $(RUN)/metrics.json --repeats 3 --force
+	$(VENV)/bin/factorseq sample $(RUN) --n 1000 --out $(RUN)/samples.csv --force
+	$(VENV)/bin/factorseq evaluate $(RUN) --out $(RUN)/metrics.json --repeats 3 --force
 	$(VENV)/bin/factorseq report $(RUN) --out $(RUN)/report.html --force
 	@echo "demo done: open $(RUN)/report.html"
 
@@ -28,7 +28,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) benchmarks/run_timevae.py
+	$(PY) benchmarks/timevae_table.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
