@@ -14,7 +14,10 @@ class TrainConfig:
     without an improvement larger than ``min_delta``) ends most runs well before it, and the
     weights of the best validation epoch are kept. The learning rate is multiplied by
     ``lr_factor`` after ``lr_patience`` epochs on a plateau. ``scaler`` overrides the data
-    set's / model's preprocessing (``minmax``, ``standard``, ``none``).
+    set's / model's preprocessing (``minmax``, ``standard``, ``none``). ``threads`` is torch's
+    intra-op thread count per process: 1 by default, because these models are small and a
+    second thread fighting other work for 2 cores slows training by an order of magnitude
+    (measured: BENCHMARKS.md); ``null`` lets torch use every core.
     """
 
     epochs: int = 500
@@ -34,7 +37,7 @@ class TrainConfig:
     strategy: str = "auto"
     accelerator: str = "cpu"
     num_workers: int = 0
-    threads: int | None = None
+    threads: int | None = 1
     scaler: str | None = None
     progress: bool | None = None
     log_every_n_steps: int = 50
