@@ -19,7 +19,7 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/factorseq train timevae --data stockv --out $(RUN) --force
 	$(VENV)/bin/factorseq sample $(RUN) --n 1000 --out $(RUN)/samples.csv --force
-	$(VENV)/bin/factorseq evaluate $(RUN) --out $(RUN)/metrics.json --repeats 3 --force
+	$(VENV)/bin/factorseq evaluate $(RUN) --out $(RUN)/metrics.json --repeats 3 --set processes=2 --force
 	$(VENV)/bin/factorseq report $(RUN) --out $(RUN)/report.html --force
 	@echo "demo done: open $(RUN)/report.html"
 
