@@ -8,15 +8,19 @@ strings drawn from the same recordings) through ``factorseq.train.fit``, the sam
 - ``process peak RSS``: ``ru_maxrss`` of the child (``os.wait4``), everything included, i.e. also
   the in-memory data set (the foundation's data layer holds all windows, raw and scaled);
 - ``training-loop peak``: the peak RSS while Lightning's ``Trainer.fit`` runs (high-water mark
-  reset through ``/proc/self/clear_refs`` when it starts) minus the RSS at that moment, i.e.
+  reset through ``/proc/self/clear_refs`` when it starts, after ``malloc_trim(0)`` returned
+  the freed heap to the OS) minus the RSS at that moment, i.e.
   what training adds on top of the loaded data: model, optimiser, mu2 table, softmax, batches,
   closed-form mu2 encodings of a round.
 
     nice -n 10 python benchmarks/fhvae_memory.py [--scales 1 10] [--hidden 128 --layers 1]
+    nice -n 10 python benchmarks/fhvae_memory.py --scales 1 --epochs 10   # same steps as 10x
+    python benchmarks/fhvae_memory.py --table x1_e1 x10_e1 x1_e10
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -46,6 +50,9 @@ def child(scale: int, args: argparse.Namespace) -> None:
     fit_orig = L.Trainer.fit
 
     def measured_fit(self, *a, **kw):  # peak RSS of the training loop alone
+        # hand freed heap (the data loading's float64 temporaries) back to the OS first, so
+        # the loop cannot hide its allocations in memory that RSS already counts
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
         seen["rss_before_fit_mb"] = _status_kb("VmRSS") / 1024
         Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark VmHWM
         try:
@@ -55,14 +62,15 @@ def child(scale: int, args: argparse.Namespace) -> None:
 
     L.Trainer.fit = measured_fit
     n_seq = BASE_SEQUENCES * scale
-    out = OUT / f"x{scale}" / "run"
+    out = OUT / f"x{scale}_e{args.epochs}" / "run"
     t0 = time.perf_counter()
     run = fit("fhvae", DataConfig(source="fsdd-strings", options={"n_sequences": n_seq}),
-              TrainConfig(epochs=1, batch_size=args.batch_size, tensorboard=False, threads=1,
-                          progress=False),
+              TrainConfig(epochs=args.epochs, batch_size=args.batch_size, tensorboard=False,
+                          threads=1, progress=False, patience=args.epochs),
               {"hidden": args.hidden, "layers": args.layers}, out, force=True)
     data = run.load_data()
-    res = {"scale": scale, "n_sequences": n_seq, "n_windows": int(data.n_windows),
+    res = {"scale": scale, "epochs": args.epochs, "n_sequences": n_seq,
+           "n_windows": int(data.n_windows),
            "data_x_mb": round(data.x.nbytes / 2 ** 20, 1),
            "mu2_table_rows": int(run.model.mu2_table.shape[0]),
            "train_seconds": run.config["training"]["train_seconds"],
@@ -74,12 +82,13 @@ def child(scale: int, args: argparse.Namespace) -> None:
 
 
 def measure(scale: int, args: argparse.Namespace) -> dict:
-    result = OUT / f"x{scale}" / "result.json"
+    result = OUT / f"x{scale}_e{args.epochs}" / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, "--child", str(scale), "--hidden", str(args.hidden),
-           "--layers", str(args.layers), "--batch-size", str(args.batch_size)]
+           "--layers", str(args.layers), "--batch-size", str(args.batch_size),
+           "--epochs", str(args.epochs)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
@@ -95,12 +104,13 @@ def measure(scale: int, args: argparse.Namespace) -> dict:
 
 def table(results: list[dict]) -> str:
     base = results[0]
-    lines = ["| training sequences | segments | data x (MB) | mu2 table rows | "
-             "training-loop peak (MB) | ratio | process peak RSS (MB) | ratio | epoch s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| training sequences | epochs | segments | data x (MB) | mu2 table rows | "
+             "training-loop peak (MB) | ratio | process peak RSS (MB) | ratio | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
-            f"| {r['n_sequences']} ({r['scale']}x) | {r['n_windows']} | {r['data_x_mb']} | "
+            f"| {r['n_sequences']} ({r['scale']}x) | {r['epochs']} | {r['n_windows']} | "
+            f"{r['data_x_mb']} | "
             f"{r['mu2_table_rows']} | {r['training_loop_peak_mb']} | "
             f"{r['training_loop_peak_mb'] / base['training_loop_peak_mb']:.2f} | "
             f"{r['process_peak_rss_mb']} | "
@@ -116,7 +126,13 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=1, help="epochs of every scale")
+    ap.add_argument("--table", nargs="*", metavar="CELL", help="print the table of these "
+                    "result folders (x1_e1 x10_e1 x1_e10) without running anything")
     args = ap.parse_args()
+    if args.table is not None:
+        print(table([json.loads((OUT / c / "result.json").read_text()) for c in args.table]))
+        return
     if args.child is not None:
         child(args.child, args)
         return

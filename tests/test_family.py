@@ -210,14 +210,21 @@ def test_aae_phases_update_the_right_networks():
     assert set(terms) == {"loss", "recon", "d_loss", "g_loss"}
 
 
-def test_aae_code_discriminator_sees_prior_vs_codes():
+@pytest.mark.parametrize("posterior", ["gaussian", "deterministic"])
+def test_aae_code_discriminator_sees_prior_vs_codes(posterior):
     torch.manual_seed(0)
     aae = AAE(AAEConfig(seq_len=T, n_features=D, hidden=8, latent_dim=3, layers=1,
-                        prior_std=2.0))
+                        prior_std=2.0, posterior=posterior))
     torch.manual_seed(5)
     t = aae._terms(xb())
     torch.manual_seed(5)
-    z = aae.encoder(xb())
+    h = aae.encoder(xb())
+    if posterior == "gaussian":
+        mean, logvar = h.chunk(2, -1)
+        z = mean + torch.randn(5, 3) * torch.exp(0.5 * logvar)
+        assert torch.allclose(aae.encode(xb()), mean)
+    else:
+        z = h
     zp = 2.0 * torch.randn(5, 3)
     want = F.softplus(-aae.discriminator(zp)).mean() + F.softplus(aae.discriminator(z)).mean()
     assert torch.allclose(t["d_loss"], want, atol=1e-6)

@@ -282,6 +282,9 @@ def test_train_fills_the_config_from_the_data(fsdd_run):
     mc = cfg["model_config"]
     assert (mc["seq_len"], mc["n_features"], mc["n_sequences"]) == (20, 80, 24)
     assert mc["sequences_per_round"] == 10 and cfg["scaler"]["kind"] == "standard"
+    out = fsdd_run[0] / "s.npz"
+    assert cli("sample", fsdd_run[1], "--n", 3, "--out", out) == 0
+    assert np.load(out)["data"].shape == (3, 20, 80)
 
 
 def test_evaluate_writes_every_key(fsdd_run, capsys):
@@ -367,13 +370,33 @@ def test_generic_table_with_an_id_column_trains_and_evaluates(tmp_path):
     for s in range(12):
         level = s % 3  # the sequence-level factor (a 'machine')
         t = np.arange(60)
-        rows.append(pd.DataFrame({"machine_run": f"r{s}", "a": np.sin(t / 4) + level,
+        rows.append(pd.DataFrame({"machine_run": f"r{s}", "machine": level,
+                                  "a": np.sin(t / 4) + level,
                                   "b": rng.normal(size=60) + 2 * level}))
     pd.concat(rows).to_csv(tmp_path / "m.csv", index=False)
     run = tmp_path / "run"
     assert cli("train", "fhvae", "--data", tmp_path / "m.csv", "--id-column", "machine_run",
-               "--window", 10, "--stride", 5, "--out", run, *TINY) == 0
+               "--label-column", "machine", "--window", 10, "--stride", 5, "--out", run,
+               *TINY) == 0
     assert cli("encode", run, "--out", tmp_path / "r.parquet") == 0
     df = pd.read_parquet(tmp_path / "r.parquet")
     assert df["seq_id"].nunique() == 12 and json.loads(
         (run / "config.json").read_text())["model_config"]["n_sequences"] == 12
+    # no test split: a seeded half of the sequences is held out; the machine is the label y
+    out = tmp_path / "m.json"
+    assert cli("evaluate", run, "--out", out, *EVAL_TINY, "--set", "speaker_key=y",
+               "--set", "content_key=none", "--set", "test_fraction=0.5") == 0
+    m = json.loads(out.read_text())
+    assert m["n_test_sequences"] == 6 and 0 <= m["speaker_eer"] <= 1  # 6 over 3: a pair
+    assert "conversion_speaker_acc" in m and "content_acc_z1" not in m
+
+
+def test_report_figures(fsdd_run):
+    from factorseq.checkpoint import load
+    from factorseq.metrics.evaluators import get_evaluator
+    run = load(fsdd_run[1])
+    ev = get_evaluator("fhvae")(run, repeats=1, tsne_points=60)
+    figs = ev.figures()
+    titles = [t for t, _ in figs]
+    assert len(figs) == 2 and "t-SNE" in titles[0] and "converted" in titles[1]
+    assert len(figs[0][1].axes) == 4  # z1 and z2, by speaker and by digit

@@ -249,3 +249,20 @@ def test_generative_evaluator_processes_match_serial():
     serial = cls(run, repeats=2, **FAST).evaluate()
     pooled = cls(run, repeats=2, processes=2, **FAST).evaluate()
     assert pooled == serial
+
+
+def test_evaluation_space_follows_the_data_or_the_option():
+    """TimeGAN scores sines in raw units: a set declaring meta eval_space=raw is scored there;
+    the option overrides; MAE scales with the data's range."""
+    raw = 0.5 + 0.25 * sines(100)  # a quarter of the [0, 1] range
+    run = FakeRun(raw)
+    cls = get_evaluator("generative")
+    data = _Data(raw)
+    data.meta = {"eval_space": "raw"}
+    fast = {**FAST, "pred_iterations": 200}
+    got_raw = cls(run, data, repeats=1, samples=raw.copy(), **fast).evaluate()
+    got_scaled = cls(run, data, repeats=1, samples=raw.copy(), space="scaled", **fast).evaluate()
+    assert got_raw["space"] == "raw" and got_scaled["space"] == "scaled"
+    assert got_raw["predictive_real"]["mean"] < got_scaled["predictive_real"]["mean"]
+    with pytest.raises(FactorseqError, match="space must be scaled or raw"):
+        cls(run, space="log")

@@ -307,7 +307,7 @@ def test_make_batch_sampler_uses_the_data_mask():
     data = SequenceData(x=np.zeros((40, T, D)), y=y, y_mask=mask)
     clf = make(objective="classifier").make_batch_sampler(data, 8, 0)
     assert sorted(np.concatenate(list(clf))) == [1, 5, 9, 20]
-    assert make().make_batch_sampler(data, 8, 0) is None
+    assert make(supervision_rate=None).make_batch_sampler(data, 8, 0) is None
     semi = make(supervision_rate=0.5).make_batch_sampler(data, 8, 0)
     assert all(sum(mask[i] for i in bt) == 4 for bt in semi)
 

@@ -76,7 +76,9 @@ def sines(cfg: DataConfig) -> SequenceData:
     n, dim = _int_option(cfg, "n", 10000), _int_option(cfg, "dim", 5)
     return SequenceData(x=sine_windows(n, cfg.window, dim, cfg.seed),
                         feature_names=[f"s{i}" for i in range(dim)], name="sines",
-                        meta={"generator": "timegan_sines", "n": n})
+                        meta={"generator": "timegan_sines", "n": n,
+                              # TimeGAN scores its sines unscaled, (sin + 1) / 2 in [0.5, 1]
+                              "eval_space": "raw"})
 
 
 @dataset("stocks", description="daily Google (GOOG) stock prices and volume 2004-2019, "

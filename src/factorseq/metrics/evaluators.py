@@ -123,12 +123,17 @@ class GenerativeEvaluator(Evaluator):
 
     defaults: ClassVar[dict[str, Any]] = {"disc_iterations": 2000, "pred_iterations": 5000,
                                           "batch_size": 128, "processes": 1,
-                                          "plot_windows": 1000}
+                                          "plot_windows": 1000, "space": None}
 
     def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
                  seed: int = 0, **options: Any) -> None:
         super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
+        if self.options["space"] not in (None, "scaled", "raw"):
+            raise FactorseqError(f"generative evaluator option space must be scaled or raw, "
+                                 f"got {self.options['space']!r}")
         for key in self.defaults:
+            if key == "space":
+                continue
             value, least = self.options[key], 0 if key.endswith("iterations") else 1
             if isinstance(value, float) and value.is_integer():  # --set x=1e3 parses as float
                 value = self.options[key] = int(value)
@@ -136,6 +141,16 @@ class GenerativeEvaluator(Evaluator):
                 raise FactorseqError(f"generative evaluator option {key} must be an integer "
                                      f">= {least}, got {value!r}")
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def space(self) -> str:
+        """Where scores are computed: ``scaled`` (the run's [0, 1] MinMax space, TimeGAN's
+        protocol for real data) or ``raw`` (the data's units); default: what the data set
+        declares (``meta["eval_space"]``; TimeGAN scores its sines unscaled), else scaled."""
+        if self.options["space"]:
+            return self.options["space"]
+        meta = getattr(self.data, "meta", None) or {}
+        return meta.get("eval_space", "scaled")
 
     def real_and_synthetic(self) -> tuple[np.ndarray, np.ndarray]:
         """Scaled real (N, T, D) and synthetic (M, T, D) windows (computed once)."""
@@ -151,6 +166,8 @@ class GenerativeEvaluator(Evaluator):
                 synthetic = self.run.sample(len(x), seed=self.seed)
             real = np.asarray(self.run.scaler.transform(x), dtype=np.float32)
             synthetic = np.asarray(synthetic, dtype=np.float32)
+            if self.space == "raw":  # score in the data's own units (TimeGAN's sines)
+                real, synthetic = x, self.run.scaler.inverse_transform(synthetic)
             _check_pair(real, synthetic)
             self._arrays = real, synthetic
         return self._arrays
@@ -182,6 +199,7 @@ class GenerativeEvaluator(Evaluator):
             "n_synthetic": int(len(synthetic)),
             "repeats": self.repeats,
             "seed": self.seed,
+            "space": self.space,
             "protocol": f"TimeGAN (GRU discriminator {o['disc_iterations']} it., GRU predictor "
                         f"{o['pred_iterations']} it., batch {o['batch_size']})",
             "iterations": {"discriminative": o["disc_iterations"],

@@ -6,7 +6,8 @@ Scores on held-out sequences (the data's ``.test`` split, else a seeded fraction
   mu2 of every pair of held-out sequences (all target and non-target trials).
 - ``speaker_acc_z2`` / ``speaker_acc_z1`` / ``content_acc_z1`` / ``content_acc_z2``: multinomial
   logistic-regression probes fit on the training segments' posterior means, scored on the test
-  segments (speaker and content = the ``speaker`` / ``digit`` extras, configurable).
+  segments (speaker and content = the ``speaker`` / ``digit`` extras; options
+  ``speaker_key`` / ``content_key`` name another extra, ``y`` or ``none``).
 - ``conversion_speaker_acc`` / ``conversion_content_acc``: every test sequence is converted to a
   random other speaker (z2 -> z2 - mu2_source + mu2_target, mu2_target from one test sequence of
   that speaker) and decoded; MLP probes fit on real training features (scaled log-mel
@@ -99,7 +100,7 @@ class FHVAEEvaluator(Evaluator):
 
     defaults: ClassVar[dict[str, Any]] = {
         "speaker_key": "speaker", "content_key": "digit", "test_fraction": 0.2,
-        "probe_max_train": 20000, "feature_probe_max_train": 20000, "tsne_points": 1500,
+        "probe_max_train": 20000, "feature_probe_max_train": 20000, "tsne_points": 1000,
         "probe_iterations": 1000, "feature_probe_iterations": 200}
 
     def __init__(self, run, data: SequenceData | None = None, *, repeats: int = 5,
@@ -130,7 +131,18 @@ class FHVAEEvaluator(Evaluator):
         return data.subset(np.flatnonzero(~te)), data.subset(np.flatnonzero(te))
 
     def _labels(self, data: SequenceData, key: str) -> np.ndarray | None:
-        v = data.extras.get(self.opt[key])
+        """Per-segment labels named by option ``key``: an extra of the data, ``y`` (the
+        windows' labels, e.g. a table's --label-column), or none (``""``/``none``)."""
+        name = self.opt[key]
+        if name in (None, "", "none"):
+            return None
+        if name == "y":
+            if data.y is not None and data.y_mask is not None and not data.y_mask.all():
+                raise FactorseqError(f"{key}=y needs every window labelled")
+            return data.y
+        v = data.extras.get(name)
+        if v is not None and np.ndim(v) != 1:
+            raise FactorseqError(f"{key}={name!r} is not one label per segment")
         return None if v is None else np.asarray(v)
 
     def _encoded(self) -> dict[str, Any]:

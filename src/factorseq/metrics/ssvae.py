@@ -6,7 +6,8 @@ variable z free of the label? Windows are (batch, time, features); scores use th
   the model is retrained with the run's resolved configs and ``label_seed`` = seed + d (the run
   itself serves the draw of its own label seed).
 - ``baseline_accuracy``: the same encoder q(y|x) trained as a plain classifier (cross-entropy)
-  on the same labelled windows only (``objective=classifier``), same draws.
+  on the same labelled windows only (``objective=classifier``), same draws, for
+  ``baseline_epochs`` (300) passes over them (no validation labels to stop it earlier).
 - ``label_from_style_acc``: a multinomial logistic-regression probe predicting y from the
   posterior means of z on the test set (stratified k-fold cross-validation); ``chance`` is the
   majority-class rate. Low = the style carries no label.
@@ -63,12 +64,14 @@ def probe_accuracy(z: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) 
     return float(cross_val_score(probe, z, y, cv=cv).mean())
 
 
-def retrain(run, label_seed: int, *, classifier: bool = False):
+def retrain(run, label_seed: int, *, classifier: bool = False, classifier_epochs: int = 300):
     """Train the run's model again with its resolved configs on label draw ``label_seed``.
 
-    ``classifier``: the baseline, q(y|x) alone by cross-entropy on the labelled windows; it
-    trains without a validation split (no labels beyond the N may select it) and stops on
-    its training loss. The run directory is temporary; the returned Run keeps the model.
+    ``classifier``: the baseline, q(y|x) alone by cross-entropy on the labelled windows; no
+    label beyond the N may select it, so it has no validation split and no early stopping: it
+    runs ``classifier_epochs`` passes over the labelled windows (the learning rate still
+    decays on training-loss plateaus). The run directory is temporary; the returned Run keeps
+    the model.
     """
     from ..train import TrainConfig, fit
 
@@ -79,7 +82,8 @@ def retrain(run, label_seed: int, *, classifier: bool = False):
     overrides = dict(cfg["model_config"])
     if classifier:
         overrides["objective"] = "classifier"
-        train_cfg = dataclasses.replace(train_cfg, val_fraction=0.0)
+        train_cfg = dataclasses.replace(train_cfg, val_fraction=0.0, epochs=classifier_epochs,
+                                        patience=classifier_epochs)
     with tempfile.TemporaryDirectory(prefix="factorseq-ssvae-") as tmp:
         return fit(cfg["model"], data_cfg, train_cfg, overrides, Path(tmp) / "run")
 
@@ -94,7 +98,8 @@ class SSVAEEvaluator(Evaluator):
     """Accuracy vs a plain classifier over label draws, style probe, sample grid."""
 
     defaults: ClassVar[dict[str, Any]] = {"draws": None, "test": None, "probe_folds": 5,
-                                          "grid_rows": 6, "baseline": True}
+                                          "grid_rows": 6, "baseline": True,
+                                          "baseline_epochs": 300}
 
     def __init__(self, run, data: SequenceData | None = None, *, repeats: int = 5,
                  samples: Any = None, seed: int = 0, **options: Any) -> None:
@@ -147,7 +152,8 @@ class SSVAEEvaluator(Evaluator):
             model = self.model if own else retrain(self.run, label_seed).model
             row = {"label_seed": label_seed, **self._scores(model, x, y)}
             if self.opt["baseline"]:
-                base = retrain(self.run, label_seed, classifier=True).model.eval()
+                base = retrain(self.run, label_seed, classifier=True,
+                               classifier_epochs=int(self.opt["baseline_epochs"])).model.eval()
                 row["baseline_accuracy"] = float((class_probs(base, x).argmax(1) == y).mean())
             rows.append(row)
         counts = np.bincount(y, minlength=self.model.config.n_classes)

@@ -40,9 +40,10 @@ _LOG_2PI = math.log(2 * math.pi)
 class SSVAEConfig(ModelConfig):
     """``n_classes`` is filled from the data's meta. ``samples`` is S (z samples per row).
 
-    ``supervision_rate`` (paper, Sec. 4): fraction of every training batch drawn from the fixed
-    labelled subset (cycled; None = plain shuffled batches). ``min_logvar`` floors the learned
-    per-feature log-variance of the Gaussian likelihood.
+    ``supervision_rate`` (the paper's supervision rate): fraction of every training batch drawn
+    from the fixed labelled subset (cycled; None = plain shuffled batches, where a few labels
+    are lost among thousands of rows). ``min_logvar`` floors the learned per-feature
+    log-variance of the Gaussian likelihood.
     """
 
     n_classes: int = 10
@@ -57,7 +58,7 @@ class SSVAEConfig(ModelConfig):
     temperature: float = 0.67  # Concrete temperature for y_estimator="relaxed"
     likelihood: str = "gaussian"  # gaussian | bernoulli (data in [0, 1])
     min_logvar: float = -6.0
-    supervision_rate: float | None = None
+    supervision_rate: float | None = 0.25
     objective: str = "semi"  # semi | classifier
 
     def __post_init__(self) -> None:
@@ -138,12 +139,14 @@ class _Decoder(nn.Module):
             self.inp = nn.Linear(n_in, H)
             self.rnn = nn.GRU(H, H, batch_first=True)
             self.out = nn.Linear(H, D)
-        else:  # mirror of the conv encoder: upsample 4x by transposed convolutions, crop to T
+        else:  # mirror of the conv encoder: upsample 4x by transposed convolutions, crop to T;
+            # the code (z, y) is appended to every layer's input channels so that the class
+            # reaches all resolutions directly (a decoder that can ignore y will)
             self.T0 = -(-self.T // 4)
             self.lin = nn.Sequential(nn.Linear(n_in, H * self.T0), nn.ReLU())
-            self.net = nn.Sequential(nn.ConvTranspose1d(H, H, 4, stride=2, padding=1), nn.ReLU(),
-                                     nn.ConvTranspose1d(H, H, 4, stride=2, padding=1), nn.ReLU(),
-                                     nn.Conv1d(H, D, 5, padding=2))
+            self.ups = nn.ModuleList([nn.ConvTranspose1d(H + n_in, H, 4, stride=2, padding=1),
+                                      nn.ConvTranspose1d(H + n_in, H, 4, stride=2, padding=1)])
+            self.out = nn.Conv1d(H + n_in, D, 5, padding=2)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         if self.kind == "mlp":
@@ -154,7 +157,10 @@ class _Decoder(nn.Module):
             out, _ = self.rnn(steps.contiguous(), h0)
             return self.out(out)
         h = self.lin(code).reshape(code.shape[0], -1, self.T0)
-        return self.net(h)[..., : self.T].transpose(1, 2)
+        with_code = lambda v: torch.cat([v, code[:, :, None].expand(-1, -1, v.shape[-1])], 1)  # noqa: E731
+        for up in self.ups:
+            h = torch.relu(up(with_code(h)))
+        return self.out(with_code(h))[..., : self.T].transpose(1, 2)
 
 
 def log_normal(z: torch.Tensor, mean: torch.Tensor | float = 0.0,
@@ -193,7 +199,8 @@ class SSVAE(SequenceModel):
 
     Config = SSVAEConfig
     evaluator = "ssvae"
-    scaler = "standard"
+    scaler = "standard"  # per-feature standardising suits the Gaussian p(x|y,z) (bernoulli:
+    # --set train.scaler=minmax)
 
     def __init__(self, config: SSVAEConfig) -> None:
         super().__init__(config)
@@ -313,6 +320,9 @@ class SSVAE(SequenceModel):
         objective where True]; ``x`` (batch, time, features)."""
         x = batch["x"]
         self.check_input(x)
+        if self.config.likelihood == "bernoulli" and ((x < 0) | (x > 1)).any():
+            raise FactorseqError("likelihood=bernoulli needs data in [0, 1]; use "
+                                 "--set train.scaler=minmax")
         y, mask = self._labels(batch, x)
         h = self.features(x)
         n = x.shape[0]
