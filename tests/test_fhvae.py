@@ -400,3 +400,20 @@ def test_report_figures(fsdd_run):
     titles = [t for t, _ in figs]
     assert len(figs) == 2 and "t-SNE" in titles[0] and "converted" in titles[1]
     assert len(figs[0][1].axes) == 4  # z1 and z2, by speaker and by digit
+
+
+def test_evaluator_helpers_by_hand():
+    from factorseq.metrics.fhvae import cosine_trials, equal_error_rate, overlap_average
+    # accept if score >= t: at t = 0.7 one of 3 targets is rejected, one of 3 non-targets taken
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    assert equal_error_rate(scores, np.array([1, 1, 0, 1, 0, 0])) == pytest.approx(1 / 3)
+    assert equal_error_rate(np.array([0.9, 0.8, 0.7, 0.1]),
+                            np.array([1, 0, 1, 0])) == pytest.approx(0.5)
+    assert equal_error_rate(np.array([0.9, 0.8, 0.2]), np.array([1, 1, 0])) == 0.0
+    with pytest.raises(FactorseqError):
+        equal_error_rate(np.array([0.1, 0.2]), np.array([1, 1]))
+    s, same = cosine_trials(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]]), np.array([0, 0, 1]))
+    assert np.allclose(s, [1.0, 0.0, 0.0]) and same.tolist() == [True, False, False]
+    # two 2-frame segments starting at frames 0 and 1: frame 1 is their mean
+    out = overlap_average(np.array([[[1.0], [1.0]], [[3.0], [3.0]]]), np.array([0, 1]))
+    assert out[:, 0].tolist() == [1.0, 2.0, 3.0]
