@@ -11,6 +11,7 @@ any per-window extras of the data set.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -38,7 +39,7 @@ class ModelConfig:
         require(self.n_features >= 1, f"n_features must be >= 1, got {self.n_features}")
 
 
-class SequenceModel(nn.Module):
+class SequenceModel(nn.Module, abc.ABC):
     """Base class. Subclasses set ``Config`` and implement ``loss``, ``encode``, ``decode``,
     ``sample``.
 
@@ -66,21 +67,21 @@ class SequenceModel(nn.Module):
         self.config = config
 
     # --- the contract -------------------------------------------------------------------
+    @abc.abstractmethod
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Return ``dict(loss=scalar, **terms)``; ``loss`` is minimised (per-batch mean)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def encode(self, x: torch.Tensor, **kw: Any) -> Any:
         """Map ``x`` (batch, time, features) to latent codes (posterior means by default)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, z: Any, **kw: Any) -> torch.Tensor:
         """Map latent codes to ``(batch, time, features)`` in the model's scaled space."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None, **kw: Any) -> torch.Tensor:
         """Draw ``n`` synthetic windows, shape ``(n, time, features)``, scaled space."""
-        raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior reconstruction ``decode(encode(x))``, shape of ``x``."""
@@ -98,7 +99,8 @@ class SequenceModel(nn.Module):
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
                       backward: Callable[[torch.Tensor], None], step: int) -> dict[str, Any]:
         """Manual optimisation only: do the model's alternating updates, return loss terms."""
-        raise NotImplementedError(f"{type(self).__name__} uses automatic optimisation")
+        raise TypeError(f"{type(self).__name__} uses automatic optimisation; the trainer calls "
+                        "training_step only when manual_optimization is True")
 
     def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.loss(batch)
