@@ -78,8 +78,10 @@ def table() -> str:
     lines = ["| data | % | model | disc (ours) | disc (TimeVAE paper) | pred (ours) | "
              "pred (paper) | pred, real data (ours / paper) | batch | epochs | train s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for res_file in sorted(OUT.glob("*/result.json")):
-        r = json.loads(res_file.read_text())
+    results = [json.loads(f.read_text()) for f in OUT.glob("*/result.json")]
+    order = {"stockv": 0, "sines": 1, "energy": 2}
+    results.sort(key=lambda r: (order.get(r["data"], 9), -r["percent"], r["model"]))
+    for r in results:
         m, pm = r["metrics"], "vae_conv_I" if r["model"] == "timevae" else None
         fmt = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}"  # noqa: E731
         p = str(r["percent"])
