@@ -3,7 +3,7 @@
 Each scale runs in its own child process (``--child SCALE``) that trains one epoch of fhvae
 on fsdd-strings with ``options.n_sequences = 450 * SCALE`` (synthetic copies: new random digit
 strings drawn from the same recordings) through ``factorseq.train.fit``, the same code as
-``factorseq train``. Two numbers per scale, both Linux resident set sizes:
+``factorseq train``. Three numbers per scale:
 
 - ``process peak RSS``: ``ru_maxrss`` of the child (``os.wait4``), everything included, i.e. also
   the in-memory data set (the foundation's data layer holds all windows, raw and scaled);
@@ -11,10 +11,15 @@ strings drawn from the same recordings) through ``factorseq.train.fit``, the sam
   reset through ``/proc/self/clear_refs`` when it starts, after ``malloc_trim(0)`` returned
   the freed heap to the OS) minus the RSS at that moment, i.e.
   what training adds on top of the loaded data: model, optimiser, mu2 table, softmax, batches,
-  closed-form mu2 encodings of a round.
+  closed-form mu2 encodings of a round. RSS also counts freed heap that glibc keeps resident,
+  which depends on how fragmented loading left the heap (see ``factorseq.heap``);
+- ``training-loop live heap peak``: the peak of live C-heap memory (glibc ``mallinfo2``: bytes
+  handed out and not yet freed, by Python, numpy and torch alike), sampled every 2 ms during
+  ``Trainer.fit``, minus its value when ``fit`` starts: what the loop really holds.
 
     nice -n 10 python benchmarks/fhvae_memory.py [--scales 1 10] [--hidden 128 --layers 1]
     nice -n 10 python benchmarks/fhvae_memory.py --scales 1 --epochs 10   # same steps as 10x
+    nice -n 10 python benchmarks/fhvae_memory.py --scales 1 10 --round 450  # same round size
     python benchmarks/fhvae_memory.py --table x1_e1 x10_e1 x1_e10
 """
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +42,34 @@ BASE_SEQUENCES = 450  # fsdd-strings' default number of training strings
 
 def _status_kb(key: str) -> int:
     return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _live_heap_mb() -> float:
+    """Bytes the C heap has handed out and not yet freed (glibc mallinfo2: uordblks + hblkhd),
+    i.e. live memory of Python, numpy and torch on CPU, whatever the allocator keeps resident."""
+    f = ctypes.CDLL("libc.so.6").mallinfo2
+    f.restype = _Mallinfo2
+    m = f()
+    return (m.uordblks + m.hblkhd) / 2 ** 20
+
+
+class _PeakSampler(threading.Thread):
+    """Peak of the live heap, sampled every 2 ms while the training loop runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.running = _live_heap_mb(), True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, _live_heap_mb())
+            time.sleep(0.002)
 
 
 def child(scale: int, args: argparse.Namespace) -> None:
@@ -55,19 +89,26 @@ def child(scale: int, args: argparse.Namespace) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         seen["rss_before_fit_mb"] = _status_kb("VmRSS") / 1024
         Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark VmHWM
+        seen["live_before_fit_mb"] = _live_heap_mb()
+        sampler = _PeakSampler()
+        sampler.start()
         try:
             return fit_orig(self, *a, **kw)
         finally:
             seen["peak_during_fit_mb"] = _status_kb("VmHWM") / 1024
+            sampler.running = False
+            sampler.join()
+            seen["live_peak_during_fit_mb"] = sampler.peak
 
     L.Trainer.fit = measured_fit
     n_seq = BASE_SEQUENCES * scale
-    out = OUT / f"x{scale}_e{args.epochs}" / "run"
+    out = OUT / cell_name(scale, args) / "run"
     t0 = time.perf_counter()
     run = fit("fhvae", DataConfig(source="fsdd-strings", options={"n_sequences": n_seq}),
               TrainConfig(epochs=args.epochs, batch_size=args.batch_size, tensorboard=False,
                           threads=1, progress=False, patience=args.epochs),
-              {"hidden": args.hidden, "layers": args.layers}, out, force=True)
+              {"hidden": args.hidden, "layers": args.layers,
+               "sequences_per_round": args.round}, out, force=True)
     data = run.load_data()
     res = {"scale": scale, "epochs": args.epochs, "n_sequences": n_seq,
            "n_windows": int(data.n_windows),
@@ -77,18 +118,25 @@ def child(scale: int, args: argparse.Namespace) -> None:
            "wall_seconds": round(time.perf_counter() - t0, 1),
            **{k: round(v, 1) for k, v in seen.items()},
            "training_loop_peak_mb": round(seen["peak_during_fit_mb"]
-                                          - seen["rss_before_fit_mb"], 1)}
+                                          - seen["rss_before_fit_mb"], 1),
+           "training_loop_live_peak_mb": round(seen["live_peak_during_fit_mb"]
+                                               - seen["live_before_fit_mb"], 1)}
     print("RESULT " + json.dumps(res), flush=True)
 
 
+def cell_name(scale: int, args: argparse.Namespace) -> str:
+    # the default round (2000 sequences) keeps the original cell names
+    return f"x{scale}_e{args.epochs}" + ("" if args.round == 2000 else f"_r{args.round}")
+
+
 def measure(scale: int, args: argparse.Namespace) -> dict:
-    result = OUT / f"x{scale}_e{args.epochs}" / "result.json"
+    result = OUT / cell_name(scale, args) / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, "--child", str(scale), "--hidden", str(args.hidden),
            "--layers", str(args.layers), "--batch-size", str(args.batch_size),
-           "--epochs", str(args.epochs)]
+           "--epochs", str(args.epochs), "--round", str(args.round)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
@@ -102,16 +150,24 @@ def measure(scale: int, args: argparse.Namespace) -> dict:
     return res
 
 
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or not b else f"{a / b:.2f}"
+
+
 def table(results: list[dict]) -> str:
     base = results[0]
     lines = ["| training sequences | epochs | segments | data x (MB) | mu2 table rows | "
-             "training-loop peak (MB) | ratio | process peak RSS (MB) | ratio | train s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "training-loop live heap peak (MB) | ratio | training-loop RSS peak (MB) | ratio | "
+             "process peak RSS (MB) | ratio | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    live = base.get("training_loop_live_peak_mb")
     for r in results:
         lines.append(
             f"| {r['n_sequences']} ({r['scale']}x) | {r['epochs']} | {r['n_windows']} | "
             f"{r['data_x_mb']} | "
-            f"{r['mu2_table_rows']} | {r['training_loop_peak_mb']} | "
+            f"{r['mu2_table_rows']} | {r.get('training_loop_live_peak_mb', '-')} | "
+            f"{_ratio(r.get('training_loop_live_peak_mb'), live)} | "
+            f"{r['training_loop_peak_mb']} | "
             f"{r['training_loop_peak_mb'] / base['training_loop_peak_mb']:.2f} | "
             f"{r['process_peak_rss_mb']} | "
             f"{r['process_peak_rss_mb'] / base['process_peak_rss_mb']:.2f} | "
@@ -127,6 +183,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=1, help="epochs of every scale")
+    ap.add_argument("--round", type=int, default=2000,
+                    help="--sequences-per-round: the mu2 table rows and softmax width")
     ap.add_argument("--table", nargs="*", metavar="CELL", help="print the table of these "
                     "result folders (x1_e1 x10_e1 x1_e10) without running anything")
     args = ap.parse_args()

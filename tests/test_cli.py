@@ -11,23 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factorseq.cli import main
+from clihelp import cli, user_error
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--set", "train.tensorboard=false"]
 EVAL_FAST = ["--repeats", "2", "--set", "disc_iterations=30", "--set", "pred_iterations=30"]
-
-
-def cli(*args) -> int:
-    return main([str(a) for a in args])
-
-
-def user_error(capsys, *args) -> str:
-    """Run a command expected to fail on user input: exit 2 and one ``error:`` line."""
-    capsys.readouterr()
-    assert cli(*args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from clihelp import cli, user_error
 from factorseq.errors import FactorseqError, ShapeError
 from factorseq.models.fhvae import (
     FHVAE,
@@ -246,19 +247,6 @@ TINY = ["--epochs", "1", "--batch-size", "32", "--set", "train.tensorboard=false
         "--set", "hidden=8", "--set", "layers=1", "--set", "z1_dim=4", "--set", "z2_dim=4"]
 EVAL_TINY = ["--repeats", "1", "--set", "probe_iterations=50", "--set", "probe_max_train=400",
              "--set", "feature_probe_max_train=200", "--set", "feature_probe_iterations=5"]
-
-
-def cli(*args) -> int:
-    from factorseq.cli import main
-    return main([str(a) for a in args])
-
-
-def user_error(capsys, *args) -> str:
-    capsys.readouterr()
-    assert cli(*args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def _wav(path, wave, sr):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from clihelp import cli
 from factorseq.config import build
 from factorseq.errors import FactorseqError, ShapeError
 from factorseq.models.ssvae import SSVAE, SSVAEConfig, _Batches, labelled_term, log_normal
@@ -334,12 +335,6 @@ FAST = ["--epochs", "2", "--batch-size", "64", "--set", "train.tensorboard=false
         "--set", "train.progress=false", "--set", "hidden=16", "--set", "z_dim=4"]
 
 
-def cli(*args) -> int:
-    from factorseq.cli import main
-
-    return main([str(a) for a in args])
-
-
 @pytest.mark.parametrize("source, backbone, labels", [("digits", "mlp", 50),
                                                       ("fsdd-digits", "conv", 30)])
 def test_train_evaluate_sample_end_to_end(tmp_path, capsys, source, backbone, labels):
@@ -351,7 +346,8 @@ def test_train_evaluate_sample_end_to_end(tmp_path, capsys, source, backbone, la
                *extra, "--set", f"backbone={backbone}", "--set", "supervision_rate=0.25") == 0
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model_config"]["n_classes"] == 10 and cfg["data_config"]["labels"] == labels
-    assert cli("evaluate", run, "--out", tmp_path / "m.json", "--set", "draws=1") == 0
+    assert cli("evaluate", run, "--out", tmp_path / "m.json", "--set", "draws=1",
+               "--set", "baseline_epochs=20") == 0
     m = json.loads((tmp_path / "m.json").read_text())
     for key in ("accuracy", "baseline_accuracy", "label_from_style_acc"):
         assert 0.0 <= m[key]["mean"] <= 1.0 and len(m[key]["values"]) == 1

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from ..heap import release_free_heap
 from ..registry import register
 from .base import ModelConfig, SequenceModel, gaussian_kl, reparameterize
 
@@ -359,6 +360,7 @@ class HierarchicalBatchSampler:
         self.epoch += 1
         rng = np.random.default_rng([self.seed, epoch, 1])
         for r in self._rounds(epoch):
+            release_free_heap()  # see factorseq.heap: keeps RSS flat as rounds go by
             idx = np.concatenate([self.order[s:s + n]
                                   for s, n in zip(self.starts[r], self.counts[r], strict=True)])
             self.model.start_round(self.ids[r], self.x, self.seq_id, idx)
