@@ -143,6 +143,19 @@ def tiny_gan(**kw):
     return GAN(GANConfig(seq_len=T, n_features=D, hidden=8, latent_dim=3, **kw))
 
 
+def test_gan_read_out_and_adam_betas_follow_the_config():
+    linear, squashed = tiny_gan(), tiny_gan(output="sigmoid")
+    assert linear.generator.activation is None  # default: no saturating tail to collapse into
+    x = squashed.sample(4, generator=torch.Generator().manual_seed(0))
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    assert linear.optimizer_config("gen")["betas"] == (0.5, 0.999)
+    assert tiny_gan(beta1=0.9, disc_lr=1e-4).optimizer_config("disc") == {
+        "lr": 1e-4, "betas": (0.9, 0.999)}
+    for bad in ({"output": "tanh"}, {"beta1": 1.0}):
+        with pytest.raises(ValueError):
+            GANConfig(seq_len=T, n_features=D, **bad)
+
+
 def test_gan_alternates_d_steps_and_g_steps():
     gan = tiny_gan(d_steps=2, g_steps=1)
     opts = adams(gan)
