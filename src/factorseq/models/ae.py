@@ -16,7 +16,7 @@ import torch
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
-from ..nn.backbones import SeqDecoder, SeqEncoder, check_backbone
+from ..nn.backbones import SeqDecoder, SeqEncoder, check_backbone, check_output
 from ..registry import register
 from .base import ModelConfig, SequenceModel
 
@@ -41,8 +41,7 @@ class AEConfig(ModelConfig):
         super().__post_init__()
         check_backbone(self.backbone, self.hidden, self.layers)
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
-        require(self.output in ("linear", "sigmoid"),
-                f"output must be linear or sigmoid, got {self.output!r}")
+        check_output(self.output)
 
 
 def sse(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
-from ..nn.backbones import StepNet, check_backbone, one_hot_condition, repeat_steps
+from ..nn.backbones import StepNet, check_backbone, check_output, one_hot_condition, repeat_steps
 from ..registry import register
 from .base import ModelConfig, SequenceModel
 
@@ -64,8 +64,7 @@ class GANConfig(ModelConfig):
         super().__post_init__()
         check_backbone(self.backbone, self.hidden, self.layers)
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
-        require(self.output in ("linear", "sigmoid"),
-                f"output must be linear or sigmoid, got {self.output!r}")
+        check_output(self.output)
         require(0.0 <= self.beta1 < 1.0, f"beta1 must be in [0, 1), got {self.beta1}")
         require(self.d_steps >= 1 and self.g_steps >= 1, "d_steps and g_steps must be >= 1")
         require(not self.conditional or self.n_classes >= 2,
@@ -99,8 +98,7 @@ class GAN(SequenceModel):
         c = config
         k = c.n_classes if c.conditional else 0
         self.generator = StepNet(c.latent_dim + k, c.hidden, c.n_features, c.layers,
-                                 c.backbone, activation=None if c.output == "linear"
-                                 else "sigmoid")
+                                 c.backbone, activation=c.output)
         self.discriminator = StepNet(c.n_features + k, c.hidden, 1, c.layers, c.backbone)
         # empirical label frequencies (fitted in on_fit_end) for unconditioned sampling
         self.register_buffer("label_freq", torch.full((max(k, 1),), 1.0 / max(k, 1)))

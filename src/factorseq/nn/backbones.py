@@ -29,6 +29,11 @@ RECURRENT = ("gru", "lstm")
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, None: None, "linear": None}
 
 
+def check_output(output: str) -> None:
+    """A generator/decoder read-out: ``linear`` (any scaling) or ``sigmoid`` (data in [0, 1])."""
+    require(output in ("linear", "sigmoid"), f"output must be linear or sigmoid, got {output!r}")
+
+
 def check_backbone(cell: str, hidden: int, layers: int, *, allowed: tuple[str, ...] = CELLS,
                    kernel_size: int = 3) -> None:
     """Config validation shared by every model built on these backbones."""
