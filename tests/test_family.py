@@ -619,3 +619,21 @@ def test_cli_conditional_gan_samples_a_label(windows, capsys):
     assert main(["sample", str(run), "--n", "5", "--label", "7",
                  "--out", str(root / "c7.npz")]) == 2
     assert "label" in capsys.readouterr().err
+
+
+def test_gan_runs_saved_before_the_read_out_option_load_with_the_sigmoid(tmp_path, tiny_npz):
+    from factorseq import load
+    from factorseq.cli import main
+
+    run = tmp_path / "old"
+    assert main(["train", "gan", "--data", str(tiny_npz), "--out", str(run), "--epochs", "1",
+                 "--batch-size", "32", "--set", "hidden=8", "--set", "output=sigmoid",
+                 "--set", "train.tensorboard=false"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    for key in ("output", "d_steps", "beta1"):  # what a run of the earlier version wrote
+        cfg["model_config"].pop(key)
+    (run / "config.json").write_text(json.dumps(cfg))
+    model = load(run).model
+    assert model.config.output == "sigmoid" and model.generator.activation is not None
+    x = model.sample(8, generator=torch.Generator().manual_seed(0))
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0

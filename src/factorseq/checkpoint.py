@@ -137,7 +137,8 @@ def load(path: str | Path) -> Run:
     if cfg.get("class") and cfg["class"] != f"{cls.__module__}.{cls.__qualname__}":
         raise FactorseqError(f"{path}: model class {cfg['class']} does not match the registered "
                              f"{cls.__module__}.{cls.__qualname__}")
-    mcfg = build(cls.Config, cfg["model_config"], what=f"{cfg['model']} config")
+    mcfg = build(cls.Config, {**cls.legacy_config, **cfg["model_config"]},
+                 what=f"{cfg['model']} config")
     model = cls(mcfg)
     weights = path / WEIGHTS
     if not weights.is_file():

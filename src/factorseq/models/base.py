@@ -61,6 +61,9 @@ class SequenceModel(nn.Module, abc.ABC):
     evaluator: ClassVar[str] = "generative"
     scaler: ClassVar[str] = "minmax"
     generative: ClassVar[bool] = True
+    # values for config keys that runs saved before the key existed did not write: a new
+    # default must not silently change how an old checkpoint decodes
+    legacy_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

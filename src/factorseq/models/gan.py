@@ -92,6 +92,8 @@ class GAN(SequenceModel):
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
     scaler: ClassVar[str] = "minmax"
+    # runs saved before ``output`` existed were trained with the sigmoid read-out
+    legacy_config: ClassVar[dict[str, Any]] = {"output": "sigmoid", "d_steps": 5, "beta1": 0.9}
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
