@@ -131,9 +131,8 @@ class GenerativeEvaluator(Evaluator):
         if self.options["space"] not in (None, "scaled", "raw"):
             raise FactorseqError(f"generative evaluator option space must be scaled or raw, "
                                  f"got {self.options['space']!r}")
-        for key in self.defaults:
-            if key == "space":
-                continue
+        for key in ("disc_iterations", "pred_iterations", "batch_size", "processes",
+                    "plot_windows"):  # the integer options
             value, least = self.options[key], 0 if key.endswith("iterations") else 1
             if isinstance(value, float) and value.is_integer():  # --set x=1e3 parses as float
                 value = self.options[key] = int(value)

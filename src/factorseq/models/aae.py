@@ -72,6 +72,8 @@ class AAE(CodeAutoencoder):
     Config = AAEConfig
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
+    # runs saved before ``posterior`` existed have a deterministic encoder (latent_dim outputs)
+    legacy_config: ClassVar[dict[str, Any]] = {"posterior": "deterministic"}
 
     def __init__(self, config: AAEConfig) -> None:
         k = config.latent_dim
