@@ -20,7 +20,13 @@ strings drawn from the same recordings) through ``factorseq.train.fit``, the sam
     nice -n 10 python benchmarks/fhvae_memory.py [--scales 1 10] [--hidden 128 --layers 1]
     nice -n 10 python benchmarks/fhvae_memory.py --scales 1 --epochs 10   # same steps as 10x
     nice -n 10 python benchmarks/fhvae_memory.py --scales 1 10 --round 450  # same round size
+    nice -n 10 python benchmarks/fhvae_memory.py --scales 1 10 --round 450 --store
     python benchmarks/fhvae_memory.py --table x1_e1 x10_e1 x1_e10
+
+With ``--store`` the windows live on disk (``data.store``, :mod:`factorseq.data.store`): a
+first child process (``--prepare``) loads the set and writes it to
+benchmarks/out/fhvae_memory/store/, then the measured child trains from it, reading only the
+rows each batch and each sampling round need. The process peak then is the training's peak.
 """
 from __future__ import annotations
 
@@ -76,7 +82,6 @@ def child(scale: int, args: argparse.Namespace) -> None:
     import lightning as L
     import torch
 
-    from factorseq.data import DataConfig
     from factorseq.train import TrainConfig, fit
 
     torch.set_num_threads(1)
@@ -104,7 +109,7 @@ def child(scale: int, args: argparse.Namespace) -> None:
     n_seq = BASE_SEQUENCES * scale
     out = OUT / cell_name(scale, args) / "run"
     t0 = time.perf_counter()
-    run = fit("fhvae", DataConfig(source="fsdd-strings", options={"n_sequences": n_seq}),
+    run = fit("fhvae", data_config(scale, args),
               TrainConfig(epochs=args.epochs, batch_size=args.batch_size, tensorboard=False,
                           threads=1, progress=False, patience=args.epochs),
               {"hidden": args.hidden, "layers": args.layers,
@@ -124,9 +129,23 @@ def child(scale: int, args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
+def data_config(scale: int, args: argparse.Namespace):
+    from factorseq.data import DataConfig
+    return DataConfig(source="fsdd-strings", options={"n_sequences": BASE_SEQUENCES * scale},
+                      store=str(OUT / "store") if args.store else None)
+
+
+def prepare(scale: int, args: argparse.Namespace) -> None:
+    """Write the set to the store (its own process: loading is not training)."""
+    from factorseq.data import load_data
+    data = load_data(data_config(scale, args))
+    print(f"stored {data.x}", flush=True)
+
+
 def cell_name(scale: int, args: argparse.Namespace) -> str:
     # the default round (2000 sequences) keeps the original cell names
-    return f"x{scale}_e{args.epochs}" + ("" if args.round == 2000 else f"_r{args.round}")
+    return (f"x{scale}_e{args.epochs}" + ("" if args.round == 2000 else f"_r{args.round}")
+            + ("_store" if args.store else ""))
 
 
 def measure(scale: int, args: argparse.Namespace) -> dict:
@@ -134,9 +153,12 @@ def measure(scale: int, args: argparse.Namespace) -> dict:
     if result.is_file():
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, __file__, "--child", str(scale), "--hidden", str(args.hidden),
-           "--layers", str(args.layers), "--batch-size", str(args.batch_size),
-           "--epochs", str(args.epochs), "--round", str(args.round)]
+    common = ["--hidden", str(args.hidden), "--layers", str(args.layers), "--batch-size",
+              str(args.batch_size), "--epochs", str(args.epochs), "--round", str(args.round)]
+    common += ["--store"] if args.store else []
+    if args.store:
+        subprocess.run([sys.executable, __file__, "--prepare", str(scale), *common], check=True)
+    cmd = [sys.executable, __file__, "--child", str(scale), *common]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
@@ -145,7 +167,7 @@ def measure(scale: int, args: argparse.Namespace) -> dict:
     res = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
     res["process_peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
     res["config"] = {"hidden": args.hidden, "layers": args.layers,
-                     "batch_size": args.batch_size}
+                     "batch_size": args.batch_size, "store": bool(args.store)}
     result.write_text(json.dumps(res, indent=2))
     return res
 
@@ -178,6 +200,8 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", type=int, default=None)
+    ap.add_argument("--prepare", type=int, default=None)
+    ap.add_argument("--store", action="store_true", help="train from windows on disk")
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=1)
@@ -190,6 +214,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.table is not None:
         print(table([json.loads((OUT / c / "result.json").read_text()) for c in args.table]))
+        return
+    if args.prepare is not None:
+        prepare(args.prepare, args)
         return
     if args.child is not None:
         child(args.child, args)

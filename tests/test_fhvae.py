@@ -118,6 +118,35 @@ def test_loss_wiring_matches_terms_and_alpha():
     assert out["log_qy"].item() == pytest.approx(t["log_qy"].mean().item(), rel=1e-5)
 
 
+def test_kl_weights_reprice_only_their_terms():
+    """z2_kl_weight scales KL(z2) in the training objective; z1_kl_warmup ramps KL(z1) from 0
+    over its epochs; validation always uses the full z1 weight; logged terms stay unweighted."""
+    x = torch.randn(6, 4, 3)
+    seq = torch.tensor([0, 0, 1, 1, 2, 2])
+    losses = {}
+    for name, kw in {"paper": {}, "z2x3": {"z2_kl_weight": 3.0},
+                     "warm": {"z1_kl_warmup": 4}}.items():
+        m = tiny(alpha=10.0, **kw)
+        m.start_round(np.array([0, 1, 2]), x.numpy(), seq.numpy())
+        m.on_train_epoch_start(1, 10)  # warm-up weight 1/4
+        torch.manual_seed(5)
+        losses[name] = m.loss({"x": x, "seq_id": seq})
+        torch.manual_seed(5)
+        losses[name + "_val"] = m.validation_loss({"x": x, "seq_id": seq})
+    p = losses["paper"]
+    assert losses["z2x3"]["loss"].item() == pytest.approx(
+        (p["loss"] + 2.0 * p["kl_z2"]).item(), rel=1e-5)
+    assert losses["warm"]["loss"].item() == pytest.approx(
+        (p["loss"] - 0.75 * p["kl_z1"]).item(), rel=1e-5)
+    assert losses["warm_val"]["loss"].item() == pytest.approx(p["loss"].item(), rel=1e-5)
+    assert losses["z2x3"]["kl_z2"].item() == pytest.approx(p["kl_z2"].item(), rel=1e-6)
+    m = tiny(z1_kl_warmup=4)
+    m.on_train_epoch_start(9, 10)
+    assert m.kl_z1_weight == 1.0
+    with pytest.raises(Exception, match="z2_kl_weight"):
+        tiny(z2_kl_weight=0.0)
+
+
 def test_round_rows_are_closed_form_of_current_encoder():
     m = tiny()
     x = torch.randn(7, 4, 3)

@@ -17,6 +17,9 @@ class DataConfig:
     ``ffill``, ``linear`` or ``drop``. ``labels`` keeps exactly that many labels (class-balanced,
     seeded by ``label_seed``) and hides the rest. ``options`` holds set-specific options
     (e.g. ``target_speaker`` for domain adaptation, ``percent`` of training windows).
+    ``store`` names a folder where the loaded windows are kept on disk and read batch by batch
+    (sets larger than memory; FHVAE's hierarchical sampling then holds one round at a time);
+    written on first use, reused while the config and the source files are unchanged.
     """
 
     source: str = "stockv"
@@ -32,6 +35,7 @@ class DataConfig:
     label_seed: int = 0
     seed: int = 0
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    store: str | None = None
 
     def __post_init__(self) -> None:
         require(self.window >= 1, f"window must be >= 1, got {self.window}")

@@ -1,4 +1,5 @@
-"""The in-memory data set every model trains on: windows ``x`` of shape (N, time, features)."""
+"""The data set every model trains on: windows ``x`` of shape (N, time, features), in memory
+or on disk (:mod:`factorseq.data.store`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FactorseqError, ShapeError
+from .store import is_lazy
 
 
 @dataclasses.dataclass
@@ -34,6 +36,9 @@ class SequenceData:
     test: SequenceData | None = None
 
     def __post_init__(self) -> None:
+        if is_lazy(self.x):  # on disk (data.store): checked when it was written
+            self._check_annotations(self.x.shape[0], self.x.shape[2])
+            return
         x = np.asarray(self.x)
         if x.ndim != 3:
             raise ShapeError(f"data {self.name!r} must have 3 dimensions (windows, time, "
@@ -48,6 +53,9 @@ class SequenceData:
             raise FactorseqError(f"data {self.name!r} has {bad} NaN/inf values; "
                                  "use --impute ffill|linear|drop")
         n, _, d = self.x.shape
+        self._check_annotations(n, d)
+
+    def _check_annotations(self, n: int, d: int) -> None:
         if self.feature_names is None:
             self.feature_names = [f"f{i}" for i in range(d)]
         if len(self.feature_names) != d:
@@ -92,8 +100,9 @@ class SequenceData:
     def subset(self, idx: np.ndarray) -> SequenceData:
         """Windows ``idx`` with their annotations (meta kept, no test split)."""
         pick = lambda v: None if v is None else v[idx]  # noqa: E731
+        x = self.x.subset(idx) if is_lazy(self.x) else self.x[idx]  # on disk: a lazy view
         return dataclasses.replace(
-            self, x=self.x[idx], y=pick(self.y), y_mask=pick(self.y_mask),
+            self, x=x, y=pick(self.y), y_mask=pick(self.y_mask),
             seq_id=pick(self.seq_id), domain=pick(self.domain),
             extras={k: v[idx] for k, v in self.extras.items()}, test=None)
 

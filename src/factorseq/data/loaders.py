@@ -8,6 +8,8 @@ name up among the bundled data sets. The generic helpers live here too: ``slidin
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ..errors import FactorseqError, ShapeError
 from .config import DataConfig
 from .container import SequenceData
 from .registry import get_dataset, is_bundled, list_datasets
+from .store import load_stored
 
 IMPUTE_MODES = ("ffill", "linear", "drop")
 
@@ -43,6 +46,11 @@ def load_data(cfg: DataConfig) -> SequenceData:
     that many labels are kept (class-balanced, seeded by ``cfg.label_seed``) and the rest are
     masked out in ``y_mask``.
     """
+    if cfg.store:  # windows on disk, read on demand (written by the plain path below once)
+        plain = dataclasses.replace(cfg, store=None, labels=None)
+        key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source)}
+        data = load_stored(cfg.store, key, lambda: load_data(plain))
+        return _mask_labels(data, cfg)
     source = str(cfg.source)
     path = Path(source).expanduser()
     if path.exists():
@@ -56,6 +64,24 @@ def load_data(cfg: DataConfig) -> SequenceData:
         names = ", ".join(d.name for d in list_datasets())
         raise FactorseqError(f"data source {source!r} is neither an existing file nor a bundled "
                              f"data set name (bundled: {names})")
+    return _mask_labels(data, cfg)
+
+
+def _fingerprint(source: str) -> str | None:
+    """Names, sizes and modification times of a source file or folder (None for a bundled
+    set): a stored copy is reused only while they are unchanged."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        return None
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(path.parent)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _mask_labels(data: SequenceData, cfg: DataConfig) -> SequenceData:
     if cfg.labels is not None:
         if data.y is None:
             raise FactorseqError(f"--labels {cfg.labels} needs labelled data, but "

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FactorseqError, check_shape
+from .store import is_lazy
 
 _SCALERS: dict[str, type[Scaler]] = {}
 
@@ -22,6 +23,8 @@ class Scaler:
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        if is_lazy(x):  # windows on disk are scaled as they are read
+            return x.with_transform(self.transform)
         return np.asarray(x, dtype=np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
@@ -64,6 +67,15 @@ class MinMaxScaler(Scaler):
         self.scale_: np.ndarray | None = None
 
     def fit(self, x: np.ndarray) -> MinMaxScaler:
+        if is_lazy(x):  # on disk: one pass, chunk by chunk
+            lo = hi = None
+            for c in x.iter_chunks():
+                cl, ch = c.min(axis=(0, 1)), c.max(axis=(0, 1))
+                lo = cl if lo is None else np.minimum(lo, cl)
+                hi = ch if hi is None else np.maximum(hi, ch)
+            self.min_ = lo.astype(np.float64)
+            self.scale_ = hi.astype(np.float64) - self.min_ + self.eps
+            return self
         x = np.asarray(x, dtype=np.float64)
         check_shape("x", x, 3)
         self.min_ = x.min(axis=(0, 1))
@@ -78,6 +90,8 @@ class MinMaxScaler(Scaler):
         return x
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        if is_lazy(x):
+            return x.with_transform(self.transform)
         return ((self._check(x) - self.min_) / self.scale_).astype(np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
@@ -105,6 +119,18 @@ class StandardScaler(Scaler):
         self.std_: np.ndarray | None = None
 
     def fit(self, x: np.ndarray) -> StandardScaler:
+        if is_lazy(x):  # on disk: Chan et al.'s pairwise merge of (count, mean, M2) per chunk
+            n, mean, m2 = 0, 0.0, 0.0
+            for c in x.iter_chunks():
+                flat = c.reshape(-1, c.shape[-1]).astype(np.float64)
+                nb, mb = len(flat), flat.mean(0)
+                m2b = ((flat - mb) ** 2).sum(0)
+                delta, tot = mb - mean, n + nb
+                mean = mean + delta * nb / tot
+                m2 = m2 + m2b + delta ** 2 * n * nb / tot
+                n = tot
+            self.mean_, self.std_ = np.asarray(mean), np.sqrt(m2 / n) + 1e-8
+            return self
         x = np.asarray(x, dtype=np.float64)
         flat = x.reshape(-1, x.shape[-1])
         self.mean_, self.std_ = flat.mean(0), flat.std(0) + 1e-8
@@ -118,6 +144,8 @@ class StandardScaler(Scaler):
         return x
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        if is_lazy(x):
+            return x.with_transform(self.transform)
         return ((self._check(x) - self.mean_) / self.std_).astype(np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,12 @@ Hierarchical sampling: the mu2 table has only ``sequences_per_round`` rows. Each
 MAP ``mu2 = sum_n E_q[z2^(n)] / (N + sigma_z2^2 / sigma_mu2^2)`` from the current encoder, and
 trains on their segments; the row of each sequence is found through the buffer ``round_seq``.
 Segments of sequences outside the round (validation windows, test data) get the same closed
-form computed from the batch itself. Memory and the softmax width depend on the round size only.
+form computed from the batch itself. Memory and the softmax width depend on the round size only
+(with ``data.store`` the windows themselves stay on disk and only a round's rows are read).
+
+Two training options beyond the paper, both off by default: ``z2_kl_weight`` > 1 prices what z2
+varies within a sequence (segment content) above the same information in z1, and
+``z1_kl_warmup`` anneals KL(z1) in over the first epochs.
 """
 from __future__ import annotations
 
@@ -59,6 +64,14 @@ class FHVAEConfig(ModelConfig):
     sequences_per_round: int = 2000  # rows of the mu2 table = width of the softmax
     n_sequences: int = 0  # training sequences (filled from data.meta; 0 = unknown)
     encode_batch: int = 512  # segments per forward pass when encoding without gradients
+    # epochs over which the weight of KL(q(z1)||p(z1)) rises linearly from 0 to 1 (KL
+    # annealing, Bowman et al. 2016): segment detail is learnt in z1 before z2 can take it.
+    # Training schedule only; validation and the final objective are the paper's. 0 = off.
+    z1_kl_warmup: int = 0
+    # weight of KL(q(z2|x)||p(z2|mu2_i)) (1 = the paper's bound). Sequence-level information
+    # is free in that term (mu2_i absorbs it), so a weight > 1 prices only what z2 varies
+    # *within* a sequence: segment content, which then goes to z1 (beta-VAE-style, on z2 only)
+    z2_kl_weight: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +81,8 @@ class FHVAEConfig(ModelConfig):
         require(self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}")
         require(self.z2_std > 0 and self.mu2_std > 0, "z2_std and mu2_std must be > 0")
         require(self.n_sequences >= 0, f"n_sequences must be >= 0, got {self.n_sequences}")
+        require(self.z1_kl_warmup >= 0, f"z1_kl_warmup must be >= 0, got {self.z1_kl_warmup}")
+        require(self.z2_kl_weight > 0, f"z2_kl_weight must be > 0, got {self.z2_kl_weight}")
 
     @property
     def table_rows(self) -> int:
@@ -134,6 +149,15 @@ class FHVAE(SequenceModel):
         # sorted seq ids of the round (padding _PAD), and their numbers of training segments
         self.register_buffer("round_seq", torch.full((k,), _PAD, dtype=torch.int64))
         self.register_buffer("round_nseg", torch.ones(k))
+        self.kl_z1_weight = 1.0  # < 1 only in training during z1_kl_warmup
+
+    def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
+        w = self.config.z1_kl_warmup
+        self.kl_z1_weight = min(1.0, epoch / w) if w else 1.0
+
+    def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The paper's objective (full KL weight), so early stopping compares like with like."""
+        return self.loss(batch, kl_z1_weight=1.0)
 
     # --- inference and generation -------------------------------------------------------
     def q_z2(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -277,9 +301,11 @@ class FHVAE(SequenceModel):
             n_i[out] = torch.bincount(inv, minlength=len(mu2_out)).to(n_i.dtype)[inv]
         return cands, target, n_i
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, torch.Tensor], kl_z1_weight: float | None = None
+             ) -> dict[str, torch.Tensor]:
         """Negative segment bound minus alpha * log p(i | z2), averaged over the batch of
-        segments ``x`` (batch, time, features) with their ``seq_id`` (batch,)."""
+        segments ``x`` (batch, time, features) with their ``seq_id`` (batch,). During
+        ``z1_kl_warmup`` KL(z1) enters with weight ``kl_z1_weight`` < 1 (terms stay unweighted)."""
         x = batch["x"]
         self.check_input(x)
         if batch.get("seq_id") is None:
@@ -295,7 +321,9 @@ class FHVAE(SequenceModel):
         mu2 = cands[target]
         terms = fhvae_terms(x, x_mean, x_logvar, z1_mean, z1_logvar, z2_mean, z2_logvar, mu2,
                             n_i, cands, target, c.z2_std, c.mu2_std)
-        loss = -(terms["lb"] + c.alpha * terms["log_qy"]).mean()
+        w = self.kl_z1_weight if kl_z1_weight is None else kl_z1_weight
+        extra = (1.0 - w) * terms["kl_z1"] - (c.z2_kl_weight - 1.0) * terms["kl_z2"]
+        loss = -(terms["lb"] + extra + c.alpha * terms["log_qy"]).mean()
         return {"loss": loss, **{k: v.mean().detach() for k, v in terms.items()}}
 
 

@@ -9,27 +9,33 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data.container import SequenceData
 from ..data.scaler import Scaler
+from ..data.store import is_lazy
 from ..errors import FactorseqError
 
 
 class WindowDataset(Dataset):
-    """Indexable windows; ``__getitems__`` batches in one gather (no per-item collate)."""
+    """Indexable windows; ``__getitems__`` batches in one gather (no per-item collate).
+    Windows on disk (``data.store``) are read batch by batch, the rest is held as tensors."""
 
     def __init__(self, data: SequenceData) -> None:
+        arrays = data.arrays()
+        self.lazy = {k: v for k, v in arrays.items() if is_lazy(v)}
         self.tensors = {k: torch.as_tensor(np.ascontiguousarray(v))
-                        for k, v in data.arrays().items()
-                        if np.asarray(v).dtype.kind in "biuf"}
+                        for k, v in arrays.items()
+                        if k not in self.lazy and np.asarray(v).dtype.kind in "biuf"}
         self.n = data.n_windows
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: v[i] for k, v in self.tensors.items()}
+        out = {k: torch.as_tensor(v[i]) for k, v in self.lazy.items()}
+        return {**out, **{k: v[i] for k, v in self.tensors.items()}}
 
     def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
         ix = torch.as_tensor(idx, dtype=torch.long)
-        return {k: v[ix] for k, v in self.tensors.items()}
+        out = {k: torch.as_tensor(v[np.asarray(idx)]) for k, v in self.lazy.items()}
+        return {**out, **{k: v[ix] for k, v in self.tensors.items()}}
 
 
 def collate_batch(batch):
