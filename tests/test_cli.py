@@ -165,3 +165,21 @@ def test_ddp_two_cpu_processes(tmp_path):
     cfg = json.loads((tmp_path / "ddp" / "config.json").read_text())
     assert cfg["status"] == "trained" and cfg["train_config"]["devices"] == 2
     assert cfg["training"]["epochs_run"] == 2
+
+
+def test_abort_and_exit_map_to_exit_codes(monkeypatch, capsys):
+    """Ctrl-C (typer.Abort) is a one-line user error; typer.Exit keeps its code."""
+    import typer
+
+    import factorseq.cli as cli_mod
+
+    def raising(exc):
+        def app(**kw):
+            raise exc
+        return app
+
+    monkeypatch.setattr(cli_mod, "app", raising(typer.Abort()))
+    assert cli_mod.main([]) == 2
+    assert capsys.readouterr().err.strip() == "error: aborted"
+    monkeypatch.setattr(cli_mod, "app", raising(typer.Exit(3)))
+    assert cli_mod.main([]) == 3

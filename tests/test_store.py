@@ -139,3 +139,22 @@ def test_write_and_read_store_directly(tmp_path):
     back = read_store(folder)
     assert back.name == data.name and np.allclose(np.asarray(back.x), data.x)
     assert back.test is None if data.test is None else len(back.test.x) == len(data.test.x)
+
+
+def test_fhvae_from_the_store_end_to_end(tmp_path):
+    """train -> evaluate -> encode on a stored set: every command reads the rows it needs."""
+    import pandas as pd
+
+    from clihelp import cli
+    run, store = tmp_path / "run", tmp_path / "store"
+    assert cli("train", "fhvae", "--data", "fsdd-strings", "--out", run, "--epochs", 1,
+               "--batch-size", 32, "--set", "train.tensorboard=false", "--set", "hidden=8",
+               "--set", "layers=1", "--set", "z1_dim=4", "--set", "z2_dim=4",
+               "--set", "data.options={n_sequences: 12}", "--set", f"data.store={store}",
+               "--sequences-per-round", 5) == 0
+    assert cli("evaluate", run, "--out", tmp_path / "m.json", "--repeats", 1, "--set",
+               "probe_iterations=20", "--set", "feature_probe_iterations=5") == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert 0 <= m["speaker_eer"] <= 1 and 0 <= m["conversion_content_acc"] <= 1
+    assert cli("encode", run, "--out", tmp_path / "r.parquet") == 0
+    assert set(pd.read_parquet(tmp_path / "r.parquet")["split"]) == {"train", "test"}

@@ -238,10 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     except click_exc.UsageError as e:
         _echo_err(e.format_message().splitlines()[0])
         return 2
-    except click_exc.Abort:
+    except typer.Abort:  # typer re-exports click's, or has its own (typer >= 0.20's own click)
         _echo_err("aborted")
         return 2
-    except click_exc.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
     return 0
 

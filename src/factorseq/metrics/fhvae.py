@@ -150,7 +150,9 @@ class FHVAEEvaluator(Evaluator):
         if "train" in self._cache:
             return self._cache
         for name, d in (("train", self.train), ("test", self.test)):
-            x = self.run.scaler.transform(d.x)
+            x = self.run.scaler.transform(d.x)  # windows on disk stay there for train
+            if name == "test":
+                x = np.asarray(x)
             z1, z2 = self.model.posterior_means(x)
             ids, mu2, inv = self.model.mu2_of(z2, torch.as_tensor(d.seq_id))
             self._cache[name] = dict(x=x, z1=z1.numpy(), z2=z2.numpy(), ids=ids.numpy(),

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
 from ..heap import release_free_heap
 from ..registry import register
@@ -212,7 +213,11 @@ class FHVAE(SequenceModel):
 
     @torch.no_grad()
     def posterior_means(self, x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched, gradient-free :meth:`encode` of many segments: z1 (N, z1_dim), z2 (N, z2)."""
+        """Batched, gradient-free :meth:`encode` of many segments: z1 (N, z1_dim), z2 (N, z2).
+        ``x`` may be windows on disk (``data.store``): read chunk by chunk."""
+        if is_lazy(x):
+            parts = [self.posterior_means(c) for c in x.iter_chunks()]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x)
         self.check_input(x)
         outs = [self.encode(x[i:i + self.config.encode_batch].to(self.device))
