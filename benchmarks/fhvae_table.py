@@ -85,7 +85,22 @@ def table(tag: str) -> str:
     cells = {r["alpha"]: r for r in (json.loads(f.read_text())
                                      for f in sorted((OUT / tag).glob("alpha*/result.json")))}
     alphas = sorted(cells, reverse=True)
-    head = "| metric | target | " + " | ".join(f"alpha = {a:g}" for a in alphas) + " |"
+    return cell_table({f"alpha = {a:g}": cells[a] for a in alphas})
+
+
+def _label(cell: str, r: dict) -> str:
+    """Column head: alpha plus the model keys that differ from the defaults used here."""
+    mc = r["model_config"]
+    extra = [f"{k} {mc[k]:g}" for k, d in (("z2_kl_weight", 1.0), ("z1_kl_warmup", 0))
+             if mc.get(k, d) != d]
+    size = f"{mc['layers']}x{mc['hidden']}"
+    return f"alpha {r['alpha']:g}, {size}" + "".join(f", {e}" for e in extra)
+
+
+def cell_table(cells: dict[str, dict]) -> str:
+    """The target table with one column per result (label -> result.json contents)."""
+    alphas = list(cells)
+    head = "| metric | target | " + " | ".join(alphas) + " |"
     lines = [head, "|---|---|" + "---|" * len(alphas)]
     for key, text, ok in TARGETS:
         vals = []
@@ -128,7 +143,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="extra model key=value")
     ap.add_argument("--tag", default="default", help="results folder of this configuration")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--cells", nargs="+", metavar="TAG/alphaA",
+                    help="print one table with these finished cells side by side")
     args = ap.parse_args()
+    if args.cells:
+        res = {c: json.loads((OUT / c / "result.json").read_text()) for c in args.cells}
+        print(cell_table({_label(c, r): r for c, r in res.items()}))
+        return
     if args.table:
         print(table(args.tag))
         return

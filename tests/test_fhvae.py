@@ -125,7 +125,7 @@ def test_kl_weights_reprice_only_their_terms():
     seq = torch.tensor([0, 0, 1, 1, 2, 2])
     losses = {}
     for name, kw in {"paper": {}, "z2x3": {"z2_kl_weight": 3.0},
-                     "warm": {"z1_kl_warmup": 4}}.items():
+                     "mean4": {"z2_mean_weight": 4.0}, "warm": {"z1_kl_warmup": 4}}.items():
         m = tiny(alpha=10.0, **kw)
         m.start_round(np.array([0, 1, 2]), x.numpy(), seq.numpy())
         m.on_train_epoch_start(1, 10)  # warm-up weight 1/4
@@ -136,6 +136,15 @@ def test_kl_weights_reprice_only_their_terms():
     p = losses["paper"]
     assert losses["z2x3"]["loss"].item() == pytest.approx(
         (p["loss"] + 2.0 * p["kl_z2"]).item(), rel=1e-5)
+    assert losses["mean4"]["loss"].item() == pytest.approx(
+        (p["loss"] + 3.0 * p["z2_spread"]).item(), rel=1e-5)
+    m = tiny()  # the spread is the mean part of KL(z2): KL at the prior's variance
+    z2m, mu2 = torch.randn(5, 2), torch.randn(5, 2)
+    t = fhvae_terms(torch.zeros(5, 4, 3), torch.zeros(5, 4, 3), torch.zeros(5, 4, 3),
+                    torch.zeros(5, 2), torch.zeros(5, 2), z2m, torch.full((5, 2), math.log(0.25)),
+                    mu2, torch.ones(5), mu2, torch.arange(5))
+    assert torch.allclose(t["z2_spread"], t["kl_z2"], atol=1e-6)
+    assert torch.allclose(t["z2_spread"], ((z2m - mu2) ** 2).sum(-1) / (2 * 0.25))
     assert losses["warm"]["loss"].item() == pytest.approx(
         (p["loss"] - 0.75 * p["kl_z1"]).item(), rel=1e-5)
     assert losses["warm_val"]["loss"].item() == pytest.approx(p["loss"].item(), rel=1e-5)
@@ -145,6 +154,8 @@ def test_kl_weights_reprice_only_their_terms():
     assert m.kl_z1_weight == 1.0
     with pytest.raises(Exception, match="z2_kl_weight"):
         tiny(z2_kl_weight=0.0)
+    with pytest.raises(Exception, match="z2_mean_weight"):
+        tiny(z2_mean_weight=0.5)
 
 
 def test_round_rows_are_closed_form_of_current_encoder():

@@ -22,9 +22,11 @@ Segments of sequences outside the round (validation windows, test data) get the 
 form computed from the batch itself. Memory and the softmax width depend on the round size only
 (with ``data.store`` the windows themselves stay on disk and only a round's rows are read).
 
-Two training options beyond the paper, both off by default: ``z2_kl_weight`` > 1 prices what z2
-varies within a sequence (segment content) above the same information in z1, and
-``z1_kl_warmup`` anneals KL(z1) in over the first epochs.
+Training options beyond the paper, all off by default: ``z2_kl_weight`` > 1 weighs
+KL(q(z2|x)||p(z2|mu2_i)), ``z2_mean_weight`` > 1 only its mean part (how far a segment's z2 mean
+strays from mu2_i, i.e. what z2 varies within a sequence), and ``z1_kl_warmup`` anneals KL(z1)
+in over the first epochs. Sequence-level information is free in the z2 terms (mu2_i absorbs
+it), so these price segment content in z2 above the same content in z1.
 """
 from __future__ import annotations
 
@@ -73,6 +75,10 @@ class FHVAEConfig(ModelConfig):
     # is free in that term (mu2_i absorbs it), so a weight > 1 prices only what z2 varies
     # *within* a sequence: segment content, which then goes to z1 (beta-VAE-style, on z2 only)
     z2_kl_weight: float = 1.0
+    # weight of the mean part of that KL alone, 0.5 ||E_q[z2] - mu2_i||^2 / z2_std^2: how far a
+    # segment's z2 mean strays from its sequence's mu2, without taxing z2's precision (1 = the
+    # paper; > 1 is a looser bound, like beta > 1)
+    z2_mean_weight: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,6 +90,8 @@ class FHVAEConfig(ModelConfig):
         require(self.n_sequences >= 0, f"n_sequences must be >= 0, got {self.n_sequences}")
         require(self.z1_kl_warmup >= 0, f"z1_kl_warmup must be >= 0, got {self.z1_kl_warmup}")
         require(self.z2_kl_weight > 0, f"z2_kl_weight must be > 0, got {self.z2_kl_weight}")
+        require(self.z2_mean_weight >= 1, f"z2_mean_weight must be >= 1 (1 = the paper's "
+                f"bound), got {self.z2_mean_weight}")
 
     @property
     def table_rows(self) -> int:
@@ -327,7 +335,8 @@ class FHVAE(SequenceModel):
         terms = fhvae_terms(x, x_mean, x_logvar, z1_mean, z1_logvar, z2_mean, z2_logvar, mu2,
                             n_i, cands, target, c.z2_std, c.mu2_std)
         w = self.kl_z1_weight if kl_z1_weight is None else kl_z1_weight
-        extra = (1.0 - w) * terms["kl_z1"] - (c.z2_kl_weight - 1.0) * terms["kl_z2"]
+        extra = ((1.0 - w) * terms["kl_z1"] - (c.z2_kl_weight - 1.0) * terms["kl_z2"]
+                 - (c.z2_mean_weight - 1.0) * terms["z2_spread"])
         loss = -(terms["lb"] + extra + c.alpha * terms["log_qy"]).mean()
         return {"loss": loss, **{k: v.mean().detach() for k, v in terms.items()}}
 
@@ -346,6 +355,7 @@ def fhvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
     log_px_z = log_gauss(x, x_mean, x_logvar).sum((1, 2))
     kl_z1 = gaussian_kl(z1_mean, z1_logvar)
     kl_z2 = gaussian_kl(z2_mean, z2_logvar, mu2, 2.0 * math.log(z2_std))
+    z2_spread = 0.5 * ((z2_mean - mu2) ** 2).sum(-1) / z2_std ** 2  # the mean part of kl_z2
     log_pmu2 = log_gauss(mu2, 0.0, 2.0 * math.log(mu2_std)).sum(-1)
     lb = log_px_z - kl_z1 - kl_z2 + log_pmu2 / n_i
     # log p(z2|mu2_j) up to a constant shared by all j: -||z2 - mu2_j||^2 / (2 sigma^2); the
@@ -354,7 +364,7 @@ def fhvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
     logits = -sq / (2.0 * z2_std ** 2)
     log_qy = logits.gather(1, target[:, None]).squeeze(1) - torch.logsumexp(logits, -1)
     return {"lb": lb, "log_px_z": log_px_z, "kl_z1": kl_z1, "kl_z2": kl_z2,
-            "log_pmu2": log_pmu2, "log_qy": log_qy}
+            "z2_spread": z2_spread, "log_pmu2": log_pmu2, "log_qy": log_qy}
 
 
 class HierarchicalBatchSampler:
