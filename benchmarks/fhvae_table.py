@@ -91,8 +91,9 @@ def table(tag: str) -> str:
 def _label(cell: str, r: dict) -> str:
     """Column head: alpha plus the model keys that differ from the defaults used here."""
     mc = r["model_config"]
-    extra = [f"{k} {mc[k]:g}" for k, d in (("z2_kl_weight", 1.0), ("z1_kl_warmup", 0))
-             if mc.get(k, d) != d]
+    options = (("z1_kl_weight", 1.0), ("z2_kl_weight", 1.0), ("z2_mean_weight", 1.0),
+               ("z1_kl_warmup", 0))
+    extra = [f"{k} {mc[k]:g}" for k, d in options if mc.get(k, d) != d]
     size = f"{mc['layers']}x{mc['hidden']}"
     return f"alpha {r['alpha']:g}, {size}" + "".join(f", {e}" for e in extra)
 

@@ -125,7 +125,8 @@ def test_kl_weights_reprice_only_their_terms():
     seq = torch.tensor([0, 0, 1, 1, 2, 2])
     losses = {}
     for name, kw in {"paper": {}, "z2x3": {"z2_kl_weight": 3.0},
-                     "mean4": {"z2_mean_weight": 4.0}, "warm": {"z1_kl_warmup": 4}}.items():
+                     "mean4": {"z2_mean_weight": 4.0}, "warm": {"z1_kl_warmup": 4},
+                     "z1x2": {"z1_kl_weight": 2.0}}.items():
         m = tiny(alpha=10.0, **kw)
         m.start_round(np.array([0, 1, 2]), x.numpy(), seq.numpy())
         m.on_train_epoch_start(1, 10)  # warm-up weight 1/4
@@ -136,6 +137,9 @@ def test_kl_weights_reprice_only_their_terms():
     p = losses["paper"]
     assert losses["z2x3"]["loss"].item() == pytest.approx(
         (p["loss"] + 2.0 * p["kl_z2"]).item(), rel=1e-5)
+    assert losses["z1x2"]["loss"].item() == pytest.approx(
+        (p["loss"] + p["kl_z1"]).item(), rel=1e-5)
+    assert losses["z1x2_val"]["loss"].item() == pytest.approx(losses["z1x2"]["loss"].item())
     assert losses["mean4"]["loss"].item() == pytest.approx(
         (p["loss"] + 3.0 * p["z2_spread"]).item(), rel=1e-5)
     m = tiny()  # the spread is the mean part of KL(z2): KL at the prior's variance

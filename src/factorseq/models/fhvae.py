@@ -22,11 +22,11 @@ Segments of sequences outside the round (validation windows, test data) get the 
 form computed from the batch itself. Memory and the softmax width depend on the round size only
 (with ``data.store`` the windows themselves stay on disk and only a round's rows are read).
 
-Training options beyond the paper, all off by default: ``z2_kl_weight`` > 1 weighs
-KL(q(z2|x)||p(z2|mu2_i)), ``z2_mean_weight`` > 1 only its mean part (how far a segment's z2 mean
-strays from mu2_i, i.e. what z2 varies within a sequence), and ``z1_kl_warmup`` anneals KL(z1)
-in over the first epochs. Sequence-level information is free in the z2 terms (mu2_i absorbs
-it), so these price segment content in z2 above the same content in z1.
+Training options beyond the paper, all off by default (1, 1, 1, 0): ``z1_kl_weight`` and
+``z2_kl_weight`` weigh the two KL terms; ``z2_mean_weight`` weighs only the mean part of the z2
+KL (how far a segment's z2 mean strays from mu2_i, i.e. what z2 varies within a sequence,
+while sequence-level information stays free there: mu2_i absorbs it); ``z1_kl_warmup`` anneals
+KL(z1) in over the first epochs. Weights > 1 give a looser bound, as beta > 1 does.
 """
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ class FHVAEConfig(ModelConfig):
     # annealing, Bowman et al. 2016): segment detail is learnt in z1 before z2 can take it.
     # Training schedule only; validation and the final objective are the paper's. 0 = off.
     z1_kl_warmup: int = 0
+    # weight of KL(q(z1|x,z2)||p(z1)) (1 = the paper's bound); > 1 makes information in z1
+    # dearer than the same sequence-level information carried precisely by z2 (the speaker)
+    z1_kl_weight: float = 1.0
     # weight of KL(q(z2|x)||p(z2|mu2_i)) (1 = the paper's bound). Sequence-level information
     # is free in that term (mu2_i absorbs it), so a weight > 1 prices only what z2 varies
     # *within* a sequence: segment content, which then goes to z1 (beta-VAE-style, on z2 only)
@@ -89,6 +92,7 @@ class FHVAEConfig(ModelConfig):
         require(self.z2_std > 0 and self.mu2_std > 0, "z2_std and mu2_std must be > 0")
         require(self.n_sequences >= 0, f"n_sequences must be >= 0, got {self.n_sequences}")
         require(self.z1_kl_warmup >= 0, f"z1_kl_warmup must be >= 0, got {self.z1_kl_warmup}")
+        require(self.z1_kl_weight > 0, f"z1_kl_weight must be > 0, got {self.z1_kl_weight}")
         require(self.z2_kl_weight > 0, f"z2_kl_weight must be > 0, got {self.z2_kl_weight}")
         require(self.z2_mean_weight >= 1, f"z2_mean_weight must be >= 1 (1 = the paper's "
                 f"bound), got {self.z2_mean_weight}")
@@ -158,15 +162,16 @@ class FHVAE(SequenceModel):
         # sorted seq ids of the round (padding _PAD), and their numbers of training segments
         self.register_buffer("round_seq", torch.full((k,), _PAD, dtype=torch.int64))
         self.register_buffer("round_nseg", torch.ones(k))
-        self.kl_z1_weight = 1.0  # < 1 only in training during z1_kl_warmup
+        self.kl_z1_weight = config.z1_kl_weight  # ramps up from 0 during z1_kl_warmup
 
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         w = self.config.z1_kl_warmup
-        self.kl_z1_weight = min(1.0, epoch / w) if w else 1.0
+        self.kl_z1_weight = self.config.z1_kl_weight * (min(1.0, epoch / w) if w else 1.0)
 
     def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The paper's objective (full KL weight), so early stopping compares like with like."""
-        return self.loss(batch, kl_z1_weight=1.0)
+        """The training objective without the warm-up ramp, so early stopping compares like
+        with like."""
+        return self.loss(batch, kl_z1_weight=self.config.z1_kl_weight)
 
     # --- inference and generation -------------------------------------------------------
     def q_z2(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -317,8 +322,9 @@ class FHVAE(SequenceModel):
     def loss(self, batch: dict[str, torch.Tensor], kl_z1_weight: float | None = None
              ) -> dict[str, torch.Tensor]:
         """Negative segment bound minus alpha * log p(i | z2), averaged over the batch of
-        segments ``x`` (batch, time, features) with their ``seq_id`` (batch,). During
-        ``z1_kl_warmup`` KL(z1) enters with weight ``kl_z1_weight`` < 1 (terms stay unweighted)."""
+        segments ``x`` (batch, time, features) with their ``seq_id`` (batch,). KL(z1) enters
+        with weight ``kl_z1_weight`` (default: ``z1_kl_weight``, times the warm-up ramp), the
+        z2 terms with theirs; the returned terms stay unweighted."""
         x = batch["x"]
         self.check_input(x)
         if batch.get("seq_id") is None:
