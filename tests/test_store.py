@@ -131,6 +131,10 @@ def test_corrupt_store_is_a_user_error(tmp_path, capsys):
                      tmp_path / "run", "--epochs", "1", "--set", f"data.store={root}",
                      "--set", "data.options={n_sequences: 6}")
     assert "corrupt" in msg and not (tmp_path / "run" / "model.safetensors").exists()
+    (tmp_path / "afile").write_text("")
+    msg = user_error(capsys, "train", "timevae", "--data", "stockv", "--out", tmp_path / "r2",
+                     "--epochs", "1", "--set", f"data.store={tmp_path / 'afile'}")
+    assert "cannot write the data store" in msg
 
 
 def test_write_and_read_store_directly(tmp_path):

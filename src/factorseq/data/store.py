@@ -178,8 +178,12 @@ def _jsonable(v: Any) -> Any:
 def write_store(data: Any, folder: str | Path, config: dict[str, Any]) -> Path:
     """Write ``data`` (and its test split) under ``folder``, atomically (temp dir + rename)."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp"))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp"))
+    except OSError as e:
+        raise FactorseqError(f"cannot write the data store {folder.parent}: "
+                             f"{e.strerror or e}") from None
     try:
         _write_split(data, tmp / "data")
         (tmp / "data" / "config.json").write_text(json.dumps(config, default=str))
@@ -188,6 +192,9 @@ def write_store(data: Any, folder: str | Path, config: dict[str, Any]) -> Path:
         except OSError:
             if not (folder / "meta.json").is_file():  # not a parallel writer's finished copy
                 raise
+    except OSError as e:  # e.g. a full disk
+        raise FactorseqError(f"cannot write the data store {folder}: {e.strerror or e}") \
+            from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
