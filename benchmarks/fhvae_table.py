@@ -9,6 +9,7 @@ table of benchmarks/FHVAE_RESULTS.md for one tag. Peak RSS of the training proce
 
     nice -n 10 python benchmarks/fhvae_table.py --tag small [--alphas 10 0] [--hidden 128]
     python benchmarks/fhvae_table.py --tag small --table
+    python benchmarks/fhvae_table.py --cells small/alpha10 z2mean30/alpha10 --rows
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def run_and_measure(cmd: list[str]) -> tuple[float, float]:
 
 def train_args(args: argparse.Namespace, alpha: float) -> list[str]:
     extra = [a for kv in args.set for a in ("--set", kv)]
-    return ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", "0",
+    return ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+            "--seed", str(args.seed),
             "--set", f"alpha={alpha:g}", "--set", f"hidden={args.hidden}",
             "--set", f"layers={args.layers}", "--set", f"train.patience={args.patience}",
             "--set", "train.tensorboard=false", "--set", "train.threads=1", *extra]
@@ -88,6 +90,19 @@ def table(tag: str) -> str:
     return cell_table({f"alpha = {a:g}": cells[a] for a in alphas})
 
 
+def load_cell(cell: Path) -> dict:
+    """A cell's result.json, or the same facts from a run continued by hand (``factorseq train
+    ... --resume --epochs N`` then ``factorseq evaluate``: run/config.json + metrics.json)."""
+    if (cell / "result.json").is_file():
+        return json.loads((cell / "result.json").read_text())
+    cfg = json.loads((cell / "run" / "config.json").read_text())
+    return {"alpha": cfg["model_config"]["alpha"], "training": cfg["training"],
+            "model_config": cfg["model_config"], "command": "(resumed run, see the text)",
+            "train_wall_s": cfg["training"]["wall_seconds"], "train_peak_rss_mb": float("nan"),
+            "eval_wall_s": json.loads((cell / "metrics.json").read_text()).get("seconds", 0),
+            "metrics": json.loads((cell / "metrics.json").read_text())}
+
+
 def _label(cell: str, r: dict) -> str:
     """Column head: alpha plus the model keys that differ from the defaults used here."""
     mc = r["model_config"]
@@ -95,7 +110,29 @@ def _label(cell: str, r: dict) -> str:
                ("z1_kl_warmup", 0))
     extra = [f"{k} {mc[k]:g}" for k, d in options if mc.get(k, d) != d]
     size = f"{mc['layers']}x{mc['hidden']}"
-    return f"alpha {r['alpha']:g}, {size}" + "".join(f", {e}" for e in extra)
+    epochs = f", {r['training']['epochs_run']} ep"
+    return f"alpha {r['alpha']:g}, {size}" + "".join(f", {e}" for e in extra) + epochs
+
+
+def row_table(cells: dict[str, dict]) -> str:
+    """One row per cell, the seven targets as columns (bold = met)."""
+    short = ["EER", "spk z2", "spk z1", "digit z1", "digit z2", "conv spk", "conv digit"]
+    head = ("| configuration | " + " | ".join(f"{s} ({t})" for s, (_, t, _) in
+                                            zip(short, TARGETS, strict=True))
+            + " | met | epochs (best) |")
+    lines = [head, "|---|" + "---|" * (len(TARGETS) + 2)]
+    for label, r in cells.items():
+        m, vals, met = r["metrics"], [], 0
+        for key, _, ok in TARGETS:
+            v = m.get(key)
+            good = v is not None and ok(v)
+            met += good
+            txt = "n/a" if v is None else f"{v:.3f}"
+            vals.append(f"**{txt}**" if good else f"{txt} ✗")
+        t = r["training"]
+        lines.append(f"| {label} | " + " | ".join(vals) + f" | {met}/7 | "
+                     f"{t['epochs_run']} ({t['best_epoch']}) |")
+    return "\n".join(lines)
 
 
 def cell_table(cells: dict[str, dict]) -> str:
@@ -141,15 +178,18 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (and the training "
+                    "strings' draw; the held-out strings stay fixed)")
     ap.add_argument("--set", action="append", default=[], help="extra model key=value")
     ap.add_argument("--tag", default="default", help="results folder of this configuration")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--cells", nargs="+", metavar="TAG/alphaA",
                     help="print one table with these finished cells side by side")
+    ap.add_argument("--rows", action="store_true", help="with --cells: one row per cell")
     args = ap.parse_args()
     if args.cells:
-        res = {c: json.loads((OUT / c / "result.json").read_text()) for c in args.cells}
-        print(cell_table({_label(c, r): r for c, r in res.items()}))
+        res = {_label(c, r): r for c, r in ((c, load_cell(OUT / c)) for c in args.cells)}
+        print(row_table(res) if args.rows else cell_table(res))
         return
     if args.table:
         print(table(args.tag))
