@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out" / "fhvae"
 EXE = str(Path(sys.executable).with_name("factorseq"))
@@ -93,10 +95,11 @@ def table(tag: str) -> str:
 def load_cell(cell: Path) -> dict:
     """A cell's result.json, or the same facts from a run continued by hand (``factorseq train
     ... --resume --epochs N`` then ``factorseq evaluate``: run/config.json + metrics.json)."""
-    if (cell / "result.json").is_file():
-        return json.loads((cell / "result.json").read_text())
     cfg = json.loads((cell / "run" / "config.json").read_text())
-    return {"alpha": cfg["model_config"]["alpha"], "training": cfg["training"],
+    seed = cfg["train_config"]["seed"]
+    if (cell / "result.json").is_file():
+        return {**json.loads((cell / "result.json").read_text()), "seed": seed}
+    return {"alpha": cfg["model_config"]["alpha"], "seed": seed, "training": cfg["training"],
             "model_config": cfg["model_config"], "command": "(resumed run, see the text)",
             "train_wall_s": cfg["training"]["wall_seconds"], "train_peak_rss_mb": float("nan"),
             "eval_wall_s": json.loads((cell / "metrics.json").read_text()).get("seconds", 0),
@@ -110,12 +113,14 @@ def _label(cell: str, r: dict) -> str:
                ("z1_kl_warmup", 0))
     extra = [f"{k} {mc[k]:g}" for k, d in options if mc.get(k, d) != d]
     size = f"{mc['layers']}x{mc['hidden']}"
-    epochs = f", {r['training']['epochs_run']} ep"
+    epochs = f", {r['training']['epochs_run']} ep" + (f", seed {r['seed']}" if r.get("seed")
+                                                      else "")
     return f"alpha {r['alpha']:g}, {size}" + "".join(f", {e}" for e in extra) + epochs
 
 
-def row_table(cells: dict[str, dict]) -> str:
-    """One row per cell, the seven targets as columns (bold = met)."""
+def row_table(cells: dict[str, dict], mean: bool = False) -> str:
+    """One row per cell, the seven targets as columns (bold = met); ``mean`` adds a row with
+    the mean ± std over the cells (e.g. seeds) and how many cells met each target."""
     short = ["EER", "spk z2", "spk z1", "digit z1", "digit z2", "conv spk", "conv digit"]
     head = ("| configuration | " + " | ".join(f"{s} ({t})" for s, (_, t, _) in
                                             zip(short, TARGETS, strict=True))
@@ -132,6 +137,13 @@ def row_table(cells: dict[str, dict]) -> str:
         t = r["training"]
         lines.append(f"| {label} | " + " | ".join(vals) + f" | {met}/7 | "
                      f"{t['epochs_run']} ({t['best_epoch']}) |")
+    if mean:
+        vals = []
+        for key, _, ok in TARGETS:
+            v = np.array([r["metrics"][key] for r in cells.values()])
+            vals.append(f"{v.mean():.3f} ± {v.std():.3f} ({sum(ok(x) for x in v)}/{len(v)})")
+        lines.append(f"| mean ± std over {len(cells)} (runs meeting it) | " + " | ".join(vals)
+                     + " | | |")
     return "\n".join(lines)
 
 
@@ -186,10 +198,11 @@ def main() -> None:
     ap.add_argument("--cells", nargs="+", metavar="TAG/alphaA",
                     help="print one table with these finished cells side by side")
     ap.add_argument("--rows", action="store_true", help="with --cells: one row per cell")
+    ap.add_argument("--mean", action="store_true", help="with --rows: a mean ± std row")
     args = ap.parse_args()
     if args.cells:
         res = {_label(c, r): r for c, r in ((c, load_cell(OUT / c)) for c in args.cells)}
-        print(row_table(res) if args.rows else cell_table(res))
+        print(row_table(res, args.mean) if args.rows else cell_table(res))
         return
     if args.table:
         print(table(args.tag))
