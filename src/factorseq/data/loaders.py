@@ -48,7 +48,9 @@ def load_data(cfg: DataConfig) -> SequenceData:
     """
     if cfg.store:  # windows on disk, read on demand (written by the plain path below once)
         plain = dataclasses.replace(cfg, store=None, labels=None)
-        key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source)}
+        from .. import __version__  # a new release may cut or scale bundled sets differently
+        key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source),
+               "factorseq": __version__}
         data = load_stored(cfg.store, key, lambda: load_data(plain))
         return _mask_labels(data, cfg)
     source = str(cfg.source)

@@ -67,16 +67,15 @@ class FHVAEConfig(ModelConfig):
     sequences_per_round: int = 2000  # rows of the mu2 table = width of the softmax
     n_sequences: int = 0  # training sequences (filled from data.meta; 0 = unknown)
     encode_batch: int = 512  # segments per forward pass when encoding without gradients
-    # epochs over which the weight of KL(q(z1)||p(z1)) rises linearly from 0 to 1 (KL
-    # annealing, Bowman et al. 2016): segment detail is learnt in z1 before z2 can take it.
-    # Training schedule only; validation and the final objective are the paper's. 0 = off.
+    # epochs over which the weight of KL(q(z1)||p(z1)) rises linearly from 0 to z1_kl_weight
+    # (KL annealing, Bowman et al. 2016). Training schedule only: validation uses the full
+    # weight. 0 = off. (On fsdd-strings it did not keep the digit out of z2; BENCHMARKS.md.)
     z1_kl_warmup: int = 0
     # weight of KL(q(z1|x,z2)||p(z1)) (1 = the paper's bound); > 1 makes information in z1
     # dearer than the same sequence-level information carried precisely by z2 (the speaker)
     z1_kl_weight: float = 1.0
-    # weight of KL(q(z2|x)||p(z2|mu2_i)) (1 = the paper's bound). Sequence-level information
-    # is free in that term (mu2_i absorbs it), so a weight > 1 prices only what z2 varies
-    # *within* a sequence: segment content, which then goes to z1 (beta-VAE-style, on z2 only)
+    # weight of KL(q(z2|x)||p(z2|mu2_i)) (1 = the paper's bound); > 1 taxes what z2 varies
+    # within a sequence (segment content) but also z2's precision (beta-VAE-style, on z2)
     z2_kl_weight: float = 1.0
     # weight of the mean part of that KL alone, 0.5 ||E_q[z2] - mu2_i||^2 / z2_std^2: how far a
     # segment's z2 mean strays from its sequence's mu2, without taxing z2's precision (1 = the
