@@ -11,7 +11,6 @@ memory: a few bytes per window against ``time * features * 4`` for the window it
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -157,7 +156,7 @@ def _write_split(data: Any, folder: Path) -> None:
         for chunk in (data.x.iter_chunks() if is_lazy(data.x) else [data.x]):
             fh.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
     arrays = {k: v for k, v in data.arrays().items() if k != "x"}
-    np.savez(folder / "arrays.npz", **{k.replace("/", "_"): v for k, v in arrays.items()})
+    np.savez(folder / "arrays.npz", **arrays)
     extras = sorted(data.extras)
     info = {"format": FORMAT, "version": VERSION, "shape": list(data.x.shape),
             "name": data.name, "feature_names": list(data.feature_names or []),
@@ -215,12 +214,11 @@ def read_store(folder: str | Path) -> Any:
     if info.get("format") != FORMAT or info.get("version") != VERSION:
         raise FactorseqError(f"{folder} is not a factorseq window store (version {VERSION})")
     x = DiskWindows(folder / "x.f32", tuple(info["shape"]))
-    fields = {f.name for f in dataclasses.fields(SequenceData)}
     kw = {k: arrays[k] for k in ("y", "y_mask", "seq_id", "domain") if k in arrays}
     extras = {k: arrays[k] for k in info.get("extras", [])}
     data = SequenceData(x=x, feature_names=info["feature_names"] or None,
                         extras=extras, meta=info.get("meta", {}), name=info.get("name", "data"),
-                        **{k: v for k, v in kw.items() if k in fields})
+                        **kw)
     if info.get("has_test"):
         data.test = read_store(folder / "test")
     return data
