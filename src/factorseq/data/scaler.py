@@ -11,6 +11,17 @@ from .store import is_lazy
 _SCALERS: dict[str, type[Scaler]] = {}
 
 
+def _chunks(x: Any):
+    """The windows (N, T, D) as float64 chunks: one for an array, ~32 MB each on disk."""
+    if is_lazy(x):
+        for c in x.iter_chunks():
+            yield c.astype(np.float64)
+        return
+    x = np.asarray(x, dtype=np.float64)
+    check_shape("x", x, 3)
+    yield x
+
+
 def _register(cls):
     _SCALERS[cls.kind] = cls
     return cls
@@ -24,7 +35,10 @@ class Scaler:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         if is_lazy(x):  # windows on disk are scaled as they are read
-            return x.with_transform(self.transform)
+            return x.with_transform(self._transform)
+        return self._transform(x)
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
@@ -67,19 +81,13 @@ class MinMaxScaler(Scaler):
         self.scale_: np.ndarray | None = None
 
     def fit(self, x: np.ndarray) -> MinMaxScaler:
-        if is_lazy(x):  # on disk: one pass, chunk by chunk
-            lo = hi = None
-            for c in x.iter_chunks():
-                cl, ch = c.min(axis=(0, 1)), c.max(axis=(0, 1))
-                lo = cl if lo is None else np.minimum(lo, cl)
-                hi = ch if hi is None else np.maximum(hi, ch)
-            self.min_ = lo.astype(np.float64)
-            self.scale_ = hi.astype(np.float64) - self.min_ + self.eps
-            return self
-        x = np.asarray(x, dtype=np.float64)
-        check_shape("x", x, 3)
-        self.min_ = x.min(axis=(0, 1))
-        self.scale_ = x.max(axis=(0, 1)) - self.min_ + self.eps
+        lo = hi = None
+        for c in _chunks(x):
+            cl, ch = c.min(axis=(0, 1)), c.max(axis=(0, 1))
+            lo = cl if lo is None else np.minimum(lo, cl)
+            hi = ch if hi is None else np.maximum(hi, ch)
+        self.min_ = lo
+        self.scale_ = hi - self.min_ + self.eps
         return self
 
     def _check(self, x: np.ndarray) -> np.ndarray:
@@ -89,9 +97,7 @@ class MinMaxScaler(Scaler):
         check_shape("x", x, None, features=len(self.min_))
         return x
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        if is_lazy(x):
-            return x.with_transform(self.transform)
+    def _transform(self, x: np.ndarray) -> np.ndarray:
         return ((self._check(x) - self.min_) / self.scale_).astype(np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
@@ -119,21 +125,16 @@ class StandardScaler(Scaler):
         self.std_: np.ndarray | None = None
 
     def fit(self, x: np.ndarray) -> StandardScaler:
-        if is_lazy(x):  # on disk: Chan et al.'s pairwise merge of (count, mean, M2) per chunk
-            n, mean, m2 = 0, 0.0, 0.0
-            for c in x.iter_chunks():
-                flat = c.reshape(-1, c.shape[-1]).astype(np.float64)
-                nb, mb = len(flat), flat.mean(0)
-                m2b = ((flat - mb) ** 2).sum(0)
-                delta, tot = mb - mean, n + nb
-                mean = mean + delta * nb / tot
-                m2 = m2 + m2b + delta ** 2 * n * nb / tot
-                n = tot
-            self.mean_, self.std_ = np.asarray(mean), np.sqrt(m2 / n) + 1e-8
-            return self
-        x = np.asarray(x, dtype=np.float64)
-        flat = x.reshape(-1, x.shape[-1])
-        self.mean_, self.std_ = flat.mean(0), flat.std(0) + 1e-8
+        n, mean, m2 = 0, 0.0, 0.0  # Chan et al.'s pairwise merge of (count, mean, M2) per chunk
+        for c in _chunks(x):
+            flat = c.reshape(-1, c.shape[-1])
+            nb, mb = len(flat), flat.mean(0)
+            m2b = ((flat - mb) ** 2).sum(0)
+            delta, tot = mb - mean, n + nb
+            mean = mean + delta * nb / tot
+            m2 = m2 + m2b + delta ** 2 * n * nb / tot
+            n = tot
+        self.mean_, self.std_ = np.asarray(mean), np.sqrt(m2 / n) + 1e-8
         return self
 
     def _check(self, x: np.ndarray) -> np.ndarray:
@@ -143,9 +144,7 @@ class StandardScaler(Scaler):
         check_shape("x", x, None, features=len(self.mean_))
         return x
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        if is_lazy(x):
-            return x.with_transform(self.transform)
+    def _transform(self, x: np.ndarray) -> np.ndarray:
         return ((self._check(x) - self.mean_) / self.std_).astype(np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
