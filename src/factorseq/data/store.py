@@ -82,18 +82,19 @@ class DiskWindows:
             return self[key[0]][(slice(None), *key[1:])]
         if isinstance(key, (int, np.integer)):
             return self[np.array([key])][0]
+        x = self._read(self._file_rows(key))
+        return x if self.transform is None else self.transform(x)
+
+    def _file_rows(self, key: Any) -> np.ndarray:
+        """Rows of the file that ``key`` (numpy row index of this view) selects."""
         rows = np.arange(len(self))[key]
         if rows.ndim != 1:
             raise IndexError(f"stored windows take a 1-d row index, got shape {rows.shape}")
-        base = rows if self.index is None else self.index[rows]
-        x = self._read(base)
-        return x if self.transform is None else self.transform(x)
+        return rows if self.index is None else self.index[rows]
 
     # --- lazy views -------------------------------------------------------------------
     def subset(self, idx: Any) -> DiskWindows:
-        rows = np.arange(len(self))[idx]
-        base = rows if self.index is None else self.index[rows]
-        return DiskWindows(self.path, self.base_shape, base, self.transform)
+        return DiskWindows(self.path, self.base_shape, self._file_rows(idx), self.transform)
 
     def with_transform(self, fn: Callable[[np.ndarray], np.ndarray]) -> DiskWindows:
         """The same rows with ``fn`` applied after every read (e.g. a fitted scaler)."""
