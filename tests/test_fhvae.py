@@ -249,10 +249,23 @@ def test_bad_inputs_are_user_errors():
 def test_shapes_sampling_conversion_and_state_round_trip():
     m = tiny()
     x = torch.randn(6, 4, 3)
-    z1, z2 = m.encode(x)
+    codes = m.encode(x)
+    z1, z2 = codes["z1"], codes["z2"]
     assert z1.shape == (6, 2) and z2.shape == (6, 2)
-    assert m.decode((z1, z2)).shape == (6, 4, 3)
-    assert torch.allclose(m.decode(torch.cat([z1, z2], -1)), m.decode((z1, z2)))
+    assert codes.specs["z1"].role == "segment" and codes.specs["z2"].role == "sequence"
+    assert m.decode(codes).shape == (6, 4, 3)
+    assert torch.allclose(m.decode({"z1": z1, "z2": z2}), m.p_x(z1, z2)[0])
+    # generation by factor: z2 of a reference sequence is its closed-form mu2, and new
+    # segments draw z2 around it
+    ids, seq = m.sequence_codes(codes, torch.zeros(6, dtype=torch.long))
+    assert torch.allclose(seq["z2"], m.mu2_of(z2, torch.zeros(6, dtype=torch.long))[1])
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    got = m.generate(3, reference=x, keep=["z2"], generator=g())
+    mu2 = seq["z2"].expand(3, -1)
+    gen = g()  # the draws in generate's order: z2 around mu2, then z1
+    z2_new = mu2 + m.config.z2_std * torch.randn(3, 2, generator=gen)
+    want = m._decode({"z2": z2_new, "z1": torch.randn(3, 2, generator=gen)})
+    assert torch.allclose(got, want, atol=1e-6)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(m.sample(5, generator=g1), m.sample(5, generator=g2))
     # converting to one's own mu2 is plain reconstruction
@@ -340,9 +353,9 @@ def test_encode_tables(fsdd_run, tmp_path, capsys):
     assert cli("encode", run, "--out", out) == 0
     df = pd.read_parquet(out)
     assert set(df["split"]) == {"train", "test"}
-    assert {"seq_id", "segment", "speaker", "digit", "z1_3", "z2_3", "mu2_3"} <= set(df.columns)
+    assert {"seq_id", "window", "speaker", "digit", "z1_3", "z2_3", "z2_seq_3"} <= set(df.columns)
     # mu2 is per sequence: constant over the segments of one sequence
-    assert df.groupby(["split", "seq_id"])["mu2_0"].nunique().max() == 1
+    assert df.groupby(["split", "seq_id"])["z2_seq_0"].nunique().max() == 1
     # a folder of WAV files: one sequence per file (a 16 kHz one is resampled)
     import soundfile as sf
     folder = tmp_path / "wavs"
@@ -354,6 +367,7 @@ def test_encode_tables(fsdd_run, tmp_path, capsys):
     assert cli("encode", run, "--data", folder, "--out", tmp_path / "w.csv") == 0
     w = pd.read_csv(tmp_path / "w.csv")
     assert sorted(w["seq_id"].unique()) == [0, 1]
+    assert sorted(w["source"].unique()) == ["a.wav", "b.wav"]  # the file each row came from
     # unseen feature dimension, missing output format, existing output
     pd.DataFrame({"sid": [0] * 30, "a": np.arange(30.0)}).to_csv(tmp_path / "t.csv", index=False)
     assert "expects" in user_error(capsys, "encode", run, "--data", tmp_path / "t.csv",

@@ -191,9 +191,10 @@ class FakeRun:
     def load_data(self, source=None):
         return _Data(self.raw)
 
-    def sample(self, n, seed=0):
+    def sample(self, n, seed=0, scaled=False):
         import torch
-        return self.model.sample(n, torch.Generator().manual_seed(seed)).numpy()
+        x = self.model.sample(n, torch.Generator().manual_seed(seed)).numpy()
+        return x if scaled else self.scaler.inverse_transform(x)
 
 
 FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60}

@@ -88,7 +88,7 @@ def test_trend_is_quadratic_in_t_over_T_with_dense_coefficients():
 
 def test_level_is_constant_over_time():
     model = timevae()
-    level = model.decompose(torch.randn(3, 3))["level"]
+    level = model._decompose_codes({"z": torch.randn(3, 3)}).parts["level"]
     assert level.shape == (3, 12, 2)
     assert torch.allclose(level, level[:, :1, :].expand_as(level))
 
@@ -98,7 +98,7 @@ def test_seasonal_block_period_and_within_season_constant(num_seasons, len_per_s
     T = 17
     model = timevae(seq_len=T, custom_seas=[[num_seasons, len_per_season]])
     z = torch.randn(2, 3)
-    seas = model.decompose(z)["seasonal"][0].detach()
+    seas = model._decompose_codes({"z": z}).details["seasonal_blocks"][0].detach()
     values = model.decoder.seasonal[0].season_values(z).detach()  # (B, D, S)
     period = num_seasons * len_per_season
     for t in range(T):
@@ -113,26 +113,39 @@ def test_seasonal_block_period_and_within_season_constant(num_seasons, len_per_s
 def test_decompose_sums_to_decode_for_x_and_z():
     model = timevae(trend_poly=2, custom_seas=[[3, 2], [4, 1]])
     z = torch.randn(5, 3)
-    parts = model.decompose(z)
-    assert len(parts["seasonal"]) == 2
-    total = parts["level"] + parts["trend"] + parts["seasonal_total"] + parts["residual"]
-    assert torch.allclose(parts["seasonal_total"], parts["seasonal"][0] + parts["seasonal"][1])
-    assert torch.allclose(total, parts["output"], atol=1e-6)
-    assert torch.allclose(parts["output"], model.decode(z), atol=1e-6)
+    d = model._decompose_codes({"z": z})
+    blocks = d.details["seasonal_blocks"]
+    assert len(blocks) == 2 and list(d.parts) == ["level", "trend", "seasonal", "residual"]
+    assert torch.allclose(d.parts["seasonal"], blocks[0] + blocks[1])
+    assert torch.allclose(sum(d.parts.values()), d.output, atol=1e-6)
+    assert torch.allclose(d.output, model.decode(z), atol=1e-6)
     x = torch.rand(2, 12, 2)
     from_x = model.decompose(x)
-    assert torch.allclose(from_x["output"], model.reconstruct(x), atol=1e-6)
-    for key in ("level", "trend", "seasonal_total", "residual", "output"):
-        assert from_x[key].shape == x.shape
+    assert torch.allclose(from_x.output, model.reconstruct(x), atol=1e-6)
+    for part in (*from_x.parts.values(), from_x.output):
+        assert part.shape == x.shape
 
 
 def test_absent_blocks_are_zero():
     model = timevae(trend_poly=0, custom_seas=[], use_residual_conn=False)
-    parts = model.decompose(torch.randn(2, 3))
-    assert parts["seasonal"] == []
-    for key in ("trend", "seasonal_total", "residual"):
-        assert torch.count_nonzero(parts[key]) == 0
-    assert torch.allclose(parts["output"], parts["level"])
+    d = model._decompose_codes({"z": torch.randn(2, 3)})
+    assert d.details["seasonal_blocks"] == []
+    for key in ("trend", "seasonal", "residual"):
+        assert torch.count_nonzero(d.parts[key]) == 0
+    assert torch.allclose(d.output, d.parts["level"])
+
+
+def test_generation_by_parts_keeps_trend_and_level_and_scales_the_season():
+    model = timevae(trend_poly=2, custom_seas=[[3, 2]])
+    ref = torch.rand(1, 12, 2)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    out = model.generate(4, reference=ref, keep=["level", "trend"], scale={"seasonal": 2.0},
+                         generator=g())
+    ref_parts = model.decompose(ref).parts
+    z = torch.randn(4, 3, generator=g())  # the same prior draw as generate's
+    new = model._decompose_codes({"z": z}).parts
+    want = (ref_parts["level"] + ref_parts["trend"] + 2.0 * new["seasonal"] + new["residual"])
+    assert torch.allclose(out, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
@@ -144,7 +157,7 @@ def test_shape_errors_name_the_tensor(name):
         model.loss({"x": torch.zeros(2, 5, 2)})
     with pytest.raises(ShapeError, match=r"x must have 3 dimensions"):
         model.reconstruct(torch.zeros(6, 2))
-    with pytest.raises(ShapeError, match=r"z must have shape \(batch, 3\).*\(4, 2\)"):
+    with pytest.raises(ShapeError, match=r"code 'z' must have shape \(4, 3\).*\(4, 2\)"):
         model.decode(torch.zeros(4, 2))
 
 

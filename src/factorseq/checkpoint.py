@@ -11,19 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from . import __version__
 from .config import build, to_dict
 from .data.config import DataConfig
-from .data.container import SequenceData
 from .data.scaler import Scaler
 from .errors import FactorseqError
 from .models.base import SequenceModel
 from .registry import get_model_class
+from .run import Run
+
+__all__ = ["CONFIG", "WEIGHTS", "Run", "load", "read_config", "save_run", "write_config"]
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -82,51 +82,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if key not in cfg:
             raise FactorseqError(f"{cfg_file} is missing {key!r}")
     return cfg
-
-
-@dataclasses.dataclass
-class Run:
-    """A trained model and everything needed to use it on new data."""
-
-    path: Path
-    model: SequenceModel
-    scaler: Scaler
-    config: dict[str, Any]
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        return self.config["data_schema"]
-
-    @property
-    def data_config(self) -> DataConfig:
-        return build(DataConfig, self.config["data_config"], what="data config")
-
-    def load_data(self, source: str | None = None) -> SequenceData:
-        """The training data spec (raw units), or ``source`` read with the same options.
-
-        Checks the feature count against the model's (ShapeError naming both)."""
-        from .data.loaders import load_data
-        cfg = self.data_config
-        if source is not None:
-            cfg = dataclasses.replace(cfg, source=str(source))
-        data = load_data(cfg)
-        want = self.schema["n_features"]
-        if data.n_features != want:
-            raise FactorseqError(f"data {source or cfg.source!r} has {data.n_features} features "
-                                 f"but the model was trained on {want}")
-        return data
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, batch_size: int = 8192, **cond: Any) -> np.ndarray:
-        """``n`` synthetic windows (n, time, features) in the model's scaled space."""
-        if n < 1:
-            raise FactorseqError(f"--n must be >= 1, got {n}")
-        g = torch.Generator().manual_seed(seed)
-        out = []
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            out.append(self.model.sample(m, generator=g, **cond).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
 
 
 def load(path: str | Path) -> Run:

@@ -75,12 +75,17 @@ def datasets() -> None:
 
 @app.command()
 def models() -> None:
-    """List the registered models."""
+    """List the registered models and what each can do."""
+    from rich.console import Console
+    from rich.table import Table
+
     from .registry import registry_items
 
-    for name, cls in registry_items().items():
+    table = Table("name", "what it is", "capabilities")
+    for name, cls in sorted(registry_items().items()):
         doc = (cls.__doc__ or "").strip().splitlines()
-        print(f"{name:12s} {doc[0] if doc else ''}")
+        table.add_row(name, doc[0] if doc else "", ", ".join(sorted(cls.capabilities)))
+    Console().print(table)
 
 
 @app.command()
@@ -157,9 +162,8 @@ def sample(
 
     out = check_output(out, force)
     r = load(run)
-    cond = {} if label is None else {"y": label}
     t0 = time.perf_counter()
-    x = r.scaler.inverse_transform(r.sample(n, seed=seed, **cond))
+    x = r.sample(n, y=label, seed=seed)
     dt = time.perf_counter() - t0
     extra = {} if label is None else {"label": [label] * n}
     write_windows(out, x, r.schema.get("feature_names"), extra)

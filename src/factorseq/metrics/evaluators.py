@@ -162,7 +162,7 @@ class GenerativeEvaluator(Evaluator):
                 _check_pair(x, raw)  # before the scaler sees a wrong feature count
                 synthetic = self.run.scaler.transform(raw)
             else:
-                synthetic = self.run.sample(len(x), seed=self.seed)
+                synthetic = self.run.sample(len(x), seed=self.seed, scaled=True)
             real = np.asarray(self.run.scaler.transform(x), dtype=np.float32)
             synthetic = np.asarray(synthetic, dtype=np.float32)
             if self.space == "raw":  # score in the data's own units (TimeGAN's sines)

@@ -44,7 +44,17 @@ from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
 from ..heap import release_free_heap
 from ..registry import register
-from .base import ModelConfig, SequenceModel, gaussian_kl, reparameterize
+from .base import (
+    DECODES,
+    ENCODES,
+    FACTORS,
+    GENERATES,
+    ModelConfig,
+    SequenceModel,
+    gaussian_kl,
+    reparameterize,
+)
+from .outputs import CodeSpec, Factor
 
 _PAD = torch.iinfo(torch.int64).max  # unused table rows sort after every real sequence id
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -142,6 +152,7 @@ class FHVAE(SequenceModel):
     """Factorized Hierarchical VAE on segments ``x`` (batch, time, features) of sequences."""
 
     Config = FHVAEConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES, FACTORS})
     evaluator = "fhvae"
     scaler = "standard"
 
@@ -191,37 +202,48 @@ class FHVAE(SequenceModel):
         mean, logvar = self.dec_gauss(out).chunk(2, -1)
         return mean, logvar
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior means ``(z1, z2)``, each (batch, dim), of segments x (batch, time, features);
-        z1 is inferred given the mean of z2."""
-        self.check_input(x)
+    def code_specs(self) -> list[CodeSpec]:
+        c = self.config
+        return [CodeSpec("z1", c.z1_dim, "segment", description="segment-level latent (content)"),
+                CodeSpec("z2", c.z2_dim, "sequence",
+                         description="sequence-level latent (speaker, channel)")]
+
+    def factors(self) -> list[Factor]:
+        return [Factor("z1", "code", "segment", "content of each segment"),
+                Factor("z2", "code", "sequence", "the sequence's factor: given = its mu2, each "
+                       "new segment draws z2 ~ N(mu2, z2_std^2 I)")]
+
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Posterior means z1, z2 (batch, dim) of segments x (batch, time, features); z1 is
+        inferred given the mean of z2."""
         z2, _ = self.q_z2(x)
         z1, _ = self.q_z1(x, z2)
-        return z1, z2
+        return {"z1": z1, "z2": z2}
 
-    def decode(self, z: Any, **kw: Any) -> torch.Tensor:
-        """Mean of p(x | z1, z2), (batch, time, features); ``z`` is ``(z1, z2)`` or the two
-        concatenated (batch, z1_dim + z2_dim)."""
-        if isinstance(z, torch.Tensor):
-            if z.ndim != 2 or z.shape[-1] != self.config.z1_dim + self.config.z2_dim:
-                raise ShapeError(f"z must be (batch, {self.config.z1_dim + self.config.z2_dim})"
-                                 f", got shape {tuple(z.shape)}")
-            z = z.split([self.config.z1_dim, self.config.z2_dim], -1)
-        z1, z2 = z
-        return self.p_x(z1, z2)[0]
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of p(x | z1, z2), (batch, time, features)."""
+        return self.p_x(codes["z1"], codes["z2"])[0]
 
-    def sample(self, n: int, generator: torch.Generator | None = None, mu2: Any = None,
-               **kw: Any) -> torch.Tensor:
-        """Ancestral samples (n, time, features): mu2 ~ N(0, I) per sample (or the given
-        ``mu2`` (z2_dim,) / (n, z2_dim)), z2 ~ N(mu2, 0.5^2 I), z1 ~ N(0, I), x = decoder mean."""
-        c, dev = self.config, self.device
-        g = dict(generator=generator, device=dev)
-        if mu2 is None:
-            mu2 = c.mu2_std * torch.randn(n, c.z2_dim, **g)
-        mu2 = torch.as_tensor(mu2, dtype=torch.float32, device=dev).expand(n, c.z2_dim)
+    def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """Hierarchical prior: mu2 ~ N(0, mu2_std^2 I) per window (or the given ``z2``, read as
+        the sequence's mu2), z2 ~ N(mu2, z2_std^2 I), z1 ~ N(0, I) (or given)."""
+        c, g = self.config, dict(generator=generator, device=self.device)
+        mu2 = given["z2"] if "z2" in given else c.mu2_std * torch.randn(n, c.z2_dim, **g)
         z2 = mu2 + c.z2_std * torch.randn(n, c.z2_dim, **g)
-        z1 = torch.randn(n, c.z1_dim, **g)
-        return self.decode((z1, z2))
+        z1 = given["z1"] if "z1" in given else torch.randn(n, c.z1_dim, **g)
+        return {"z1": z1, "z2": z2}
+
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        """Ancestral samples (n, time, features), decoder means."""
+        return self._decode(self._sample_codes(n, {}, generator))
+
+    def sequence_codes(self, codes: Any, seq_id: Any
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Closed-form mu2 of each sequence (Hsu et al.'s posterior of mu2 given its z2s)."""
+        ids, mu2, _ = self.mu2_of(torch.as_tensor(codes["z2"]), torch.as_tensor(seq_id))
+        return ids, {"z2": mu2}
 
     @torch.no_grad()
     def posterior_means(self, x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,9 +254,10 @@ class FHVAE(SequenceModel):
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x)
         self.check_input(x)
-        outs = [self.encode(x[i:i + self.config.encode_batch].to(self.device))
+        outs = [self._encode(x[i:i + self.config.encode_batch].to(self.device))
                 for i in range(0, len(x), self.config.encode_batch)]
-        return torch.cat([o[0] for o in outs]).cpu(), torch.cat([o[1] for o in outs]).cpu()
+        return (torch.cat([o["z1"] for o in outs]).cpu(),
+                torch.cat([o["z2"] for o in outs]).cpu())
 
     @torch.no_grad()
     def convert(self, x: torch.Tensor | np.ndarray, mu2_source: torch.Tensor,
@@ -243,8 +266,8 @@ class FHVAE(SequenceModel):
         keep z1, move z2 -> z2 - mu2_source + mu2_target, decode (means)."""
         z1, z2 = self.posterior_means(x)
         shift = torch.as_tensor(mu2_target) - torch.as_tensor(mu2_source)
-        outs = [self.decode((z1[i:i + self.config.encode_batch].to(self.device),
-                             (z2[i:i + self.config.encode_batch] + shift).to(self.device)))
+        outs = [self._decode({"z1": z1[i:i + self.config.encode_batch].to(self.device),
+                              "z2": (z2[i:i + self.config.encode_batch] + shift).to(self.device)})
                 for i in range(0, len(z1), self.config.encode_batch)]
         return torch.cat(outs).cpu()
 

@@ -38,12 +38,12 @@ import torch
 import torch.nn.functional as F
 
 from ..config import require
-from ..errors import FactorseqError, ShapeError
+from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import RECURRENT, StepNet, check_backbone
 from ..registry import register
-from .ae import check_no_condition
-from .base import ModelConfig, SequenceModel
+from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
+from .outputs import CodeSpec
 
 PHASES = ("embedding", "supervised", "joint")
 
@@ -124,6 +124,7 @@ class TimeGAN(SequenceModel):
     """Embedder, recovery, generator, supervisor, discriminator; three training phases."""
 
     Config = TimeGANConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES})
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
     scaler: ClassVar[str] = "minmax"
@@ -155,22 +156,21 @@ class TimeGAN(SequenceModel):
         return torch.rand(n, self.config.seq_len, self.z_dim, generator=generator,
                           device=self.device)
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("h", self.config.hidden, "steps",
+                         description="the embedder's per-step latent H")]
+
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Embeddings H (batch, time, hidden) of windows (batch, time, features)."""
-        self.check_input(x)
-        return self.embedder(x)
+        return {"h": self.embedder(x)}
 
-    def decode(self, h: torch.Tensor, **kw: Any) -> torch.Tensor:
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Recovery: embeddings (batch, time, hidden) -> windows (batch, time, features)."""
-        if h.ndim != 3 or h.shape[-1] != self.config.hidden:
-            raise ShapeError(f"h must be (batch, time, {self.config.hidden}), "
-                             f"got {tuple(h.shape)}")
-        return self.recovery(h)
+        return self.recovery(codes["h"])
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features): X^ = r(s(g(Z)))."""
-        check_no_condition(self, kw)
         return self.recovery(self.supervisor(self.generator(self.noise(n, generator))))
 
     # --- losses ------------------------------------------------------------------------------

@@ -12,8 +12,16 @@ import torch
 from torch import nn
 
 from ..config import require
-from ..errors import FactorseqError, ShapeError
-from .base import ModelConfig, SequenceModel, gaussian_kl, reparameterize
+from .base import (
+    DECODES,
+    ENCODES,
+    GENERATES,
+    ModelConfig,
+    SequenceModel,
+    gaussian_kl,
+    reparameterize,
+)
+from .outputs import CodeSpec
 
 
 @dataclasses.dataclass
@@ -64,6 +72,7 @@ class GaussianVAE(SequenceModel):
     """
 
     Config = VAEConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES})
     scaler = "minmax"  # the reference scales every data set with a MinMaxScaler
     encoder: nn.Module
     decoder: nn.Module
@@ -73,19 +82,27 @@ class GaussianVAE(SequenceModel):
         self.check_input(x)
         return self.encoder(x)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Posterior mean (batch, latent_dim) of x (batch, time, features)."""
-        return self.posterior(x)[0]
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("z", self.config.latent_dim, "latent", description="posterior mean")]
 
-    def check_latent(self, z: torch.Tensor, name: str = "z") -> None:
-        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
-            raise ShapeError(f"{name} must have shape (batch, {self.config.latent_dim}) "
-                             f"(batch, latent_dim), got shape {tuple(z.shape)}")
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Posterior mean ``z`` (batch, latent_dim) of x (batch, time, features)."""
+        return {"z": self.encoder(x)[0]}
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode z (batch, latent_dim) to windows (batch, time, features), scaled space."""
-        self.check_latent(z)
-        return self.decoder(z)
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """z (batch, latent_dim) -> windows (batch, time, features), scaled space."""
+        return self.decoder(codes["z"])
+
+    def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """z ~ N(0, I) (batch, latent_dim) unless given."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
+        return {"z": given.get("z", z)}
+
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        """n windows (n, time, features): z ~ N(0, I) decoded."""
+        return self._decode(self._sample_codes(n, {}, generator))
 
     def loss(self, batch: dict[str, torch.Tensor],
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -106,12 +123,3 @@ class GaussianVAE(SequenceModel):
         kl = gaussian_kl(mean, logvar)
         total = self.config.reconstruction_wt * recon + kl
         return {"loss": total.mean(), "reconstruction": recon.mean(), "kl": kl.mean()}
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` windows (n, time, features): z ~ N(0, I) decoded, scaled space."""
-        if int(n) != n or n < 1:
-            raise FactorseqError(f"number of samples must be a positive integer, got {n}")
-        device = generator.device if generator is not None else self.device
-        z = torch.randn(int(n), self.config.latent_dim, generator=generator, device=device)
-        return self.decoder(z.to(self.device))
