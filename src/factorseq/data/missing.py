@@ -184,12 +184,15 @@ def impute_windows(x: np.ndarray, impute: str | None, names: Sequence[str], what
     filled, empty = fill_along_series(x[bad].reshape(-1, d), mask[bad].reshape(-1, d),
                                       np.arange(len(bad)) * t, impute)
     if empty.any():
-        j = int(np.flatnonzero(empty.any(axis=0))[0])
+        cols = np.flatnonzero(empty.any(axis=0))
+        j = int(cols[0])
         hit = bad[empty[:, j]]
+        more = f" (and {len(cols) - 1} more columns)" if len(cols) > 1 else ""
         raise FactorseqError(
             f"column {names[j]!r} of {what} has no observed value in {len(hit):,} of {n:,} "
-            f"windows (first: window {int(hit[0])}); {impute} fills within a window: use "
-            f"--impute mean (the column's mean), mask or drop, or {_drop_hint([names[j]])}")
+            f"windows (first: window {int(hit[0])}){more}; {impute} fills within a window: "
+            f"use --impute mean (the column's mean), mask or drop, or "
+            f"{_drop_hint([names[j]])}")
     x[bad] = filled.reshape(len(bad), t, d)
     return Imputed(x, rate=rate)
 
