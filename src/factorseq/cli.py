@@ -101,7 +101,10 @@ def train(
     window: Annotated[int | None, Opt(help="window length for long tables")] = None,
     stride: Annotated[int | None, Opt(help="window stride for long tables")] = None,
     missing: Annotated[float | None, Opt(help="sentinel value meaning missing, e.g. -200")] = None,
-    impute: Annotated[str | None, Opt(help="ffill | linear | drop")] = None,
+    impute: Annotated[str | None, Opt(help="linear | ffill | mean | mask | drop (NaN and "
+                                      "+-inf are missing too)")] = None,
+    drop_columns: Annotated[str | None, Opt("--drop-columns", help="features to leave out: "
+                                            "names or 0-based indices, a,b")] = None,
     id_column: Annotated[str | None, Opt("--id-column")] = None,
     time_column: Annotated[str | None, Opt("--time-column")] = None,
     label_column: Annotated[str | None, Opt("--label-column")] = None,
@@ -128,7 +131,8 @@ def train(
     dt.setdefault("seed", tr.get("seed", 0))
     for key, value in (("window", window), ("stride", stride), ("missing", missing),
                        ("impute", impute), ("id_column", id_column), ("label_column",
-                       label_column), ("time_column", time_column), ("labels", labels)):
+                       label_column), ("time_column", time_column), ("labels", labels),
+                       ("drop_columns", drop_columns)):
         if value is not None:
             dt[key] = value
     if target_speaker is not None:

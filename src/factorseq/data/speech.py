@@ -22,6 +22,7 @@ from scipy import optimize, signal, sparse
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from .formats import file_loader
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -386,10 +387,4 @@ def load_wav_folder(path: str | Path, cfg, front_end: LogMel | None = None):
                         meta=meta, name=p.stem if p.is_file() else p.name)
 
 
-def _register_file_loaders() -> None:
-    from .loaders import file_loader
-
-    file_loader(*AUDIO_SUFFIXES, "dir")(load_wav_folder)
-
-
-_register_file_loaders()
+file_loader(*AUDIO_SUFFIXES, "dir")(load_wav_folder)  # drop/remove/impute: load_data's step

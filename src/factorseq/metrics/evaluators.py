@@ -24,19 +24,19 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import FactorseqError, ShapeError
+from ..registry import Registry
 from .timegan import discriminative_scores, predictive_table, summarize
 
-_EVALUATORS: dict[str, type[Evaluator]] = {}
+# the metrics package is imported (every module of it) before the first look-up
+EVALUATORS: Registry[type] = Registry("evaluator", lambda: _load_all())
 
 
 def evaluator(name: str) -> Callable[[type], type]:
     """Class decorator: ``@evaluator("generative")`` makes the evaluator reachable by name."""
 
     def deco(cls: type) -> type:
-        if name in _EVALUATORS and _EVALUATORS[name] is not cls:
-            raise ValueError(f"evaluator name {name!r} registered twice")
+        EVALUATORS.add(name, cls)
         cls.name = name
-        _EVALUATORS[name] = cls
         return cls
 
     return deco
@@ -51,17 +51,11 @@ def _load_all() -> None:
 
 def get_evaluator(name: str) -> type[Evaluator]:
     """The evaluator class registered as ``name`` (FactorseqError if there is none)."""
-    _load_all()
-    try:
-        return _EVALUATORS[name]
-    except KeyError:
-        raise FactorseqError(f"unknown evaluator {name!r}; available: "
-                             f"{', '.join(available_evaluators())}") from None
+    return EVALUATORS.get(name)
 
 
 def available_evaluators() -> list[str]:
-    _load_all()
-    return sorted(_EVALUATORS)
+    return EVALUATORS.names()
 
 
 class Evaluator(abc.ABC):

@@ -31,7 +31,7 @@ from ..errors import FactorseqError
 from ..registry import get_model_class
 from .adapter import LitAdapter, TrainingDiverged
 from .config import TrainConfig
-from .data import check_size, make_loader, scaled, split
+from .data import check_missing_support, check_size, make_loader, scaled, split
 
 log = logging.getLogger("factorseq")
 
@@ -149,11 +149,12 @@ def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | None = N
 
     cls = get_model_class(model_name)
     data = load_data(data_cfg)
+    check_missing_support(cls, data)
     # --labels N promises exactly N labels for training: they all stay in the training split
     keep = data.y_mask if data_cfg.labels is not None else None
     train_raw, val_raw = split(data, train_cfg.val_fraction, train_cfg.seed, keep)
     check_size(train_raw.n_windows, train_cfg.batch_size)
-    scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x)
+    scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
     train_data, val_data = scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler)
     model = cls(model_config(cls, data, model_overrides))
     schema = data.schema()
