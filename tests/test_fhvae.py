@@ -364,7 +364,10 @@ def test_encode_tables(fsdd_run, tmp_path, capsys):
     w, sr = sf.read(str(rec / "3_theo_7.flac"))
     _wav(folder / "a.wav", w, sr)
     _wav(folder / "b.wav", np.repeat(sf.read(str(rec / "5_lucas_9.flac"))[0], 2), 2 * sr)
+    _wav(folder / "c_short.wav", w[:400], sr)  # 50 ms: too short for one segment
+    capsys.readouterr()
     assert cli("encode", run, "--data", folder, "--out", tmp_path / "w.csv") == 0
+    assert "skipped 1 files too short for one window: c_short.wav" in capsys.readouterr().out
     w = pd.read_csv(tmp_path / "w.csv")
     assert sorted(w["seq_id"].unique()) == [0, 1]
     assert sorted(w["source"].unique()) == ["a.wav", "b.wav"]  # the file each row came from

@@ -230,6 +230,7 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
     if cfg.id_column is not None:
         seq_id = np.concatenate(sids)
         meta["n_sequences"] = len(ids)
+        meta["sequence_names"] = [str(i) for i in ids]  # seq_id -> the id column's value
     return SequenceData(
         x=np.concatenate(xs), feature_names=features,
         x_mask=np.concatenate(ms) if ms else None,
