@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from .checkpoint import load  # noqa: E402
 from .errors import FactorseqError  # noqa: E402
+from .io import atomic_output  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
@@ -114,5 +115,6 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
             f"{html.escape(cfg['model'])}</title><style>{_CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
     out = Path(out)
-    out.write_text(page)
+    with atomic_output(out) as tmp:
+        tmp.write_text(page)
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import typer
 
-from ..cli import app
+from ..cli import Flag, app
 from ..errors import FactorseqError
 
 if TYPE_CHECKING:
@@ -78,15 +78,15 @@ def convert(
     out: Annotated[Path, Opt("--out", help="converted WAV to write")],
     n_iter: Annotated[int, Opt("--n-iter", help="Griffin-Lim iterations")] = 60,
     seed: Annotated[int, Opt()] = 0,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Say SOURCE's words in TARGET's voice: z2 -> z2 - mu2(source) + mu2(target), decode the
     log-mel segments, overlap-average them and vocode with Griffin-Lim."""
     from ..data.speech import griffin_lim, write_wav
-    from ..io import check_output
+    from ..io import atomic_output, check_output
     from ..metrics.fhvae import overlap_average
 
-    out = check_output(out, force)
+    out = check_output(out, force, formats=(".wav", ".flac"))
     if n_iter < 1:
         raise FactorseqError(f"--n-iter must be >= 1, got {n_iter}")
     r = _fhvae_run(run)
@@ -104,7 +104,8 @@ def convert(
     peak = float(np.abs(wave).max())
     if peak > 0.99:  # Griffin-Lim's level follows the decoded energy: keep it unclipped
         wave = wave * (0.99 / peak)
-    write_wav(out, wave, fe.sample_rate)
+    with atomic_output(out) as tmp:
+        write_wav(tmp, wave, fe.sample_rate)
     print(f"wrote {out} ({len(wave) / fe.sample_rate:.2f} s, {len(frames)} frames, "
           f"{len(src)} segments; |mu2 shift| = "
           f"{float(torch.linalg.norm(mu2['target'] - mu2['source'])):.2f})")
@@ -142,15 +143,13 @@ def encode(
     out: Annotated[Path, Opt("--out", help="parquet (or .csv) table to write")],
     data: Annotated[str | None, Opt(help="bundled name, WAV folder or table (default: the "
                                          "training data)")] = None,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Write per-sequence mu2 and per-segment z1/z2 posterior means of DATA."""
     from ..data.loaders import load_data
-    from ..io import check_output
+    from ..io import atomic_output, check_output
 
-    out = check_output(out, force)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise FactorseqError(f"--out must end in .parquet or .csv, got {out.name}")
+    out = check_output(out, force, formats=(".parquet", ".csv"))
     r = _fhvae_run(run)
     cfg = r.data_config
     if data is not None:  # same options; segments as long as the model's, hop as in training
@@ -163,9 +162,10 @@ def encode(
                              f"{d.n_features} but the model expects {r.model.config.seq_len} x "
                              f"{r.model.config.n_features} (time x features)")
     table = encode_table(r, d)
-    if out.suffix.lower() == ".csv":
-        table.to_csv(out, index=False)
-    else:
-        table.to_parquet(out, index=False)
+    with atomic_output(out) as tmp:
+        if out.suffix.lower() == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
     n_seq = table.groupby(["split", "seq_id"]).ngroups
     print(f"wrote {len(table)} segments of {n_seq} sequences to {out}")
