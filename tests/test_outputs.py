@@ -47,6 +47,62 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
+# --- train --force ----------------------------------------------------------------------------
+
+def test_force_refuses_a_folder_that_is_not_a_run(data, tmp_path, capsys):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work")
+    before = snapshot(thesis)
+    for bad in (["--data", data], ["--data", "nope.csv"]):  # good data or bad: nothing goes
+        msg = user_error(capsys, "train", "timevae", *bad, "--out", thesis, "--force", *FAST)
+        assert "not one" in msg or "neither an existing file" in msg, msg
+        assert snapshot(thesis) == before
+    msg = user_error(capsys, "train", "timevae", "--data", data, "--out", thesis, "--force")
+    assert "only a factorseq run" in msg and str(thesis) in msg
+
+
+def test_force_with_bad_data_or_settings_keeps_the_old_run(data, run, capsys):
+    before = snapshot(run)
+    assert "neither an existing file" in user_error(
+        capsys, "train", "vae_conv", "--data", "nope.csv", "--out", run, "--force", *FAST)
+    msg = user_error(capsys, "train", "vae_conv", "--data", data, "--out", run, "--force",
+                     *FAST, "--set", "latent_dim=abc")
+    assert msg == "error: vae_conv config key latent_dim must be an integer, got 'abc'"
+    assert "patience" in user_error(capsys, "train", "vae_conv", "--data", data, "--out", run,
+                                      "--force", *FAST, "--set", "train.patience=x")
+    assert snapshot(run) == before and leftovers(run.parent) == []
+
+
+def test_force_replaces_only_the_run_once_it_has_trained(data, tmp_path):
+    parent = tmp_path / "p"
+    out = parent / "run"
+    assert cli("train", "vae_conv", "--data", data, "--out", out, *FAST) == 0
+    (parent / "notes.txt").write_text("mine")
+    old_weights = (out / "model.safetensors").read_bytes()
+    assert cli("train", "vae_conv", "--data", data, "--out", out, *FAST, "--epochs", 2,
+               "--force") == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["status"] == "trained" and cfg["training"]["epochs_run"] == 2
+    assert (out / "model.safetensors").read_bytes() != old_weights
+    assert (parent / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in parent.iterdir()) == ["notes.txt", "run"]
+
+
+def test_a_failing_replacement_leaves_the_old_run(data, run, monkeypatch):
+    import lightning as L
+
+    def crash(self, *a, **kw):
+        raise RuntimeError("power cut")
+
+    before = snapshot(run)
+    monkeypatch.setattr(L.Trainer, "fit", crash)
+    from factorseq.cli import main
+    with pytest.raises(RuntimeError, match="power cut"):
+        main(["train", "vae_conv", "--data", str(data), "--out", str(run), "--force", *FAST])
+    assert snapshot(run) == before and leftovers(run.parent) == []
+
+
 # --- every output all or nothing --------------------------------------------------------------
 
 def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):
@@ -110,6 +166,10 @@ def test_interrupted_sample_and_run_writes_leave_the_old_files(run, tmp_path, mo
 def test_outputs_are_checked_before_any_work(data, run, tmp_path, capsys):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
+    assert "is a file" in user_error(capsys, "train", "vae_conv", "--data", data, "--out",
+                                     a_file, *FAST)
+    assert "is a file" in user_error(capsys, "train", "vae_conv", "--data", data, "--out",
+                                     a_file / "run", *FAST)
     assert "is a file" in user_error(capsys, "sample", run, "--out", a_file / "s.npz")
     assert "is a file" in user_error(capsys, "evaluate", run, "--out", a_file / "m.json")
     assert "is a file" in user_error(capsys, "report", run, "--out", a_file / "r.html")
@@ -125,10 +185,26 @@ def test_an_unwritable_folder_errors_before_training(data, tmp_path, capsys):
     ro.mkdir()
     ro.chmod(0o500)
     try:
+        assert "permission denied" in user_error(capsys, "train", "vae_conv", "--data", data,
+                                                 "--out", ro / "run", *FAST)
         assert "permission denied" in user_error(capsys, "sample", "no-run", "--out",
                                                  ro / "s.npz")
     finally:
         ro.chmod(0o700)
+    assert os.listdir(ro) == []
+
+
+def test_a_folder_without_write_permission_errors_before_any_work(data, run, tmp_path,
+                                                                  monkeypatch, capsys):
+    """The same check as root can see it: os.access says the folder is not writable."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != ro and access(p, mode))
+    assert "permission denied" in user_error(capsys, "train", "vae_conv", "--data", data,
+                                             "--out", ro / "run", *FAST)
+    assert "permission denied" in user_error(capsys, "sample", run, "--out", ro / "s.npz")
+    assert "permission denied" in user_error(capsys, "evaluate", run, "--out", ro / "m.json")
     assert os.listdir(ro) == []
 
 
@@ -168,6 +244,17 @@ def test_wrong_types_name_the_key_the_value_and_the_type(data, tmp_path, capsys)
                                                                 "data.window=long")
     assert "grad_clip must be a number or null" in user_error(capsys, *base, "--set",
                                                              "train.grad_clip=[1]")
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_says_which_epoch_it_continues_from(data, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli("train", "vae_conv", "--data", data, "--out", out, *FAST) == 0
+    capsys.readouterr()
+    assert cli("train", "vae_conv", "--data", data, "--out", out, *FAST, "--epochs", 2,
+               "--resume") == 0
+    err = capsys.readouterr().err
+    assert "resuming" in err and "after epoch 1" in err and "continues with epoch 2" in err
 
 
 def test_evaluate_prints_a_table_of_scores(run, tmp_path, capsys):

@@ -112,13 +112,13 @@ def train(
     strategy: Annotated[str | None, Opt(help="auto | ddp | ddp_spawn ...")] = None,
     resume: Annotated[bool, Flag("--resume", help="continue from RUN/checkpoints/last.ckpt")]
     = False,
-    force: Annotated[bool, Flag("--force", help="overwrite an existing run directory")]
-    = False,
+    force: Annotated[bool, Flag("--force", help="replace an existing run (once the new one "
+                                                "has trained)")] = False,
 ) -> None:
     """Train MODEL on DATA and write a run directory."""
     from .config import build
     from .data.config import DataConfig
-    from .train import TrainConfig, fit
+    from .train import fit
 
     s = split_settings(config, set_)
     tr, dt, md = s["train"], s["data"], s["model"]
@@ -138,9 +138,9 @@ def train(
         md["sequences_per_round"] = sequences_per_round
     dt["source"] = data
     data_cfg = build(DataConfig, dt, what="data config")
-    train_cfg = build(TrainConfig, tr, what="train config")
     t0 = time.perf_counter()
-    run = fit(model, data_cfg, train_cfg, md, out, force=force, resume=resume)
+    # the train keys the user set, as a dict: the model's train_defaults fill the others
+    run = fit(model, data_cfg, tr, md, out, force=force, resume=resume)
     if run is not None:
         summary = run.config.get("training", {})
         print(f"trained {model} in {time.perf_counter() - t0:.1f}s "
