@@ -434,9 +434,9 @@ def test_dann_lambda_schedule_and_progress():
     m = tiny_dann()
     m.on_train_epoch_start(0, 4)
     for _ in range(10):
-        m._batch += 1
+        m.schedule.add("batch")
     m.on_train_epoch_start(1, 4)  # now an epoch is known to be 10 batches
-    m._batch = 5
+    m.schedule.set("batch", 5)
     assert math.isclose(m.progress(), 1.5 / 4)
 
 
