@@ -267,3 +267,20 @@ def test_heap_trimming_is_opt_in(tmp_path, monkeypatch, trim):
            FHVAE_TINY, tmp_path / "r")
     # on: before each of the 6 rounds of 2 sequences and before the validation pass
     assert len(calls) == (7 if trim else 0)
+
+
+def test_epochs_of_varying_length_all_train_every_window_and_validate(tmp_path):
+    """FHVAE's rounds make each epoch a different number of batches: every epoch still sees
+    each training window once and ends with a validation pass."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    seq = np.repeat(np.arange(16), rng.integers(3, 15, 16))
+    p = tmp_path / "var.npz"
+    np.savez(p, data=rng.normal(size=(len(seq), 6, 3)).astype(np.float32), seq_id=seq)
+    run = fs.fit("fhvae", fs.DataConfig(source=str(p)),
+                 {"epochs": 6, "batch_size": 4, "tensorboard": False, "patience": 100},
+                 {**FHVAE_TINY, "sequences_per_round": 3}, tmp_path / "r")
+    log = pd.read_csv(tmp_path / "r" / "logs" / "metrics.csv")
+    assert sorted(log.dropna(subset=["val_loss"])["epoch"]) == list(range(6))
+    assert run.config["training"]["epochs_run"] == 6

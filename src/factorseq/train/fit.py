@@ -256,8 +256,10 @@ def _trainer(p: _Prepared, work: Path | None, callbacks: list[Callback], has_val
         enable_progress_bar=_progress(cfg), enable_model_summary=False,
         log_every_n_steps=cfg.log_every_n_steps, deterministic=False,
         limit_val_batches=1.0 if has_val else 0, num_sanity_val_steps=0,
-        # a model's own batches are split over processes by its BatchPlan
+        # a model's own batches are split over processes by its BatchPlan, and their number
+        # may change with the epoch: Lightning asks for it again every epoch
         use_distributed_sampler=not own_batches,
+        reload_dataloaders_every_n_epochs=1 if own_batches else 0,
         default_root_dir=str(work) if work is not None else None)
 
 
