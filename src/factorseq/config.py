@@ -93,6 +93,19 @@ def _scalar(value: Any, tp: type) -> Any:
     raise _WrongType(tp)
 
 
+def _items(value: list | tuple, origin: type, args: tuple) -> Any:
+    """The elements of a list/tuple coerced to the element types ``args``."""
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(v, args[0]) for v in value)
+    if origin is tuple and args:
+        if len(args) != len(value):
+            raise _WrongType(args)
+        return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
+    if origin is list and args:
+        return [_coerce(v, args[0]) for v in value]
+    return origin(value)
+
+
 def _coerce(value: Any, tp: Any) -> Any:
     """Coerce a YAML/JSON value to a dataclass field type (scalars, optionals, tuples, nested
     lists); a value that does not fit raises _WrongType."""
@@ -112,16 +125,10 @@ def _coerce(value: Any, tp: Any) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise _WrongType(tp)
-        args = typing.get_args(tp)
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0]) for v in value)
-        if origin is tuple and args:
-            if len(args) != len(value):
-                raise _WrongType(tp)
-            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=True))
-        if origin is list and args:
-            return [_coerce(v, args[0]) for v in value]
-        return origin(value)
+        try:
+            return _items(value, origin, typing.get_args(tp))
+        except _WrongType:  # the config's own validation judges the inside of a list (some
+            return origin(value)  # accept shorthands, e.g. one flat pair for a list of pairs)
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise _WrongType(tp)
