@@ -78,7 +78,7 @@ def test_evaluate_and_report(trained, capsys):
     assert cli("report", run, "--out", html) == 0
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 4
-    for word in ("discriminative", "PCA", "t-SNE", "loss", "decomposition"):
+    for word in ("discriminative", "PCA", "t-SNE", "loss", "decomposition", "(scaled values)"):
         assert word.lower() in page.lower(), word
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from clihelp import cli, user_error
+from factorseq.batching import in_order
 from factorseq.errors import FactorseqError, ShapeError
 from factorseq.models.fhvae import (
     FHVAE,
@@ -202,7 +203,7 @@ def test_sampler_rounds_cover_every_window_and_bound_the_table():
     assert m.mu2_table.shape == (3, 2)  # rows = sequences_per_round, not n_sequences
     n_batches = len(s)
     seen, yielded = [], 0
-    for batch in s:
+    for batch in in_order(s):
         yielded += 1
         in_table = set(m.round_seq[m.round_seq < 2 ** 62].tolist())
         assert set(seq[batch]) <= in_table and len(in_table) <= 3
@@ -288,7 +289,7 @@ def test_discriminative_training_separates_sequences():
     s = HierarchicalBatchSampler(m, x.numpy(), seq, batch_size=16, seed=0)
     first = last = None
     for _ in range(15):
-        for b in s:
+        for b in in_order(s):
             out = m.loss({"x": x[b], "seq_id": torch.as_tensor(seq[b])})
             opt.zero_grad()
             out["loss"].backward()

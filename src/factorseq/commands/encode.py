@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from ..cli import app
+from ..cli import Flag, app
 from ..errors import FactorseqError
 
 Opt = typer.Option
@@ -95,15 +95,13 @@ def encode(
     out: Annotated[Path, Opt("--out", help="table to write: .parquet or .csv")],
     data: Annotated[str | None, Opt(help="bundled name, file, WAV folder or table (default: "
                                          "the training data)")] = None,
-    force: Annotated[bool, Opt("--force", help="replace an existing output file")] = False,
+    force: Annotated[bool, Flag("--force", help="replace an existing output file")] = False,
 ) -> None:
     """Write the codes of every window of DATA (one row each, with its source)."""
     from ..checkpoint import load
     from ..io import check_output
 
-    out = check_output(out, force)
-    if out.suffix.lower() not in TABLES:
-        raise FactorseqError(f"--out must end in .parquet or .csv, got {out.name}")
+    out = check_output(out, force, formats=TABLES)
     r = load(run)
     r.model.require("encodes")
     d = _data_for(r, data)
@@ -117,13 +115,11 @@ def encode(
 
 
 def write_table(table: pd.DataFrame, out: Path) -> None:
-    """Write ``table`` to ``out`` (.csv or .parquet) through a temporary file and a rename."""
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    try:
+    """Write ``table`` to ``out`` (.csv or .parquet), all or nothing."""
+    from ..io import atomic_output
+
+    with atomic_output(out) as tmp:
         if out.suffix.lower() == ".csv":
             table.to_csv(tmp, index=False)
         else:
             table.to_parquet(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)

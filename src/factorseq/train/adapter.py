@@ -12,7 +12,6 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..heap import release_free_heap
 from ..models.base import SequenceModel
 from .config import TrainConfig
 
@@ -38,9 +37,6 @@ class LitAdapter(L.LightningModule):
         self._groups = list(model.optimizer_groups())
 
     # Lightning's hooks ----------------------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        release_free_heap()  # between training and validation buffers (see factorseq.heap)
-
     def on_train_epoch_start(self) -> None:
         self.model.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
