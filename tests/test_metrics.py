@@ -196,7 +196,8 @@ class FakeRun:
         return self.model.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
 
-FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60}
+FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60, "fidelity": False,
+        "privacy": False}  # those groups: tests/test_fidelity.py, tests/test_privacy.py
 
 
 def test_registry():
