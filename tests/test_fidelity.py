@@ -15,6 +15,7 @@ from factorseq.metrics.ts2vec import (
     TS2Vec,
     TS2VecEncoder,
     default_iterations,
+    dilated_conv,
     hierarchical_contrastive_loss,
     instance_contrastive_loss,
     random_crops,
@@ -92,6 +93,24 @@ def test_random_crops_overlap_on_the_same_steps():
         assert 2 <= overlap <= 12 and i1.min() >= 0 and i2.max() < 12
         assert np.array_equal(i1[:, -overlap:], i2[:, :overlap])
         assert np.all(np.diff(i1, axis=1) == 1) and np.all(np.diff(i2, axis=1) == 1)
+
+
+@pytest.mark.parametrize("dilation", [1, 4, 16])
+def test_dilated_conv_equals_torch_conv1d(dilation):
+    conv = torch.nn.Conv1d(3, 5, 3, padding=dilation, dilation=dilation)
+    h = torch.randn(2, 9, 3)
+    want = conv(h.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(dilated_conv(h, conv), want, rtol=1e-5, atol=1e-6)
+
+
+def test_padded_batch_equals_each_window_alone():
+    net = TS2VecEncoder(2, output_dims=6, hidden=4, depth=3).eval()
+    a, b = torch.randn(1, 5, 2), torch.randn(1, 9, 2)
+    padded = torch.cat([torch.nn.functional.pad(a, (0, 0, 0, 4)) + 7.0 * (torch.arange(9) >= 5)[
+        None, :, None], b])  # junk in the padding must not matter
+    out = net(padded, torch.tensor([5, 9]))
+    torch.testing.assert_close(out[:1, :5], net(a), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[1:], net(b), rtol=1e-5, atol=1e-6)
 
 
 def test_encoder_shapes_and_masking():
