@@ -14,6 +14,7 @@ All arrays are (windows, time, features), in the [0, 1]-scaled space of TimeGAN'
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import FactorseqError, ShapeError, check_shape
 from .ts2vec import OUTPUT_DIMS, TS2Vec
@@ -28,7 +29,11 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     The trace of the matrix square root is computed stably as the sum of the square roots of
     the eigenvalues of the symmetric ``R S_b R`` with ``R = S_a^(1/2)``: it has the eigenvalues
     of ``S_a S_b`` (AB and BA share them) and needs no complex arithmetic."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    with threadpool_limits(1):  # small matrices: one BLAS thread (shared cores)
+        return _frechet(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+
+
+def _frechet(a: np.ndarray, b: np.ndarray) -> float:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ShapeError(f"embeddings must be (n, C) with equal C, got {a.shape} and {b.shape}")
     if min(len(a), len(b)) < 2:
@@ -86,7 +91,8 @@ def cross_correlation(x: np.ndarray) -> np.ndarray:
     sd = flat.std(0, ddof=1) if len(flat) > 1 else np.zeros(x.shape[2])
     z = (flat - flat.mean(0)) / np.where(sd > 0, sd, 1.0)
     # every window has T steps, so the mean over time then windows is the mean over all rows
-    corr = z.T @ z / len(z)
+    with threadpool_limits(1):
+        corr = z.T @ z / len(z)
     return corr[np.tril_indices(x.shape[2])]
 
 
