@@ -30,7 +30,10 @@ held-out set is therefore the validation windows that share no time step (an ide
 of D values) with any training window when at least ``min_holdout`` of them exist (independent
 sequences, strides >= T); otherwise (stride 1, e.g. stocks and energy) all validation windows
 are used, and the result says so (``holdout: "overlapping"``). A split of whole time blocks
-would give fresh held-out windows for such data; it is the run's split that decides.
+would give fresh held-out windows for such data; it is the run's split that decides. Measured
+on stocks (a timevae run's split): training windows resampled with 0.01 RMS noise get a DCR
+share of 0 (a shifted held-out window lies 0.011 from the training set, closer than the noise)
+while the membership AUC still reads 0.83; exact copies score 1 and 0.83.
 """
 from __future__ import annotations
 
