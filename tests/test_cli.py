@@ -14,7 +14,8 @@ import pytest
 from clihelp import cli, user_error
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--set", "train.tensorboard=false"]
-EVAL_FAST = ["--repeats", "2", "--set", "disc_iterations=30", "--set", "pred_iterations=30"]
+EVAL_FAST = ["--repeats", "2", "--set", "disc_iterations=30", "--set", "pred_iterations=30",
+             "--set", "ts2vec_iterations=2"]
 
 
 @pytest.fixture(scope="module")

@@ -498,7 +498,7 @@ def test_cli_train_sample_evaluate(name, windows):
     metrics = root / f"m_{name}.json"
     assert main(["evaluate", str(run), "--out", str(metrics), "--samples", str(out),
                  "--repeats", "1", "--set", "disc_iterations=5",
-                 "--set", "pred_iterations=5"]) == 0
+                 "--set", "pred_iterations=5", "--set", "ts2vec_iterations=2"]) == 0
     m = json.loads(metrics.read_text())
     assert any("discriminative" in k for k in m) and any("predictive" in k for k in m)
 

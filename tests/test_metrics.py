@@ -228,7 +228,8 @@ class FakeRun:
         return x if scaled else self.scaler.inverse_transform(x)
 
 
-FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60}
+FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60, "fidelity": False,
+        "privacy": False}  # those groups: tests/test_fidelity.py, tests/test_privacy.py
 
 
 def test_registry():
