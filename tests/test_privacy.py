@@ -102,7 +102,7 @@ def test_evaluate_writes_fidelity_and_privacy_keys(tmp_path, tiny_csv, capsys):
     metrics = json.loads(out.read_text())
     for key in ("context_fid", "correlational", "membership_auc"):
         assert len(metrics[key]["values"]) == 2 and metrics[key]["mean"] >= 0
-        assert f'"{key}"' in printed
+        assert key in printed
     assert metrics["dcr"]["n_holdout"] == 28  # the run's 10 % validation split of 277 windows
     assert metrics["dcr"]["holdout"] == "overlapping"  # stride-1 windows of one table
     assert set(metrics["score_seconds"]) == {"context_fid", "correlational", "privacy"}

@@ -194,7 +194,7 @@ def test_max_minutes_is_validated_and_stops_training(npz, tmp_path):
     with pytest.raises(fs.FactorseqError, match="max_minutes must be > 0"):
         fs.fit("vae_dense", fs.DataConfig(source=str(npz)), {"max_minutes": 0})
     run = fs.fit("vae_dense", fs.DataConfig(source=str(npz)),
-                 {"epochs": 100000, "batch_size": 16, "max_minutes": 0.02,
+                 {"epochs": 100000, "batch_size": 16, "max_minutes": 0.02, "early_stopping": False,
                   "tensorboard": False}, {}, tmp_path / "r")
     t = run.config["training"]
     assert t["stopped_by_time"] and t["epochs_run"] < 100000 and t["train_seconds"] < 30
