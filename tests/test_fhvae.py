@@ -467,3 +467,23 @@ def test_evaluator_helpers_by_hand():
     # two 2-frame segments starting at frames 0 and 1: frame 1 is their mean
     out = overlap_average(np.array([[[1.0], [1.0]], [[3.0], [3.0]]]), np.array([0, 1]))
     assert out[:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_generate_new_content_in_a_reference_voice(fsdd_run, tmp_path):
+    """generation by factor from the command line and from Python: z2 of a WAV, z1 new."""
+    import soundfile as sf
+
+    import factorseq as fs
+    from factorseq.io import read_windows
+    _, run = fsdd_run
+    rec = Path(__file__).resolve().parents[1] / "data" / "fsdd" / "recordings"
+    w, sr = sf.read(str(rec / "3_theo_7.flac"))
+    voice = _wav(tmp_path / "voice.wav", w, sr)
+    out = tmp_path / "new.npz"
+    assert cli("generate", run, "--reference", voice, "--keep", "z2", "--n", 6,
+               "--out", out) == 0
+    r = fs.load(run)
+    x = read_windows(out)
+    assert x.shape == (6, r.model.config.seq_len, r.model.config.n_features)
+    ref = r.load_data(voice).x
+    assert np.allclose(x, r.generate(6, reference=ref, keep=["z2"]), atol=1e-4)

@@ -6,7 +6,6 @@ also the value of the whole sequence (``z2_seq_0``: FHVAE's mu2, else the sequen
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,6 @@ import pandas as pd
 import typer
 
 from ..cli import Flag, app
-from ..errors import FactorseqError
 
 Opt = typer.Option
 TABLES = (".parquet", ".csv")
@@ -71,24 +69,6 @@ def encode_table(run, data) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _data_for(run, data: str | None):
-    """The training data, or ``data`` read with the run's options and the model's window."""
-    if data is None:
-        return run.load_data()
-    from ..data.loaders import load_data
-
-    cfg = run.data_config
-    meta = run.schema.get("meta", {})
-    cfg = dataclasses.replace(cfg, source=str(data), window=run.model.config.seq_len,
-                              stride=int(meta.get("segment_hop", cfg.stride)))
-    d = load_data(cfg)
-    c = run.model.config
-    if d.n_features != c.n_features or d.seq_len != c.seq_len:
-        raise FactorseqError(f"data {data!r} has windows of {d.seq_len} x {d.n_features} but "
-                             f"the model expects {c.seq_len} x {c.n_features} (time x features)")
-    return d
-
-
 @app.command("encode")
 def encode(
     run: Annotated[Path, typer.Argument(help="run directory")],
@@ -104,7 +84,7 @@ def encode(
     out = check_output(out, force, formats=TABLES)
     r = load(run)
     r.model.require("encodes")
-    d = _data_for(r, data)
+    d = r.load_data(data)
     table = encode_table(r, d)
     write_table(table, out)
     skipped = (d.meta or {}).get("skipped_files") or []

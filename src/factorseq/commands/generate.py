@@ -22,7 +22,7 @@ import typer
 
 from ..cli import Flag, app
 from ..errors import FactorseqError
-from .encode import _data_for, sequence_names
+from .encode import sequence_names
 
 Opt = typer.Option
 
@@ -42,7 +42,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, object]:
 def reference_windows(run, source: str, seq: str | None, index: list[int] | None
                       ) -> np.ndarray:
     """The chosen reference windows (raw units) of ``source``."""
-    d = _data_for(run, source)
+    d = run.load_data(source)
     rows = np.arange(d.n_windows)
     if seq is not None:
         if d.seq_id is None:
