@@ -59,8 +59,9 @@ def test_loss_is_the_negative_elbo_of_the_models_own_draws():
     z_mean, z_logvar = model.q_z(x, f)
     z = reparameterize(z_mean, z_logvar)
     p_mean, p_logvar = model.prior_z(z)
-    want = dsvae_terms(x, model.p_x(z, f), model.x_logvar, f_mean, f_logvar, z_mean,
-                       z_logvar, p_mean, p_logvar)
+    x_mean = model.p_x(z, f)
+    want = dsvae_terms(x, x_mean, ((x - x_mean) ** 2).mean((0, 1)).log(), f_mean, f_logvar,
+                       z_mean, z_logvar, p_mean, p_logvar)
     assert out["loss"].item() == pytest.approx(-want["elbo"].mean().item(), rel=1e-5)
     assert out["loss"].item() == pytest.approx(
         -(out["log_px"] - out["kl_f"] - out["kl_z"]).item(), rel=1e-5)
@@ -103,14 +104,24 @@ def test_factorized_posterior_reads_each_frame_alone_and_full_reads_the_window()
         assert (not torch.allclose(a[:, :4], b[:, :4])) == others_move
 
 
-def test_likelihood_variance_learned_or_fixed():
-    learned, fixed = make(), make(likelihood_std=0.5)
-    assert isinstance(learned.x_logvar, torch.nn.Parameter)
-    assert "x_logvar" in dict(fixed.named_buffers())
-    assert torch.allclose(fixed.likelihood_logvar(), torch.full((D,), math.log(0.25)))
-    with torch.no_grad():
-        learned.x_logvar.fill_(-20.0)
-    assert torch.allclose(learned.likelihood_logvar(), torch.full((D,), -6.0))
+def test_likelihood_variance_is_the_batch_optimum_or_fixed():
+    model = make()
+    g = torch.Generator().manual_seed(0)
+    x, x_mean = torch.randn(4, T, D, generator=g), torch.randn(4, T, D, generator=g)
+    logvar = model.likelihood_logvar(x, x_mean)
+    assert torch.allclose(logvar, ((x - x_mean) ** 2).mean((0, 1)).log())
+    zeros = lambda *s: torch.zeros(*s)  # noqa: E731
+    rest = (zeros(4, 2), zeros(4, 2), zeros(4, T, 2), zeros(4, T, 2), zeros(4, T, 2),
+            zeros(4, T, 2))
+    best = dsvae_terms(x, x_mean, logvar, *rest)["log_px"].sum()
+    for shift in (-0.1, 0.1):  # any other variance of a feature explains the batch worse
+        for j in range(D):
+            other = logvar.clone()
+            other[j] += shift
+            assert dsvae_terms(x, x_mean, other, *rest)["log_px"].sum() < best
+    assert torch.allclose(model.likelihood_logvar(x, x), torch.full((D,), -6.0))  # the floor
+    fixed = make(likelihood_std=0.5)
+    assert torch.allclose(fixed.likelihood_logvar(x, x_mean), torch.full((D,), math.log(0.25)))
     for bad in ({"posterior": "nope"}, {"likelihood_std": 0.0}, {"f_dim": 0}):
         with pytest.raises(FactorseqError):
             make(**bad)
