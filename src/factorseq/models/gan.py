@@ -102,12 +102,17 @@ class GAN(SequenceModel):
         super().__init__(config)
         c = config
         k = c.n_classes if c.conditional else 0
-        self.generator = StepNet(c.latent_dim + k, c.hidden, c.n_features, c.layers,
-                                 c.backbone, activation=c.output)
+        self.generator = StepNet(c.latent_dim + k + self.code_dim(), c.hidden, c.n_features,
+                                 c.layers, c.backbone, activation=c.output)
         self.discriminator = StepNet(c.n_features + k, c.hidden, 1, c.layers, c.backbone)
         # empirical label frequencies (fitted in on_fit_end) for unconditioned sampling
         self.register_buffer("label_freq", torch.full((max(k, 1),), 1.0 / max(k, 1)))
         self.schedule = ScheduleState(step=0)  # batches trained: D or G (resumes with the run)
+
+    def code_dim(self) -> int:
+        """Size of the codes fed to the generator at every step besides noise and label (none
+        here; InfoGAN's categorical and continuous codes)."""
+        return 0
 
     # --- the two players -------------------------------------------------------------------
     def _condition(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor | None:
