@@ -93,3 +93,11 @@ class LitAdapter(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.automatic_optimization and self.train_cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.grad_clip)
+        warmup = self.train_cfg.warmup_steps
+        if self.automatic_optimization and self.global_step < warmup:  # linear lr warm-up
+            for group in optimizer.param_groups:
+                group["lr"] = self.train_cfg.lr * (self.global_step + 1) / warmup
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.automatic_optimization:
+            self.model.on_optimizer_step(self.global_step)

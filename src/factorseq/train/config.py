@@ -17,7 +17,8 @@ class TrainConfig:
     set's / model's preprocessing (``minmax``, ``standard``, ``none``). ``threads`` is torch's
     intra-op thread count per process: 1 by default, because these models are small and a
     second thread fighting other work for 2 cores slows training by an order of magnitude
-    (measured: BENCHMARKS.md); ``null`` lets torch use every core.
+    (measured: BENCHMARKS.md); ``null`` lets torch use every core. ``warmup_steps`` > 0
+    raises the learning rate linearly from lr / warmup_steps to lr over the first steps.
     """
 
     epochs: int = 500
@@ -32,6 +33,7 @@ class TrainConfig:
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     grad_clip: float | None = None
+    warmup_steps: int = 0
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
@@ -47,6 +49,7 @@ class TrainConfig:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         require(self.patience >= 1, "patience must be >= 1")
         require(0 < self.lr_factor < 1, "lr_factor must be in (0, 1)")

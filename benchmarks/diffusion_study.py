@@ -1,0 +1,159 @@
+"""Speed and quality study of ``diffusion_ts`` on 2 CPU cores (issue #10).
+
+Subcommands (run from the repository root with ``PYTHONPATH=src``):
+
+- ``speed``: milliseconds per training step (forward + backward + Adam) and denoiser calls
+  per second while sampling, for denoiser sizes on (T=24, D) windows; wall and CPU time, with
+  the machine's load average (the cores are shared).
+- ``score RUN``: draw as many windows as the run's *validation split* holds with a chosen
+  sampler, and score them against those held-out real windows with the TimeGAN
+  discriminative score (several seeds). This is how settings are chosen: never on the
+  all-window test numbers that ``factorseq evaluate`` reports.
+
+Examples::
+
+    python benchmarks/diffusion_study.py speed --threads 1 --features 28
+    python benchmarks/diffusion_study.py score RUN --sampler ddim --steps 50 --eta 0 \\
+        --seeds 3 --out benchmarks/out/diffusion/score.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from factorseq.checkpoint import load
+from factorseq.config import build
+from factorseq.metrics.timegan import discriminative_scores
+from factorseq.models.diffusion_ts import DiffusionTS, DiffusionTSConfig
+from factorseq.train.config import TrainConfig
+from factorseq.train.data import split
+
+SIZES = {  # name: denoiser overrides
+    "paper-energy": {"preset": "energy"},
+    "d96-2+2": {"d_model": 96, "enc_layers": 2, "dec_layers": 2},
+    "d64-2+2": {"d_model": 64, "enc_layers": 2, "dec_layers": 2},
+    "d64-1+2": {"d_model": 64, "enc_layers": 1, "dec_layers": 2},
+    "d48-1+1": {"d_model": 48, "enc_layers": 1, "dec_layers": 1},
+}
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def speed(args: argparse.Namespace) -> list[dict]:
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.sizes:
+        torch.manual_seed(0)
+        model = DiffusionTS(DiffusionTSConfig(seq_len=24, n_features=args.features,
+                                              **SIZES[name]))
+        opt = torch.optim.Adam(model.denoiser.parameters(), 1e-3)
+        x = torch.rand(args.batch, 24, args.features)
+        for i in range(args.repeats + 3):
+            if i == 3:
+                w0, c0 = time.perf_counter(), cpu_seconds()
+            loss = model.loss({"x": x})["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
+        xb, t = torch.randn(args.sample_batch, 24, args.features), None
+        t = torch.zeros(args.sample_batch, dtype=torch.long)
+        with torch.inference_mode():
+            model.denoiser(xb, t)
+            w1, c1 = time.perf_counter(), cpu_seconds()
+            for _ in range(3):
+                model.denoiser(xb, t)
+            swall, scpu = (time.perf_counter() - w1) / 3, (cpu_seconds() - c1) / 3
+        rows.append({"size": name, "params": sum(p.numel() for p in model.denoiser.parameters()),
+                     "threads": args.threads, "batch": args.batch,
+                     "train_ms_per_step": round(1000 * wall / args.repeats, 1),
+                     "train_cpu_ms_per_step": round(1000 * cpu / args.repeats, 1),
+                     "sample_window_calls_per_s": round(args.sample_batch / swall),
+                     "sample_window_calls_per_cpu_s": round(args.sample_batch / scpu),
+                     "load": load_avg()})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def validation_windows(run) -> np.ndarray:
+    """The run's held-out validation windows, [0, 1]-scaled (the split fit() made)."""
+    train_cfg = build(TrainConfig, run.config["train_config"], what="train config")
+    data = run.load_data()
+    _, val = split(data, train_cfg.val_fraction, train_cfg.seed)
+    if val is None:
+        raise SystemExit("the run has no validation split (val_fraction 0)")
+    return np.asarray(run.scaler.transform(val.x), dtype=np.float32)
+
+
+def score(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    run = load(args.run)
+    real = validation_windows(run)
+    n = args.n or len(real)
+    g = torch.Generator().manual_seed(args.sample_seed)
+    w0, c0 = time.perf_counter(), cpu_seconds()
+    with torch.inference_mode():
+        chunks = [run.model.sample(min(4096, n - i), g, sampler=args.sampler, steps=args.steps,
+                                   eta=args.eta).numpy() for i in range(0, n, 4096)]
+    wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
+    synth = np.concatenate(chunks).astype(np.float32)
+    if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
+        real, synth = run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
+    disc = discriminative_scores(real, synth, seeds=list(range(args.seeds)),
+                                 iterations=args.iterations)
+    row = {"run": str(args.run), "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
+           "n": n, "disc_mean": round(float(np.mean(disc)), 4),
+           "disc_std": round(float(np.std(disc)), 4), "disc": [round(d, 4) for d in disc],
+           "sample_wall_s": round(wall, 1), "sample_cpu_s": round(cpu, 1),
+           "windows_per_s": round(n / wall, 1), "threads": args.threads, "load": load_avg(),
+           "train": run.config.get("training", {}).get("train_seconds")}
+    print(json.dumps(row), flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sp = sub.add_parser("speed")
+    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--features", type=int, default=28)
+    sp.add_argument("--batch", type=int, default=64)
+    sp.add_argument("--sample-batch", type=int, default=4096)
+    sp.add_argument("--repeats", type=int, default=20)
+    sp.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    sc = sub.add_parser("score")
+    sc.add_argument("run", type=Path)
+    sc.add_argument("--sampler", default=None, choices=["ddim", "ancestral"])
+    sc.add_argument("--steps", type=int, default=None)
+    sc.add_argument("--eta", type=float, default=None)
+    sc.add_argument("--n", type=int, default=None, help="windows (default: validation size)")
+    sc.add_argument("--seeds", type=int, default=3)
+    sc.add_argument("--iterations", type=int, default=2000)
+    sc.add_argument("--sample-seed", type=int, default=0)
+    sc.add_argument("--threads", type=int, default=1)
+    sc.add_argument("--out", default=None, help="append the JSON row to this file")
+    args = p.parse_args(argv)
+    speed(args) if args.cmd == "speed" else score(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
