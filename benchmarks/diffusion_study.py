@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorseq.checkpoint import load
+from factorseq.checkpoint import Run, load, read_config
 from factorseq.config import build
+from factorseq.data.scaler import Scaler
 from factorseq.metrics.timegan import discriminative_scores
 from factorseq.models.diffusion_ts import DiffusionTS, DiffusionTSConfig
+from factorseq.registry import get_model_class
 from factorseq.train.config import TrainConfig
 from factorseq.train.data import split
 
@@ -100,23 +102,41 @@ def validation_windows(run) -> np.ndarray:
     return np.asarray(run.scaler.transform(val.x), dtype=np.float32)
 
 
+def load_run(path: Path, ckpt: Path | None):
+    """The run at ``path``; with ``ckpt`` (a Lightning checkpoint of a run still training) its
+    weights replace the saved ones, so that a run can be scored along the way."""
+    if ckpt is None:
+        return load(path)
+    cfg = read_config(path)
+    cls = get_model_class(cfg["model"])
+    model = cls(build(cls.Config, cfg["model_config"]))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    model.eval()
+    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg)
+
+
 def score(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    run = load(args.run)
+    run = load_run(args.run, args.ckpt)
     real = validation_windows(run)
     n = args.n or len(real)
     g = torch.Generator().manual_seed(args.sample_seed)
     w0, c0 = time.perf_counter(), cpu_seconds()
     with torch.inference_mode():
         chunks = [run.model.sample(min(4096, n - i), g, sampler=args.sampler, steps=args.steps,
-                                   eta=args.eta).numpy() for i in range(0, n, 4096)]
+                                   eta=args.eta, spacing=args.spacing).numpy()
+                  for i in range(0, n, 4096)]
     wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
     synth = np.concatenate(chunks).astype(np.float32)
     if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
         real, synth = run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
     disc = discriminative_scores(real, synth, seeds=list(range(args.seeds)),
                                  iterations=args.iterations)
-    row = {"run": str(args.run), "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
+    row = {"run": str(args.run), "ckpt": str(args.ckpt) if args.ckpt else None,
+           "step": int(run.model.ema_updates) * run.model.config.ema_every,
+           "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
+           "spacing": args.spacing,
            "n": n, "disc_mean": round(float(np.mean(disc)), 4),
            "disc_std": round(float(np.std(disc)), 4), "disc": [round(d, 4) for d in disc],
            "sample_wall_s": round(wall, 1), "sample_cpu_s": round(cpu, 1),
@@ -142,9 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     sc = sub.add_parser("score")
     sc.add_argument("run", type=Path)
+    sc.add_argument("--ckpt", type=Path, default=None, help="Lightning checkpoint to score")
     sc.add_argument("--sampler", default=None, choices=["ddim", "ancestral"])
     sc.add_argument("--steps", type=int, default=None)
     sc.add_argument("--eta", type=float, default=None)
+    sc.add_argument("--spacing", default=None, choices=["linear", "quadratic"])
     sc.add_argument("--n", type=int, default=None, help="windows (default: validation size)")
     sc.add_argument("--seeds", type=int, default=3)
     sc.add_argument("--iterations", type=int, default=2000)

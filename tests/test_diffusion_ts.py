@@ -5,6 +5,7 @@ Windows are (batch, time, features) throughout.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -139,6 +140,26 @@ def test_decomposition_sums_to_the_reconstruction():
     assert torch.allclose(parts["residual"].mean(1), torch.zeros(3, 2), atol=1e-6)
 
 
+def test_skip_preconditioning_by_hand_and_decomposition_with_skip():
+    diff = GaussianDiffusion(3, betas=BETAS)
+    abar = np.cumprod(1 - BETAS)[1]
+    var = (1 - abar) / abar  # sigma^2 of x_t / sqrt(abar)
+    c_skip, c_out = diff.skip_scales(torch.tensor([1]), 0.5)
+    assert c_skip.item() == pytest.approx(0.25 / (var + 0.25) / np.sqrt(abar), rel=1e-5)
+    assert c_out.item() == pytest.approx(np.sqrt(var) * 0.5 / np.sqrt(var + 0.25), rel=1e-5)
+    model = tiny(skip=True).eval()
+    x = torch.rand(3, 6, 2)
+    parts = model.decompose(x, t=7)
+    assert "skip" in parts
+    total = sum(v for k, v in parts.items() if k != "output")
+    assert torch.allclose(total, parts["output"], atol=1e-6)
+    t = torch.full((3,), 7)
+    c_skip, c_out = model.diffusion.skip_scales(t, 0.5)
+    with torch.no_grad():
+        x0 = c_skip * (2 * x - 1) + c_out * model.net(2 * x - 1, t)
+    assert torch.allclose(parts["output"], (x0 + 1) / 2, atol=1e-6)
+
+
 def test_top_k_frequencies_is_the_projection_on_the_strongest_sinusoids():
     t = torch.arange(24, dtype=torch.float32)
     wave = 2 * torch.cos(2 * np.pi * 3 * t / 24 + 0.4) + 0.5 * torch.sin(2 * np.pi * 5 * t / 24)
@@ -246,6 +267,7 @@ def trained(tmp_path_factory):
                "--set", "d_model=8", "--set", "enc_layers=1", "--set", "dec_layers=1",
                "--set", "heads=2", "--set", "timesteps=10", "--set", "sampling_steps=3",
                "--set", "train.warmup_steps=2", "--set", "train.progress=false",
+               "--set", "train.lr_schedule=cosine", "--set", "skip=true",
                "--set", "ema_every=1") == 0
     return out
 
@@ -277,6 +299,11 @@ def test_trainer_warms_the_learning_rate_up():
     opt = torch.optim.Adam(model.denoiser.parameters(), lr=0.01)
     adapter.on_before_optimizer_step(opt)  # global step 0 (no trainer): lr / 4
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0025)
+    cosine = LitAdapter(model, TrainConfig(lr=0.01, min_lr=0.001, warmup_steps=2,
+                                           lr_schedule="cosine"))
+    cosine._trainer = SimpleNamespace(global_step=6, estimated_stepping_batches=10)
+    cosine.on_before_optimizer_step(opt)  # half way through the 8 steps after warm-up
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001 + 0.009 * 0.5)
 
 
 def test_report_draws_the_decomposition(trained):

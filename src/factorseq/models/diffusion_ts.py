@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -92,6 +93,8 @@ class DiffusionTSConfig(ModelConfig):
     ema_every: int = 10
     use_ema: bool = True
     encode_steps: int | None = None
+    skip: bool = False
+    sigma_data: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,6 +138,7 @@ class DiffusionTSConfig(ModelConfig):
         require(0.0 <= self.eta <= 1.0, f"eta must be in [0, 1], got {self.eta}")
         require(self.spacing in ("linear", "quadratic"),
                 f"spacing must be linear or quadratic, got {self.spacing!r}")
+        require(self.sigma_data > 0, f"sigma_data must be > 0, got {self.sigma_data}")
         require(0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got "
                                              f"{self.ema_decay}")
 
@@ -185,7 +189,7 @@ class DiffusionTS(SequenceModel):
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator,
                           device=x.device)
         noise = torch.randn(x0.shape, generator=generator, device=x.device)
-        pred = self.denoiser(self.diffusion.q_sample(x0, t, noise), t)
+        pred = self.predict_x0(self.denoiser, self.diffusion.q_sample(x0, t, noise), t)
         return diffusion_ts_loss(pred, x0, self.diffusion.loss_weight[t],
                                  kind=self.config.loss,
                                  fourier_weight=self.config.fourier_weight, mask=mask)
@@ -208,6 +212,28 @@ class DiffusionTS(SequenceModel):
             torch._foreach_lerp_(ema, live, 1.0 - decay)
         self.ema_updates += 1
 
+    def parts(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor
+              ) -> dict[str, torch.Tensor]:
+        """Additive parts of the x0 prediction of ``net`` at (x_t, t), [-1, 1] space: the
+        denoiser's ``level`` (batch, 1, features), ``trend``, ``seasonal``, ``residual``, and
+        with ``skip`` the pass-through ``skip`` = c_skip x_t / sqrt(abar_t) (the denoiser's
+        parts then scaled by c_out)."""
+        p = net.parts(x_t, t)
+        if not self.config.skip:
+            return p
+        c_skip, c_out = self.diffusion.skip_scales(t, self.config.sigma_data)
+        return {"skip": c_skip * x_t, **{k: c_out * v for k, v in p.items()}}
+
+    def predict_x0(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x0 prediction (batch, time, features) of ``net`` at (x_t, t): the sum of parts."""
+        if not self.config.skip:
+            return net(x_t, t)
+        c_skip, c_out = self.diffusion.skip_scales(t, self.config.sigma_data)
+        return c_skip * x_t + c_out * net(x_t, t)
+
+    def _denoise_fn(self):
+        return functools.partial(self.predict_x0, self.net)
+
     # --- generation -----------------------------------------------------------------------
     @property
     def net(self) -> nn.Module:
@@ -217,9 +243,9 @@ class DiffusionTS(SequenceModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, *,
                sampler: str | None = None, steps: int | None = None,
-               eta: float | None = None) -> torch.Tensor:
+               eta: float | None = None, spacing: str | None = None) -> torch.Tensor:
         """Draw ``n`` windows (n, time, features), [0, 1]-scaled space, with the configured
-        sampler (``sampler``/``steps``/``eta`` override it for this call)."""
+        sampler (``sampler``/``steps``/``eta``/``spacing`` override it for this call)."""
         if int(n) != n or n < 1:
             raise FactorseqError(f"number of samples must be a positive integer, got {n}")
         c = self.config
@@ -231,10 +257,11 @@ class DiffusionTS(SequenceModel):
         x_T = x_T.to(self.device)
         clip = 1.0 if c.clip else None
         if sampler == "ancestral":
-            x0 = self.diffusion.ancestral(self.net, x_T, clip=clip, generator=generator)
+            x0 = self.diffusion.ancestral(self._denoise_fn(), x_T, clip=clip, generator=generator)
         else:
-            x0 = self.diffusion.ddim(self.net, x_T, steps or c.sampling_steps,
-                                     eta=c.eta if eta is None else eta, spacing=c.spacing,
+            x0 = self.diffusion.ddim(self._denoise_fn(), x_T, steps or c.sampling_steps,
+                                     eta=c.eta if eta is None else eta,
+                                     spacing=spacing or c.spacing,
                                      clip=clip, generator=generator)
         return (x0 + 1.0) / 2.0
 
@@ -242,14 +269,14 @@ class DiffusionTS(SequenceModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic DDIM inversion of x (batch, time, features) to x_T, same shape."""
         self.check_input(x)
-        return self.diffusion.ddim_invert(self.net, 2.0 * x - 1.0, self.config.encode_steps,
-                                          spacing=self.config.spacing)
+        return self.diffusion.ddim_invert(self._denoise_fn(), 2.0 * x - 1.0,
+                                          self.config.encode_steps, spacing=self.config.spacing)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Deterministic DDIM (eta = 0) from x_T = z (batch, time, features) to windows."""
         self.check_input(z, "z")
-        x0 = self.diffusion.ddim(self.net, z, self.config.encode_steps, eta=0.0,
+        x0 = self.diffusion.ddim(self._denoise_fn(), z, self.config.encode_steps, eta=0.0,
                                  spacing=self.config.spacing, clip=None)
         return (x0 + 1.0) / 2.0
 
@@ -260,10 +287,11 @@ class DiffusionTS(SequenceModel):
         time), ``trend``, ``seasonal``, ``residual``; their sum is the reconstruction."""
         self.check_input(x)
         steps = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
-        p = self.net.parts(2.0 * x - 1.0, steps)
+        p = self.parts(self.net, 2.0 * x - 1.0, steps)
         # u = 2x - 1 is affine: the constant goes to the level, every part is halved
-        return {"level": ((p["level"] + 1.0) / 2.0).expand_as(x), "trend": p["trend"] / 2.0,
-                "seasonal": p["seasonal"] / 2.0, "residual": p["residual"] / 2.0}
+        out = {k: v.expand_as(x) / 2.0 for k, v in p.items()}
+        out["level"] = out["level"] + 0.5
+        return out
 
     @torch.no_grad()
     def decompose(self, x: torch.Tensor, t: int = 0) -> dict[str, torch.Tensor]:
@@ -291,8 +319,9 @@ class DiffusionTS(SequenceModel):
             top.plot(t, x_np[j, :, 0], "k-", label="original")
             top.plot(t, parts["output"][j, :, 0], "C3--", label="reconstruction")
             top.set_title(f"window {i}, feature 0")
-            for name in ("level", "trend", "seasonal", "residual"):
-                bottom.plot(t, parts[name][j, :, 0], label=name)
+            for name in ("skip", "level", "trend", "seasonal", "residual"):
+                if name in parts:
+                    bottom.plot(t, parts[name][j, :, 0], label=name)
             bottom.set_xlabel("time step")
         axes[0, 0].legend(fontsize="small")
         axes[1, 0].legend(fontsize="small")

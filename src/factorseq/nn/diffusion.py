@@ -128,6 +128,18 @@ class GaussianDiffusion(nn.Module):
         abar = self._at(self.alpha_bar, t)
         return (x_t - abar.sqrt() * x0) / (1.0 - abar).sqrt()
 
+    def skip_scales(self, t: torch.Tensor, sigma_data: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Karras et al.'s (EDM) pre-conditioning of an x0 predictor, in VP form:
+        x0_hat = c_skip x_t / sqrt(abar_t) + c_out F(x_t, t) with sigma^2 = (1 - abar) / abar,
+        c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2), sd =
+        ``sigma_data``: the net F only adds a correction when the input is nearly clean and
+        carries the prediction when it is noise. Both (batch, 1, 1)."""
+        abar = self._at(self.alpha_bar, t)
+        var = (1.0 - abar) / abar
+        sd2 = sigma_data ** 2
+        return sd2 / (var + sd2) / abar.sqrt(), (var * sd2 / (var + sd2)).sqrt()
+
     # --- samplers -------------------------------------------------------------------------
     @staticmethod
     def _predict(denoise: Denoiser, x: torch.Tensor, t: int, clip: float | None

@@ -19,6 +19,10 @@ class TrainConfig:
     second thread fighting other work for 2 cores slows training by an order of magnitude
     (measured: BENCHMARKS.md); ``null`` lets torch use every core. ``warmup_steps`` > 0
     raises the learning rate linearly from lr / warmup_steps to lr over the first steps.
+    ``lr_schedule``: ``plateau`` (the above) or ``cosine`` (after the warm-up, a half cosine
+    from lr down to ``min_lr`` at the last step; no plateau reductions). ``max_steps``
+    (optimiser steps) and ``max_minutes`` (wall clock of the fit) end training before
+    ``epochs`` when reached; None = no limit.
     """
 
     epochs: int = 500
@@ -34,6 +38,9 @@ class TrainConfig:
     min_lr: float = 1e-5
     grad_clip: float | None = None
     warmup_steps: int = 0
+    lr_schedule: str = "plateau"
+    max_steps: int | None = None
+    max_minutes: float | None = None
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
@@ -50,6 +57,12 @@ class TrainConfig:
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
         require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        require(self.lr_schedule in ("plateau", "cosine"),
+                f"lr_schedule must be plateau or cosine, got {self.lr_schedule!r}")
+        require(self.max_steps is None or self.max_steps >= 1,
+                f"max_steps must be >= 1 or null, got {self.max_steps}")
+        require(self.max_minutes is None or self.max_minutes > 0,
+                f"max_minutes must be > 0 or null, got {self.max_minutes}")
         require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         require(self.patience >= 1, "patience must be >= 1")
         require(0 < self.lr_factor < 1, "lr_factor must be in (0, 1)")

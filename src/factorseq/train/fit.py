@@ -192,6 +192,8 @@ def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | None = N
         accelerator=train_cfg.accelerator, devices=train_cfg.devices,
         num_nodes=train_cfg.num_nodes, strategy=train_cfg.strategy,
         max_epochs=train_cfg.epochs, callbacks=callbacks, logger=loggers,
+        max_steps=train_cfg.max_steps or -1,  # whichever comes first: epochs, steps, time
+        max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None,
         enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=train_cfg.log_every_n_steps, deterministic=False,
         limit_val_batches=1.0 if val_loader is not None else 0,
