@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -150,6 +151,47 @@ def score(args: argparse.Namespace) -> dict:
     return row
 
 
+def factorseq(*args: object) -> tuple[float, str]:
+    """Run the ``factorseq`` CLI of this checkout; (wall seconds, stdout)."""
+    cmd = [sys.executable, "-m", "factorseq.cli", *map(str, args)]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0, out.stdout
+
+
+def table(args: argparse.Namespace) -> dict:
+    """Train with the defaults, evaluate (TimeGAN protocol, all windows), time sampling of
+    as many windows as the data holds, and score the fast sampler against the full one on the
+    validation split: one JSON row per data set in ``--out``."""
+    run = Path(args.root) / args.data
+    row: dict = {"data": args.data, "load_before": load_avg()}
+    if not (run / "model.safetensors").is_file():
+        row["train_wall_s"], _ = factorseq("train", "diffusion_ts", "--data", args.data,
+                                           "--out", run, "--force", *args.extra)
+    cfg = json.loads((run / "config.json").read_text())
+    row["training"] = cfg["training"]
+    row["model_config"] = cfg["model_config"]
+    n = len(validation_windows(load(run))) * 10  # ~ all windows (10 % validation)
+    w, out = factorseq("sample", run, "--n", n, "--out", run / "samples.npz", "--force")
+    row.update(sample_n=n, sample_wall_s=round(w, 1), sample_stdout=out.strip(),
+               load_sample=load_avg())
+    w, _ = factorseq("evaluate", run, "--out", run / "metrics.json", "--repeats", 5,
+                     "--force")
+    row["metrics"] = json.loads((run / "metrics.json").read_text())
+    row["evaluate_wall_s"] = round(w, 1)
+    for sampler in args.compare:
+        name, _, steps = sampler.partition(":")
+        ns = argparse.Namespace(run=run, ckpt=None, sampler=name, steps=int(steps) if steps
+                                else None, eta=None, spacing=None, n=args.compare_n,
+                                seeds=3, iterations=2000, sample_seed=0, threads=1, out=None)
+        row.setdefault("samplers", []).append(score(ns))
+    print(json.dumps(row), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -173,8 +215,16 @@ def main(argv: list[str] | None = None) -> None:
     sc.add_argument("--sample-seed", type=int, default=0)
     sc.add_argument("--threads", type=int, default=1)
     sc.add_argument("--out", default=None, help="append the JSON row to this file")
+    tb = sub.add_parser("table")
+    tb.add_argument("data")
+    tb.add_argument("--root", default="benchmarks/out/diffusion")
+    tb.add_argument("--out", default="benchmarks/out/diffusion/table.jsonl")
+    tb.add_argument("--compare", nargs="*", default=["ddim", "ancestral"],
+                    help="samplers scored on the validation split, e.g. ddim:20 ancestral")
+    tb.add_argument("--compare-n", type=int, default=None)
+    tb.add_argument("extra", nargs="*", help="more train options after --")
     args = p.parse_args(argv)
-    speed(args) if args.cmd == "speed" else score(args)
+    {"speed": speed, "score": score, "table": table}[args.cmd](args)
 
 
 if __name__ == "__main__":

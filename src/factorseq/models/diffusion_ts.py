@@ -66,6 +66,10 @@ class DiffusionTSConfig(ModelConfig):
     - ``sampler``: ``ddim`` or ``ancestral``; ``sampling_steps`` (DDIM denoiser calls),
       ``eta`` (0 = deterministic DDIM), ``spacing`` of the DDIM steps (``linear`` /
       ``quadratic``), ``clip`` the x0 predictions to the data range while sampling.
+    - ``skip``: Karras et al.'s pre-conditioning, x0_hat = c_skip(t) x_t / sqrt(abar_t) +
+      c_out(t) F(x_t, t) (``sigma_data`` the data scale in [-1, 1] units), the loss weights
+      then applied on F's scale (x0 error / c_out(t)): the net learns a correction at low
+      noise instead of an identity map. Not in the reference.
     - ``ema_decay`` / ``ema_every``: EMA of the weights every ``ema_every`` optimiser steps
       (0.995 / 10, reference); ``use_ema`` samples with it; ``encode_steps``: DDIM steps of
       ``encode``/``decode`` (None = min(50, timesteps)).
@@ -190,8 +194,11 @@ class DiffusionTS(SequenceModel):
                           device=x.device)
         noise = torch.randn(x0.shape, generator=generator, device=x.device)
         pred = self.predict_x0(self.denoiser, self.diffusion.q_sample(x0, t, noise), t)
-        return diffusion_ts_loss(pred, x0, self.diffusion.loss_weight[t],
-                                 kind=self.config.loss,
+        weight = self.diffusion.loss_weight[t]
+        if self.config.skip:  # the same weights on the net's own scale: x0 error / c_out
+            c_out = self.diffusion.skip_scales(t, self.config.sigma_data)[1].view(-1)
+            weight = weight / c_out ** (1 if self.config.loss == "l1" else 2)
+        return diffusion_ts_loss(pred, x0, weight, kind=self.config.loss,
                                  fourier_weight=self.config.fourier_weight, mask=mask)
 
     def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
