@@ -42,6 +42,11 @@ class TrainConfig:
     C heap back to the OS at each round and validation pass (flat resident size on big
     corpora; see ``factorseq.heap``).
 
+    ``warmup_steps`` > 0 raises the learning rate linearly from lr / warmup_steps to lr over the
+    first steps. ``lr_schedule``: ``plateau`` (the above) or ``cosine`` (after the warm-up, a
+    half cosine from lr down to ``min_lr`` at the last step; no plateau reductions).
+    ``max_steps`` (optimiser steps) ends training before ``epochs`` when reached.
+
     A model's ``train_defaults`` fill the fields the caller did not set (:meth:`given`).
     """
 
@@ -57,6 +62,9 @@ class TrainConfig:
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     grad_clip: float | None = None
+    warmup_steps: int = 0
+    lr_schedule: str = "plateau"
+    max_steps: int | None = None
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
@@ -75,6 +83,11 @@ class TrainConfig:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        require(self.lr_schedule in ("plateau", "cosine"),
+                f"lr_schedule must be plateau or cosine, got {self.lr_schedule!r}")
+        require(self.max_steps is None or self.max_steps >= 1,
+                f"max_steps must be >= 1 or null, got {self.max_steps}")
         require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         require(self.patience >= 1, "patience must be >= 1")
         require(0 < self.lr_factor < 1, "lr_factor must be in (0, 1)")

@@ -268,6 +268,7 @@ def _trainer(p: _Prepared, work: Path | None, callbacks: list[Callback], has_val
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy=_strategy(cfg.strategy, p.model), max_epochs=cfg.epochs, callbacks=callbacks,
+        max_steps=cfg.max_steps or -1,  # whichever comes first: epochs, steps, time
         logger=_loggers(cfg, work), enable_checkpointing=work is not None,
         max_time=datetime.timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
         enable_progress_bar=_progress(cfg), enable_model_summary=False,
