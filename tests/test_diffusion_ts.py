@@ -127,7 +127,7 @@ def test_model_loss_ignores_missing_values():
 
 
 def test_decomposition_sums_to_the_reconstruction():
-    model = tiny().eval()
+    model = tiny(skip=False).eval()  # the reference's parameterisation: parts are the net's
     x = torch.rand(3, 6, 2)
     d = model.decompose(x)
     parts = {**d.parts, "output": d.output}
@@ -139,6 +139,13 @@ def test_decomposition_sums_to_the_reconstruction():
     assert torch.allclose(parts["output"], (x0 + 1) / 2, atol=1e-6)
     assert torch.allclose(parts["level"], parts["level"][:, :1].expand_as(x))  # constant
     assert torch.allclose(parts["residual"].mean(1), torch.zeros(3, 2), atol=1e-6)
+
+
+def test_defaults_use_skip_and_presets_follow_the_paper():
+    assert DiffusionTSConfig(seq_len=6, n_features=2).skip is True
+    paper = DiffusionTSConfig(seq_len=6, n_features=2, preset="energy")
+    assert paper.skip is False and paper.sampler == "ancestral" and paper.d_model == 96
+    assert DiffusionTSConfig(seq_len=6, n_features=2, preset="energy", skip=True).skip is True
 
 
 def test_skip_preconditioning_by_hand_and_decomposition_with_skip():
