@@ -176,6 +176,8 @@ def evaluate(
     repeats: Annotated[int, Opt(help="metric repeats (mean and std)")] = 5,
     seed: Annotated[int, Opt()] = 0,
     set_: Annotated[list[str] | None, Opt("--set", help="evaluator option key=value")] = None,
+    evaluator: Annotated[str | None, Opt(help="evaluator (default: the model's own; "
+                                         "e.g. disentanglement)")] = None,
     force: Annotated[bool, Opt("--force")] = False,
 ) -> None:
     """Score a trained model with the metrics of its kind; write them as JSON."""
@@ -190,8 +192,8 @@ def evaluate(
     r = load(run)
     real = r.load_data(data)
     synth = read_windows(samples) if samples is not None else None
-    ev = get_evaluator(r.model.evaluator)(r, real, repeats=repeats, samples=synth, seed=seed,
-                                          **parse_sets(set_))
+    ev = get_evaluator(evaluator or r.model.evaluator)(r, real, repeats=repeats, samples=synth,
+                                                       seed=seed, **parse_sets(set_))
     t0 = time.perf_counter()
     metrics = ev.evaluate()
     metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))

@@ -1,0 +1,236 @@
+"""The ``disentanglement`` evaluator: which factor of a sequence each part of a model's code
+holds, on data whose factors are known. Any model with an encoder; only its codes and their
+roles are read (:func:`codes_of`), never its internals.
+
+The data names its factors in ``meta["factors"]`` ({name: "sequence" | "segment"}; integer
+``extras[name]``, continuous factors binned), e.g. ``known-factors`` or ``fsdd-strings``
+(speaker, digit); option ``factors`` overrides it. Scores, on the data's ``.test`` split
+(else a seeded ``test_fraction`` of its sequences), with predictors fit on (at most
+``max_train``) training windows:
+
+- ``mig``, ``modularity`` (+ ``mig_per_factor``) on the test windows; ``dci_disentanglement``,
+  ``dci_completeness``, ``dci_informativeness`` and ``sap`` trained on training windows,
+  scored on test windows (:mod:`factorseq.metrics.disentanglement`); all over every code
+  part concatenated and all known factors. ``importance_by_role``: per factor, the share of
+  its DCI importance held by the sequence-level / segment-level / whole-window parts.
+- ``eer_static`` / ``eer_dynamic`` (``eer_latent`` for a code without roles): speaker
+  verification EER from the sequence-level / segment-level parts averaged over each test
+  sequence (:mod:`factorseq.metrics.verification`; speakers = ``speaker_key`` extra). Low
+  static and high (~0.5) dynamic EER = the speaker sits in the static part only.
+- ``symmetry`` when the data can be re-generated with one factor changed (known-factors):
+  :mod:`factorseq.metrics.symmetry`.
+- ``seconds_per_metric``. Option ``metrics`` (list) picks a subset: mig, modularity, dci,
+  sap, eer, symmetry.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..data import known_factors
+from ..data.container import SequenceData
+from ..errors import FactorseqError
+from .disentanglement import dci, mig_per_factor, modularity, sap
+from .evaluators import Evaluator, evaluator
+from .symmetry import by_role, symmetry
+from .verification import sequence_eer
+
+METRICS = ("mig", "modularity", "dci", "sap", "eer", "symmetry")
+SCORED_ROLES = ("sequence", "segment", "latent")
+EER_KEYS = {"sequence": "eer_static", "segment": "eer_dynamic", "latent": "eer_latent"}
+
+
+def codes_of(run: Any, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Posterior-mean codes of windows ``x`` (n, T, D) in the run's scaled space, by part,
+    and the role of each part (``sequence``, ``segment``, ``latent``, ...).
+
+    The ONE place that knows how today's models encode. With the typed contract (issue #11)
+    this becomes ``c = run.model.encode(x)`` -> ``{k: numpy(v)}``, ``{s.name: s.role for s in
+    c.specs.values()}``."""
+    model = run.model.eval()
+    if hasattr(model, "posterior_means"):  # FHVAE: z1 segment-level, z2 sequence-level
+        z1, z2 = model.posterior_means(np.asarray(x, dtype=np.float32))
+        return {"z1": z1.numpy(), "z2": z2.numpy()}, {"z1": "segment", "z2": "sequence"}
+    chunks: list[dict[str, np.ndarray]] = []
+    with torch.no_grad():
+        for i in range(0, len(x), 512):
+            z = model.encode(torch.as_tensor(np.asarray(x[i:i + 512], dtype=np.float32)))
+            parts = z if isinstance(z, dict) else dict(enumerate(z)) \
+                if isinstance(z, (tuple, list)) else {"z": z}
+            chunks.append({str(k): v.cpu().numpy() for k, v in parts.items()})
+    codes = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    roles = {k: {2: "latent", 3: "steps"}.get(v.ndim, "label") for k, v in codes.items()}
+    if "probs" in roles:
+        roles["probs"] = "probs"
+    return codes, roles
+
+
+def split_sequences(data: SequenceData, fraction: float, seed: int
+                    ) -> tuple[SequenceData, SequenceData]:
+    """The data's own ``.test`` split, else a seeded ``fraction`` of its sequences held out."""
+    if data.seq_id is None:
+        raise FactorseqError("disentanglement evaluation needs the sequence id of every window")
+    if data.test is not None:
+        if data.test.seq_id is None:
+            raise FactorseqError("the test split has no sequence ids")
+        return data, data.test
+    ids = np.unique(data.seq_id)
+    k = int(round(fraction * len(ids)))
+    if k < 2 or k >= len(ids):
+        raise FactorseqError(f"{len(ids)} sequences are too few to hold out {fraction} of them")
+    held = np.random.default_rng(seed).choice(ids, size=k, replace=False)
+    te = np.isin(data.seq_id, held)
+    return data.subset(np.flatnonzero(~te)), data.subset(np.flatnonzero(te))
+
+
+@evaluator("disentanglement")
+class DisentanglementEvaluator(Evaluator):
+    """MIG, DCI, SAP, modularity, static/dynamic EER and symmetry of a run's code."""
+
+    defaults: ClassVar[dict[str, Any]] = {
+        "factors": None, "speaker_key": "speaker", "metrics": None, "max_train": 5000,
+        "max_test": 10000, "bins": 20, "actions": 100, "pairs": 5000, "test_fraction": 0.2}
+
+    def __init__(self, run: Any, data: SequenceData | None = None, *, repeats: int = 5,
+                 samples: Any = None, seed: int = 0, **options: Any) -> None:
+        super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
+        o = self.options
+        wanted = o["metrics"] if o["metrics"] is not None else list(METRICS)
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        unknown = sorted(set(wanted) - set(METRICS))
+        if unknown:
+            raise FactorseqError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(METRICS)}")
+        self.wanted = wanted
+        for key in ("max_train", "max_test", "bins", "actions", "pairs"):
+            v = o[key]
+            if isinstance(v, bool) or not float(v).is_integer() or v < 2:
+                raise FactorseqError(f"disentanglement option {key} must be an integer >= 2, "
+                                     f"got {v!r}")
+            o[key] = int(v)
+        data = data if data is not None else run.load_data()
+        self.train, self.test = split_sequences(data, float(o["test_fraction"]), self.seed)
+        roles = o["factors"] if o["factors"] is not None else data.meta.get("factors")
+        if not isinstance(roles, dict) or not roles:
+            raise FactorseqError("the data names no factors (meta 'factors'); give them with "
+                                 "--set 'factors={name: sequence, other: segment}'")
+        bad = [f for f in roles if f not in self.test.extras or f not in self.train.extras]
+        if bad:
+            raise FactorseqError(f"factor(s) {', '.join(bad)} are not per-window extras of the "
+                                 f"data; extras: {', '.join(sorted(self.test.extras))}")
+        self.factor_roles = {str(k): str(v) for k, v in roles.items()}
+
+    def _factors(self, data: SequenceData, rows: np.ndarray | None = None) -> np.ndarray:
+        cols = [np.asarray(data.extras[f]) for f in self.factor_roles]
+        f = np.stack(cols, axis=1)
+        if not np.issubdtype(f.dtype, np.integer):
+            raise FactorseqError("factor extras must be integers (bin continuous factors)")
+        return f if rows is None else f[rows]
+
+    def _encode(self, data: SequenceData) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        return codes_of(self.run, np.asarray(self.run.scaler.transform(data.x)))
+
+    def evaluate(self) -> dict[str, Any]:
+        o, rng = self.options, np.random.default_rng(self.seed)
+        secs: dict[str, float] = {}
+        t0 = time.perf_counter()
+        n_tr = self.train.n_windows
+        tr_rows = np.sort(rng.choice(n_tr, o["max_train"], replace=False)) \
+            if n_tr > o["max_train"] else np.arange(n_tr)
+        train = self.train.subset(tr_rows)
+        codes_te, roles = self._encode(self.test)
+        codes_tr, _ = self._encode(train)
+        secs["encode"] = time.perf_counter() - t0
+        parts = [k for k in codes_te if roles.get(k) in SCORED_ROLES]
+        if not parts:
+            raise FactorseqError("the model's code has no sequence, segment or latent part")
+        z_te = np.concatenate([codes_te[k].reshape(len(codes_te[k]), -1) for k in parts], 1)
+        z_tr = np.concatenate([codes_tr[k].reshape(len(codes_tr[k]), -1) for k in parts], 1)
+        f_te, f_tr = self._factors(self.test), self._factors(train)
+        n_te = len(z_te)
+        te_rows = np.sort(rng.choice(n_te, o["max_test"], replace=False)) \
+            if n_te > o["max_test"] else np.arange(n_te)
+        names = list(self.factor_roles)
+        out: dict[str, Any] = {
+            "factors": dict(self.factor_roles),
+            "code_parts": {k: [roles[k], int(codes_te[k].reshape(n_te, -1).shape[1])]
+                           for k in parts},
+            "n_train_windows": int(len(z_tr)), "n_test_windows": int(n_te),
+            "n_test_sequences": int(len(np.unique(self.test.seq_id)))}
+
+        def timed(name: str, fn):
+            if name in self.wanted:
+                t = time.perf_counter()
+                fn()
+                secs[name] = time.perf_counter() - t
+
+        def do_mig():
+            per = mig_per_factor(z_te[te_rows], f_te[te_rows], o["bins"])
+            out["mig"] = float(np.nanmean(per)) if np.isfinite(per).any() else None
+            out["mig_per_factor"] = {n: _num(v) for n, v in zip(names, per, strict=True)}
+
+        def do_dci():
+            res = dci(z_tr, f_tr, z_te[te_rows], f_te[te_rows], self.seed)
+            imp = np.asarray(res.pop("dci_importance"))
+            out.update(res)
+            out["importance_by_role"] = _by_role(imp, [roles[k] for k in parts],
+                                                 [codes_te[k].reshape(n_te, -1).shape[1]
+                                                  for k in parts], names)
+
+        timed("mig", do_mig)
+        timed("modularity", lambda: out.update(modularity=modularity(
+            z_te[te_rows], f_te[te_rows], o["bins"])))
+        timed("dci", do_dci)
+        timed("sap", lambda: out.update(sap=sap(z_tr, f_tr, z_te[te_rows], f_te[te_rows])))
+        timed("eer", lambda: out.update(self._eer(codes_te, roles)))
+        timed("symmetry", lambda: out.update(self._symmetry(codes_te, roles)))
+        out["seconds_per_metric"] = {k: round(v, 3) for k, v in secs.items()}
+        return out
+
+    def _eer(self, codes: dict[str, np.ndarray], roles: dict[str, str]) -> dict[str, Any]:
+        labels = self.test.extras.get(self.options["speaker_key"])
+        if labels is None or np.ndim(labels) != 1:
+            return {"eer_note": f"no per-window {self.options['speaker_key']!r} extra"}
+        out: dict[str, Any] = {}
+        for role, z in by_role(codes, roles).items():
+            out[EER_KEYS[role]] = sequence_eer(z, self.test.seq_id, np.asarray(labels))
+        ids = np.unique(self.test.seq_id)
+        out["eer_trials"] = int(len(ids) * (len(ids) - 1) // 2)
+        return out
+
+    def _symmetry(self, codes: dict[str, np.ndarray], roles: dict[str, str]) -> dict[str, Any]:
+        test = self.test
+        if not known_factors.can_act(test):
+            return {"symmetry": None}
+        scaler = self.run.scaler
+
+        def act(seq: int, factor: str, rng: np.random.Generator, segment: int | None):
+            rows, x = known_factors.random_action(test, seq, factor, rng, segment)
+            return rows, np.asarray(scaler.transform(x))
+
+        factor_roles = {f: r for f, r in self.factor_roles.items()
+                        if f in known_factors.FACTORS}
+        res = symmetry(lambda x: codes_of(self.run, x)[0], act, codes, test.seq_id,
+                       test.extras["segment_index"], factor_roles, roles,
+                       actions=self.options["actions"], seed=self.seed,
+                       pairs=self.options["pairs"])
+        return {"symmetry": res}
+
+
+def _num(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _by_role(imp: np.ndarray, part_roles: list[str], dims: list[int], names: list[str]
+             ) -> dict[str, dict[str, float]]:
+    """Per factor, the share of its importance (rows of ``imp`` = latents) held by each role."""
+    role_of = np.repeat(part_roles, dims)
+    out = {}
+    for k, name in enumerate(names):
+        total = imp[:, k].sum()
+        out[name] = {r: float(imp[role_of == r, k].sum() / total) if total > 0 else 0.0
+                     for r in dict.fromkeys(part_roles)}
+    return out
