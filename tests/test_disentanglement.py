@@ -210,6 +210,19 @@ def test_disentanglement_evaluator_end_to_end(tmp_path, capsys, model, extra):
         assert 0 <= m["eer_static"] <= 1 and 0 <= m["eer_dynamic"] <= 1
         assert sym["sequence_action"]["ratio"] > 0 and sym["segment_action"]["ratio"] > 0
         assert set(m["importance_by_role"]["regime"]) == {"segment", "sequence"}
+        # the static EER is the fhvae evaluator's: cosine of the closed-form mu2 per sequence
+        import torch
+
+        from factorseq.checkpoint import load
+        from factorseq.metrics.verification import cosine_trials
+        r = load(run)
+        test = r.load_data().test
+        _, z2 = r.model.posterior_means(r.scaler.transform(test.x))
+        _, mu2, _ = r.model.mu2_of(z2, torch.as_tensor(test.seq_id))
+        spk = np.array([test.extras["speaker"][test.seq_id == s][0]
+                        for s in np.unique(test.seq_id)])
+        assert m["eer_static"] == pytest.approx(equal_error_rate(*cosine_trials(mu2.numpy(),
+                                                                                spk)), abs=1e-9)
     else:
         assert m["code_parts"] == {"z": ["latent", 4]} and "eer_static" not in m
         assert 0 <= m["eer_latent"] <= 1 and sym["sequence_action"]["ratio"] is None
