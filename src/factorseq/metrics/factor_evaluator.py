@@ -133,33 +133,49 @@ class DisentanglementEvaluator(Evaluator):
     def _encode(self, data: SequenceData) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         return codes_of(self.run, np.asarray(self.run.scaler.transform(data.x)))
 
-    def evaluate(self) -> dict[str, Any]:
-        o, rng = self.options, np.random.default_rng(self.seed)
-        secs: dict[str, float] = {}
-        cpu: dict[str, float] = {}
-        t0, c0 = time.perf_counter(), time.process_time()
+    def _encoded(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Codes of the test windows, and of at most ``max_train`` training windows when a
+        predictor is fit (DCI, SAP): parts concatenated (n, dims), with the factors (n, K)."""
+        o = self.options
         n_tr = self.train.n_windows
         tr_rows = np.sort(rng.choice(n_tr, o["max_train"], replace=False)) \
             if n_tr > o["max_train"] else np.arange(n_tr)
-        train = self.train.subset(tr_rows)
-        codes_te, roles = self._encode(self.test)
-        codes_tr, _ = self._encode(train)
-        secs["encode"], cpu["encode"] = time.perf_counter() - t0, time.process_time() - c0
-        parts = [k for k in codes_te if roles.get(k) in SCORED_ROLES]
+        codes, roles = self._encode(self.test)
+        parts = [k for k in codes if roles.get(k) in SCORED_ROLES]
         if not parts:
             raise FactorseqError("the model's code has no sequence, segment or latent part")
-        z_te = np.concatenate([codes_te[k].reshape(len(codes_te[k]), -1) for k in parts], 1)
-        z_tr = np.concatenate([codes_tr[k].reshape(len(codes_tr[k]), -1) for k in parts], 1)
-        f_te, f_tr = self._factors(self.test), self._factors(train)
-        n_te = len(z_te)
-        te_rows = np.sort(rng.choice(n_te, o["max_test"], replace=False)) \
+
+        def flat(c: dict[str, np.ndarray]) -> np.ndarray:
+            return np.concatenate([c[k].reshape(len(c[k]), -1) for k in parts], 1)
+
+        enc = {"codes": codes, "roles": roles, "parts": parts, "z_te": flat(codes),
+               "f_te": self._factors(self.test), "z_tr": None, "f_tr": None}
+        n_te = len(enc["z_te"])
+        enc["te_rows"] = np.sort(rng.choice(n_te, o["max_test"], replace=False)) \
             if n_te > o["max_test"] else np.arange(n_te)
+        if {"dci", "sap"} & set(self.wanted):
+            train = self.train.subset(tr_rows)
+            enc["z_tr"], enc["f_tr"] = flat(self._encode(train)[0]), self._factors(train)
+        return enc
+
+    def evaluate(self) -> dict[str, Any]:
+        o = self.options
+        secs: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        t0, c0 = time.perf_counter(), time.process_time()
+        enc = self._encoded(np.random.default_rng(self.seed))
+        secs["encode"], cpu["encode"] = time.perf_counter() - t0, time.process_time() - c0
+        codes_te, roles, parts = enc["codes"], enc["roles"], enc["parts"]
+        z_tr, f_tr, te_rows = enc["z_tr"], enc["f_tr"], enc["te_rows"]
+        z_te, f_te = enc["z_te"][te_rows], enc["f_te"][te_rows]
+        n_te = len(enc["z_te"])
         names = list(self.factor_roles)
         out: dict[str, Any] = {
             "factors": dict(self.factor_roles),
             "code_parts": {k: [roles[k], int(codes_te[k].reshape(n_te, -1).shape[1])]
                            for k in parts},
-            "n_train_windows": int(len(z_tr)), "n_test_windows": int(n_te),
+            "n_train_windows": 0 if z_tr is None else int(len(z_tr)),
+            "n_test_windows": int(n_te),
             "n_test_sequences": int(len(np.unique(self.test.seq_id)))}
 
         def timed(name: str, fn):
@@ -169,12 +185,12 @@ class DisentanglementEvaluator(Evaluator):
                 secs[name], cpu[name] = time.perf_counter() - t, time.process_time() - c
 
         def do_mig():
-            per = mig_per_factor(z_te[te_rows], f_te[te_rows], o["bins"])
+            per = mig_per_factor(z_te, f_te, o["bins"])
             out["mig"] = float(np.nanmean(per)) if np.isfinite(per).any() else None
             out["mig_per_factor"] = {n: _num(v) for n, v in zip(names, per, strict=True)}
 
         def do_dci():
-            res = dci(z_tr, f_tr, z_te[te_rows], f_te[te_rows], self.seed)
+            res = dci(z_tr, f_tr, z_te, f_te, self.seed)
             imp = np.asarray(res.pop("dci_importance"))
             out.update(res)
             out["importance_by_role"] = _by_role(imp, [roles[k] for k in parts],
@@ -182,10 +198,9 @@ class DisentanglementEvaluator(Evaluator):
                                                   for k in parts], names)
 
         timed("mig", do_mig)
-        timed("modularity", lambda: out.update(modularity=modularity(
-            z_te[te_rows], f_te[te_rows], o["bins"])))
+        timed("modularity", lambda: out.update(modularity=modularity(z_te, f_te, o["bins"])))
         timed("dci", do_dci)
-        timed("sap", lambda: out.update(sap=sap(z_tr, f_tr, z_te[te_rows], f_te[te_rows])))
+        timed("sap", lambda: out.update(sap=sap(z_tr, f_tr, z_te, f_te)))
         timed("eer", lambda: out.update(self._eer(codes_te, roles)))
         timed("symmetry", lambda: out.update(self._symmetry(codes_te, roles)))
         out["seconds_per_metric"] = {k: round(v, 3) for k, v in secs.items()}
