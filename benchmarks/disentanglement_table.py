@@ -45,7 +45,8 @@ CELLS = {
 }
 KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
         "modularity", "eer_static", "eer_dynamic", "eer_latent", "sym_seq_ratio",
-        "sym_seg_ratio", "sym_seq_zseq", "sym_seq_zseg", "sym_seg_zseg", "sym_seg_zseq"]
+        "sym_seg_ratio", "sym_seq_zseq", "sym_seq_zseg", "sym_seg_zseg", "sym_seg_zseq",
+        "sym_seq_zlatent", "sym_seg_zlatent"]
 
 
 def run_cell(name: str, seed: int) -> dict:
@@ -80,38 +81,44 @@ def flat(m: dict) -> dict[str, float]:
     sym = m.get("symmetry") or {}
     for kind, short in (("sequence_action", "seq"), ("segment_action", "seg")):
         s = sym.get(kind) or {}
-        for k in ("ratio", "z_seq", "z_seg"):
+        for k in ("ratio", "z_seq", "z_seg", "z_latent"):
             if isinstance(s.get(k), (int, float)):
-                out[f"sym_{short}_{k.replace('_', '')}" if k != "ratio" else f"sym_{short}_ratio"] \
-                    = s[k]
+                out[f"sym_{short}_{k.replace('_', '')}"] = s[k]
     return out
 
 
+def _mean_std(v: list[float]) -> str:
+    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if v else ""
+
+
 def table() -> None:
-    rows = []
-    for name in CELLS:
-        results = [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
-        if not results:
-            continue
-        vals = [flat(r["metrics"]) for r in results]
-        cells = []
-        for k in KEYS:
-            v = [x[k] for x in vals if k in x]
-            cells.append(f"{np.mean(v):.3f} ± {np.std(v):.3f}" if v else "")
-        epochs = "/".join(str(r["training"].get("epochs_run")) for r in results)
-        wall = np.mean([r["train_wall_s"] for r in results]) / 60
-        rows.append([f"{name} (n={len(results)})", *cells, epochs, f"{wall:.1f}"])
-    print("| cell | " + " | ".join(KEYS) + " | epochs | train min |")
-    print("|---" * (len(KEYS) + 3) + "|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
-    secs = {}
-    for p in OUT.glob("*/s*/result.json"):
-        for k, v in json.loads(p.read_text())["metrics"].get("seconds_per_metric", {}).items():
-            secs.setdefault((p.parent.parent.name, k), []).append(v)
-    print("\nseconds per metric (mean over seeds):")
-    for (cell, k), v in sorted(secs.items()):
-        print(f"  {cell:20s} {k:12s} {np.mean(v):7.2f}")
+    """Markdown: one column per cell (mean ± std over its seeds), one row per metric; then
+    wall and CPU seconds per metric."""
+    done = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
+            for name in CELLS}
+    done = {k: v for k, v in done.items() if v}
+    print("| metric | " + " | ".join(f"{k} (n={len(v)})" for k, v in done.items()) + " |")
+    print("|---" * (len(done) + 1) + "|")
+    for key in KEYS:
+        cells = [_mean_std([f[key] for f in (flat(r["metrics"]) for r in rs) if key in f])
+                 for rs in done.values()]
+        if any(cells):
+            print(f"| {key} | " + " | ".join(cells) + " |")
+    for label, fn in (("epochs run (best)", lambda r: f"{r['training'].get('epochs_run')} "
+                                                      f"({r['training'].get('best_epoch')})"),
+                      ("train wall min", lambda r: f"{r['train_wall_s'] / 60:.1f}")):
+        print(f"| {label} | " + " | ".join(", ".join(fn(r) for r in rs)
+                                           for rs in done.values()) + " |")
+    for what in ("seconds_per_metric", "cpu_seconds_per_metric"):
+        print(f"\n{what} (mean over seeds)\n")
+        names = sorted({k for rs in done.values() for r in rs for k in r["metrics"].get(what, {})})
+        print("| metric | " + " | ".join(done) + " |")
+        print("|---" * (len(done) + 1) + "|")
+        for k in names:
+            cells = [f"{np.mean(v):.1f}" if (v := [r["metrics"][what][k] for r in rs
+                                                   if k in r["metrics"].get(what, {})]) else ""
+                     for rs in done.values()]
+            print(f"| {k} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
