@@ -93,7 +93,7 @@ def test_ae_fits_the_code_gaussian_and_samples_from_it():
     x = torch.rand(40, T, D)
     ae.on_fit_end([{"x": x[:25]}, {"x": x[25:]}])
     with torch.no_grad():
-        z = ae.encode(x).double()
+        z = ae.encode(x)["z"].double()
     assert torch.allclose(ae.code_mean.double(), z.mean(0), atol=1e-5)
     cov = ae.code_chol.double() @ ae.code_chol.double().T
     assert torch.allclose(cov, torch.cov(z.T), atol=1e-4)
@@ -113,7 +113,7 @@ def test_ae_loss_is_the_summed_squared_error():
     with torch.no_grad():
         want = ((x - ae.decode(ae.encode(x))) ** 2).sum((1, 2)).mean()
         assert torch.allclose(ae.loss({"x": x})["loss"], want)
-    with pytest.raises(FactorseqError, match="unconditional"):
+    with pytest.raises(FactorseqError, match="cannot do 'conditional'"):
         ae.sample(2, y=1)
 
 
@@ -176,7 +176,7 @@ def test_gan_discriminator_loss_is_per_step_cross_entropy():
     torch.manual_seed(3)
     d = gan._d_loss(x, None)
     torch.manual_seed(3)
-    fake = gan.generate(gan.noise(len(x)))
+    fake = gan.fake(gan.noise(len(x)))
     real_logits, fake_logits = gan.discriminate(x), gan.discriminate(fake)
     assert real_logits.shape == (5, T, 1)  # one logit per step, averaged (RCGAN)
     want = (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())
@@ -190,7 +190,7 @@ def test_conditional_gan_samples_the_asked_label_and_checks_it():
     with torch.no_grad():
         a = gan.sample(4, generator=torch.Generator().manual_seed(0), y=2)
         z = gan.noise(4, torch.Generator().manual_seed(0))
-        want = gan.generate(z, F.one_hot(torch.full((4,), 2), 3).float())
+        want = gan.fake(z, F.one_hot(torch.full((4,), 2), 3).float())
     assert torch.allclose(a, want)
     with pytest.raises(FactorseqError, match="label"):
         gan.sample(2, y=5)
@@ -198,7 +198,7 @@ def test_conditional_gan_samples_the_asked_label_and_checks_it():
         gan.loss({"x": xb(), "y": torch.tensor([0, 1, 7, 1, 0])})
     gan.on_fit_end([b])
     assert torch.allclose(gan.label_freq, torch.tensor([0.4, 0.4, 0.2]))
-    with pytest.raises(FactorseqError, match="without conditioning"):
+    with pytest.raises(FactorseqError, match="cannot do 'conditional'"):
         tiny_gan().sample(2, y=1)
     with pytest.raises(FactorseqError, match="n_classes"):
         build(GANConfig, {"conditional": True, "n_classes": 1})
@@ -235,7 +235,7 @@ def test_aae_code_discriminator_sees_prior_vs_codes(posterior):
     if posterior == "gaussian":
         mean, logvar = h.chunk(2, -1)
         z = mean + torch.randn(5, 3) * torch.exp(0.5 * logvar)
-        assert torch.allclose(aae.encode(xb()), mean)
+        assert torch.allclose(aae.encode(xb())["z"], mean)
     else:
         z = h
     zp = 2.0 * torch.randn(5, 3)
@@ -386,10 +386,10 @@ def test_dann_never_uses_target_labels():
     b1, b2 = dann_batch(), dann_batch()
     b2["y"] = torch.tensor([0, 1, 2, 2, 2, 0])  # different target labels, marked as known
     t1, t2 = m.loss(b1), m.loss(b2)
-    for k in ("class_loss", "domain_loss", "source_only_loss"):
+    for k in ("class_loss", "domain_loss"):
         assert torch.equal(t1[k], t2[k])
     # and the class loss is the cross-entropy over the labelled source rows only
-    logits = m.logits(b1["x"])
+    logits = m.classifier(b1["x"])[1]
     assert torch.allclose(t1["class_loss"], F.cross_entropy(logits[:3], b1["y"][:3]))
     b3 = dann_batch()
     b3["y_mask"] = torch.tensor([True, False, False, True, True, True])
@@ -411,18 +411,22 @@ def test_dann_reversal_makes_features_ascend_the_domain_loss():
         assert torch.allclose(-0.7 * a, r, atol=1e-6)
 
 
-def test_dann_training_step_trains_both_twins_separately():
+def test_dann_training_step_and_its_source_only_baseline():
     m = tiny_dann()
-    opts = adams(m)
-    c0, s0, d0 = snap(m.classifier), snap(m.source_only), snap(m.domain_classifier)
-    terms = m.training_step(dann_batch(), opts, backward, 0)
-    assert moved(c0, m.classifier) and moved(s0, m.source_only) and moved(d0, m.domain_classifier)
-    assert {"class_loss", "domain_loss", "source_only_loss", "lambda"} <= set(terms)
-    assert {id(p) for p in opts["source_only"].param_groups[0]["params"]} \
-        .isdisjoint({id(p) for p in opts["dann"].param_groups[0]["params"]})
-    assert not m.generative and m.evaluator == "dann"
-    with pytest.raises(FactorseqError, match="classifier"):
+    c0, d0 = snap(m.classifier), snap(m.domain_classifier)
+    terms = m.training_step(dann_batch(), adams(m), backward, 0)
+    assert moved(c0, m.classifier) and moved(d0, m.domain_classifier)
+    assert {"class_loss", "domain_loss", "lambda"} <= set(terms)
+    assert not m.has("generates") and m.has("classifies") and m.evaluator == "classifier"
+    with pytest.raises(FactorseqError, match="cannot do 'generates'"):
         m.sample(2)
+    # lambda_max=0 is the source-only baseline: the domain loss sends no gradient to the
+    # features (the domain classifier still learns, as a probe)
+    base = tiny_dann(lambda_max=0.0)
+    t = base._terms(dann_batch(), 0.0)
+    grads = torch.autograd.grad(t["domain_loss"], list(base.classifier.parameters()),
+                                allow_unused=True)
+    assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
     with pytest.raises(FactorseqError, match="domain"):
         m.loss({"x": xb(), "y": torch.zeros(5, dtype=torch.long)})
 
@@ -434,9 +438,9 @@ def test_dann_lambda_schedule_and_progress():
     m = tiny_dann()
     m.on_train_epoch_start(0, 4)
     for _ in range(10):
-        m._batch += 1
+        m.schedule.add("batch")
     m.on_train_epoch_start(1, 4)  # now an epoch is known to be 10 batches
-    m._batch = 5
+    m.schedule.set("batch", 5)
     assert math.isclose(m.progress(), 1.5 / 4)
 
 
@@ -494,7 +498,7 @@ def test_cli_train_sample_evaluate(name, windows):
     metrics = root / f"m_{name}.json"
     assert main(["evaluate", str(run), "--out", str(metrics), "--samples", str(out),
                  "--repeats", "1", "--set", "disc_iterations=5",
-                 "--set", "pred_iterations=5"]) == 0
+                 "--set", "pred_iterations=5", "--set", "ts2vec_iterations=2"]) == 0
     m = json.loads(metrics.read_text())
     assert any("discriminative" in k for k in m) and any("predictive" in k for k in m)
 
@@ -585,17 +589,27 @@ def test_cli_dann_train_and_evaluate(domain_data, tmp_path, capsys):
     assert cfg["model_config"]["n_classes"] == 3 and cfg["scaler"]["kind"] == "standard"
     assert main(["evaluate", str(run), "--out", str(out)]) == 0
     m = json.loads(out.read_text())
-    for k in ("target_accuracy", "source_only_accuracy", "adaptation_gain",
-              "source_test_accuracy", "domain_accuracy"):
-        assert 0.0 <= m[k] <= 1.0 or k == "adaptation_gain"
+    for k in ("accuracy", "target_accuracy", "source_test_accuracy",
+              "domain_probe_accuracy"):
+        assert 0.0 <= m[k] <= 1.0
     assert m["n_target_test"] == 18 and m["target_speaker"] == "t"
+    base = tmp_path / "source_only"  # the baseline is its own run, composed at evaluation
+    assert main(["train", "dann", "--data", domain_data, "--out", str(base), "--epochs", "3",
+                 "--batch-size", "16", *sets(["train.tensorboard=false", "hidden=8",
+                                              "layers=1", "feature_dim=8", "head_hidden=8",
+                                              "lambda_max=0"])]) == 0
+    assert main(["evaluate", str(run), "--out", str(out), "--force", "--set",
+                 f"baseline={base}"]) == 0
+    m = json.loads(out.read_text())
+    assert m["adaptation_gain"] == pytest.approx(m["target_accuracy"]
+                                                 - m["baseline_target_accuracy"])
     assert main(["report", str(run), "--out", str(tmp_path / "r.html"), "--metrics",
                  str(out)]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "confusion" in html and "target_accuracy" in html
     capsys.readouterr()
     assert main(["sample", str(run), "--n", "3", "--out", str(tmp_path / "s.npz")]) == 2
-    assert "classifier" in capsys.readouterr().err
+    assert "cannot do 'generates'" in capsys.readouterr().err
 
 
 def test_cli_conditional_gan_samples_a_label(windows, capsys):

@@ -88,7 +88,7 @@ def test_trend_is_quadratic_in_t_over_T_with_dense_coefficients():
 
 def test_level_is_constant_over_time():
     model = timevae()
-    level = model.decompose(torch.randn(3, 3))["level"]
+    level = model._decompose_codes({"z": torch.randn(3, 3)}).parts["level"]
     assert level.shape == (3, 12, 2)
     assert torch.allclose(level, level[:, :1, :].expand_as(level))
 
@@ -98,7 +98,7 @@ def test_seasonal_block_period_and_within_season_constant(num_seasons, len_per_s
     T = 17
     model = timevae(seq_len=T, custom_seas=[[num_seasons, len_per_season]])
     z = torch.randn(2, 3)
-    seas = model.decompose(z)["seasonal"][0].detach()
+    seas = model._decompose_codes({"z": z}).details["seasonal_blocks"][0].detach()
     values = model.decoder.seasonal[0].season_values(z).detach()  # (B, D, S)
     period = num_seasons * len_per_season
     for t in range(T):
@@ -113,26 +113,39 @@ def test_seasonal_block_period_and_within_season_constant(num_seasons, len_per_s
 def test_decompose_sums_to_decode_for_x_and_z():
     model = timevae(trend_poly=2, custom_seas=[[3, 2], [4, 1]])
     z = torch.randn(5, 3)
-    parts = model.decompose(z)
-    assert len(parts["seasonal"]) == 2
-    total = parts["level"] + parts["trend"] + parts["seasonal_total"] + parts["residual"]
-    assert torch.allclose(parts["seasonal_total"], parts["seasonal"][0] + parts["seasonal"][1])
-    assert torch.allclose(total, parts["output"], atol=1e-6)
-    assert torch.allclose(parts["output"], model.decode(z), atol=1e-6)
+    d = model._decompose_codes({"z": z})
+    blocks = d.details["seasonal_blocks"]
+    assert len(blocks) == 2 and list(d.parts) == ["level", "trend", "seasonal", "residual"]
+    assert torch.allclose(d.parts["seasonal"], blocks[0] + blocks[1])
+    assert torch.allclose(sum(d.parts.values()), d.output, atol=1e-6)
+    assert torch.allclose(d.output, model.decode(z), atol=1e-6)
     x = torch.rand(2, 12, 2)
     from_x = model.decompose(x)
-    assert torch.allclose(from_x["output"], model.reconstruct(x), atol=1e-6)
-    for key in ("level", "trend", "seasonal_total", "residual", "output"):
-        assert from_x[key].shape == x.shape
+    assert torch.allclose(from_x.output, model.reconstruct(x), atol=1e-6)
+    for part in (*from_x.parts.values(), from_x.output):
+        assert part.shape == x.shape
 
 
 def test_absent_blocks_are_zero():
     model = timevae(trend_poly=0, custom_seas=[], use_residual_conn=False)
-    parts = model.decompose(torch.randn(2, 3))
-    assert parts["seasonal"] == []
-    for key in ("trend", "seasonal_total", "residual"):
-        assert torch.count_nonzero(parts[key]) == 0
-    assert torch.allclose(parts["output"], parts["level"])
+    d = model._decompose_codes({"z": torch.randn(2, 3)})
+    assert d.details["seasonal_blocks"] == []
+    for key in ("trend", "seasonal", "residual"):
+        assert torch.count_nonzero(d.parts[key]) == 0
+    assert torch.allclose(d.output, d.parts["level"])
+
+
+def test_generation_by_parts_keeps_trend_and_level_and_scales_the_season():
+    model = timevae(trend_poly=2, custom_seas=[[3, 2]])
+    ref = torch.rand(1, 12, 2)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    out = model.generate(4, reference=ref, keep=["level", "trend"], scale={"seasonal": 2.0},
+                         generator=g())
+    ref_parts = model.decompose(ref).parts
+    z = torch.randn(4, 3, generator=g())  # the same prior draw as generate's
+    new = model._decompose_codes({"z": z}).parts
+    want = (ref_parts["level"] + ref_parts["trend"] + 2.0 * new["seasonal"] + new["residual"])
+    assert torch.allclose(out, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["vae_dense", "vae_conv", "timevae"])
@@ -144,7 +157,7 @@ def test_shape_errors_name_the_tensor(name):
         model.loss({"x": torch.zeros(2, 5, 2)})
     with pytest.raises(ShapeError, match=r"x must have 3 dimensions"):
         model.reconstruct(torch.zeros(6, 2))
-    with pytest.raises(ShapeError, match=r"z must have shape \(batch, 3\).*\(4, 2\)"):
+    with pytest.raises(ShapeError, match=r"code 'z' must have shape \(4, 3\).*\(4, 2\)"):
         model.decode(torch.zeros(4, 2))
 
 
@@ -270,3 +283,46 @@ def test_polyphase_transposed_conv_equals_torch(k, s, length):
     g_out, = torch.autograd.grad(out.sum(), x)
     g_ref, = torch.autograd.grad(ref.sum(), x)
     torch.testing.assert_close(g_out, g_ref, rtol=1e-5, atol=1e-5)
+
+
+class ZeroDecoder(torch.nn.Module):
+    """A decoder whose mean is 0: the residuals are the data themselves."""
+
+    def __init__(self, t: int, d: int) -> None:
+        super().__init__()
+        self.t, self.d = t, d
+
+    def forward(self, z):
+        return torch.zeros(len(z), self.t, self.d)
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_observation_noise_is_the_gaussian_of_the_residuals(kind):
+    model = tiny("vae_conv", observation_noise=kind)
+    g = torch.Generator().manual_seed(0)
+    A = torch.tensor([[1.0, 0.0], [0.8, 0.3]])  # two correlated channels
+    noise = torch.randn(400, 6, 2, generator=g) @ A.T + torch.tensor([0.5, -0.2])
+    model.decoder = ZeroDecoder(6, 2)
+    model.on_fit_end([{"x": noise[:150]}, {"x": noise[150:]}])  # residual = x
+    rows = noise.reshape(-1, 2).double()
+    cov = torch.cov(rows.T)
+    want = torch.diag(cov.diagonal()) if kind == "diagonal" else cov
+    got = (model.noise_chol @ model.noise_chol.T).double()
+    assert torch.allclose(got, want, atol=1e-4)
+    assert torch.allclose(model.noise_mean.double(), rows.mean(0), atol=1e-5)
+    # samples are decoder means plus that noise, drawn after the code from the same generator
+    s = model.sample(3, generator=torch.Generator().manual_seed(1))
+    g2 = torch.Generator().manual_seed(1)
+    torch.randn(3, model.config.latent_dim, generator=g2)
+    eps = torch.randn(3, 6, 2, generator=g2)
+    assert torch.allclose(s, model.noise_mean + eps @ model.noise_chol.T, atol=1e-6)
+
+
+def test_identical_channels_get_identical_noise():
+    model = tiny("vae_conv", observation_noise="full")
+    x = torch.rand(60, 6, 2, generator=torch.Generator().manual_seed(0))
+    x[..., 1] = x[..., 0]  # one noise source in two columns: a singular covariance
+    model.decoder = ZeroDecoder(6, 2)
+    model.on_fit_end([{"x": x}])
+    s = model.sample(200, generator=torch.Generator().manual_seed(2))
+    assert (s[..., 0] - s[..., 1]).abs().max() < 1e-2 * s[..., 0].std()

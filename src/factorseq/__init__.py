@@ -3,10 +3,12 @@ sequences and time series. Arrays are (batch, time, features) throughout.
 
     import factorseq as fs
     run = fs.fit("timevae", fs.DataConfig(source="stockv"), fs.TrainConfig(epochs=50),
-                 out="runs/tv")
-    synthetic = run.scaler.inverse_transform(run.sample(1000))
+                 fs.TimeVAEConfig(trend_poly=2), out="runs/tv")
+    synthetic = run.sample(1000)          # original units
 
-Names are imported lazily so that ``import factorseq.data`` does not pay for Lightning.
+Names are imported lazily so that ``import factorseq.data`` does not pay for Lightning. Every
+registered model's config class is reachable by its name (``fs.TimeVAEConfig``,
+``fs.FHVAEConfig``, ...).
 """
 from importlib import import_module
 from typing import Any
@@ -14,7 +16,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Run": ".checkpoint", "load": ".checkpoint",
+    "Run": ".run", "load": ".checkpoint",
+    "Codes": ".models.outputs", "CodeSpec": ".models.outputs", "Decomposition": ".models.outputs",
+    "Factor": ".models.outputs", "CAPABILITIES": ".models.base",
     "DataConfig": ".data", "SequenceData": ".data", "load_data": ".data",
     "FactorseqError": ".errors", "ShapeError": ".errors",
     "available": ".registry", "get_model_class": ".registry", "register": ".registry",
@@ -24,9 +28,17 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+def _model_configs() -> dict[str, type]:
+    from .registry import registry_items
+    return {cls.Config.__name__: cls.Config for cls in registry_items().values()}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'factorseq' has no attribute {name!r}")
+    elif name.endswith("Config") and name in (configs := _model_configs()):
+        value = configs[name]
+    else:
+        raise AttributeError(f"module 'factorseq' has no attribute {name!r}")
+    globals()[name] = value
+    return value

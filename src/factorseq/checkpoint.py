@@ -11,19 +11,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from . import __version__
 from .config import build, to_dict
 from .data.config import DataConfig
-from .data.container import SequenceData
 from .data.scaler import Scaler
 from .errors import FactorseqError
+from .io import atomic_output
 from .models.base import SequenceModel
 from .registry import get_model_class
+from .run import Run
+
+__all__ = ["CONFIG", "WEIGHTS", "Run", "load", "read_config", "save_run", "write_config"]
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -34,20 +35,15 @@ def _class_path(obj: Any) -> str:
 
 
 def write_config(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path / (CONFIG + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
-    tmp.replace(path / CONFIG)
+    """``path/config.json``, all or nothing (a reader never sees half a config)."""
+    with atomic_output(Path(path) / CONFIG) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
 
 
-def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
-             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
-             ) -> Path:
-    """Write the weights and the full config of a trained model into ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model = model.cpu()
-    save_model(model, str(path / WEIGHTS), metadata={"format": "factorseq",
-                                                     "version": __version__})
+def run_payload(model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
+                data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """The full config of a trained model (what ``config.json`` holds)."""
     payload = {
         "format": "factorseq-run",
         "version": __version__,
@@ -61,7 +57,20 @@ def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dic
         else train_config,
     }
     payload.update(extra or {})
-    write_config(path, payload)
+    return payload
+
+
+def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
+             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
+             ) -> Path:
+    """Write the weights and the full config of a trained model into ``path`` (each file all
+    or nothing; the config last, so a run with a trained config has its weights)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model = model.cpu()
+    with atomic_output(path / WEIGHTS) as tmp:
+        save_model(model, str(tmp), metadata={"format": "factorseq", "version": __version__})
+    write_config(path, run_payload(model, scaler, schema, data_config, train_config, extra))
     return path
 
 
@@ -82,51 +91,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if key not in cfg:
             raise FactorseqError(f"{cfg_file} is missing {key!r}")
     return cfg
-
-
-@dataclasses.dataclass
-class Run:
-    """A trained model and everything needed to use it on new data."""
-
-    path: Path
-    model: SequenceModel
-    scaler: Scaler
-    config: dict[str, Any]
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        return self.config["data_schema"]
-
-    @property
-    def data_config(self) -> DataConfig:
-        return build(DataConfig, self.config["data_config"], what="data config")
-
-    def load_data(self, source: str | None = None) -> SequenceData:
-        """The training data spec (raw units), or ``source`` read with the same options.
-
-        Checks the feature count against the model's (ShapeError naming both)."""
-        from .data.loaders import load_data
-        cfg = self.data_config
-        if source is not None:
-            cfg = dataclasses.replace(cfg, source=str(source))
-        data = load_data(cfg)
-        want = self.schema["n_features"]
-        if data.n_features != want:
-            raise FactorseqError(f"data {source or cfg.source!r} has {data.n_features} features "
-                                 f"but the model was trained on {want}")
-        return data
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, batch_size: int = 8192, **cond: Any) -> np.ndarray:
-        """``n`` synthetic windows (n, time, features) in the model's scaled space."""
-        if n < 1:
-            raise FactorseqError(f"--n must be >= 1, got {n}")
-        g = torch.Generator().manual_seed(seed)
-        out = []
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            out.append(self.model.sample(m, generator=g, **cond).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
 
 
 def load(path: str | Path) -> Run:

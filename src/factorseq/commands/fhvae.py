@@ -1,24 +1,20 @@
-"""FHVAE commands: ``convert`` (voice conversion of a WAV to another speaker) and ``encode``
-(per-sequence mu2 and per-segment z1/z2 of a data set, as a parquet table).
+"""FHVAE command: ``convert`` (voice conversion of a WAV to another speaker; the codes of a data
+set come from the generic ``encode`` command).
 
 Segments are (segments, time, features) log-mel windows; a WAV becomes frames (frames, n_mels)
 with the run's own front end, cut into ``seq_len``-frame segments every ``segment_hop`` frames.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import numpy as np
 import torch
 import typer
 
-from ..cli import app
+from ..cli import Flag, app
 from ..errors import FactorseqError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 Opt = typer.Option
 TRIM_DB = 30.0  # the bundled FSDD sets trim leading/trailing silence at 30 dB; so does convert
@@ -78,15 +74,15 @@ def convert(
     out: Annotated[Path, Opt("--out", help="converted WAV to write")],
     n_iter: Annotated[int, Opt("--n-iter", help="Griffin-Lim iterations")] = 60,
     seed: Annotated[int, Opt()] = 0,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Say SOURCE's words in TARGET's voice: z2 -> z2 - mu2(source) + mu2(target), decode the
     log-mel segments, overlap-average them and vocode with Griffin-Lim."""
     from ..data.speech import griffin_lim, write_wav
-    from ..io import check_output
+    from ..io import atomic_output, check_output
     from ..metrics.fhvae import overlap_average
 
-    out = check_output(out, force)
+    out = check_output(out, force, formats=(".wav", ".flac"))
     if n_iter < 1:
         raise FactorseqError(f"--n-iter must be >= 1, got {n_iter}")
     r = _fhvae_run(run)
@@ -104,68 +100,8 @@ def convert(
     peak = float(np.abs(wave).max())
     if peak > 0.99:  # Griffin-Lim's level follows the decoded energy: keep it unclipped
         wave = wave * (0.99 / peak)
-    write_wav(out, wave, fe.sample_rate)
+    with atomic_output(out) as tmp:
+        write_wav(tmp, wave, fe.sample_rate)
     print(f"wrote {out} ({len(wave) / fe.sample_rate:.2f} s, {len(frames)} frames, "
           f"{len(src)} segments; |mu2 shift| = "
           f"{float(torch.linalg.norm(mu2['target'] - mu2['source'])):.2f})")
-
-
-def encode_table(run, data) -> pd.DataFrame:
-    """One row per segment: split, seq_id, segment, z1_*, z2_* (posterior means) and mu2_* (the
-    closed-form mu2 of its sequence), plus the data's 1-D extras (speaker, digit, ...)."""
-    import pandas as pd
-
-    frames = []
-    for split, d in (("train", data), ("test", data.test)):
-        if d is None:
-            continue
-        if d.seq_id is None:
-            raise FactorseqError(f"data {d.name!r} has no sequence id per window; give a folder "
-                                 "of WAV files or a table with --id-column")
-        z1, z2 = run.model.posterior_means(run.scaler.transform(d.x))
-        ids, mu2, inv = run.model.mu2_of(z2, torch.as_tensor(d.seq_id))
-        cols = {"split": np.full(len(z1), split), "seq_id": d.seq_id}
-        seg = d.extras.get("segment_index")
-        cols["segment"] = np.asarray(seg) if seg is not None else np.zeros(len(z1), np.int64)
-        for k, v in d.extras.items():
-            if k != "segment_index" and np.ndim(v) == 1:
-                cols[k] = np.asarray(v)
-        for name, arr in (("z1", z1.numpy()), ("z2", z2.numpy()), ("mu2", mu2.numpy()[inv])):
-            cols.update({f"{name}_{j}": arr[:, j] for j in range(arr.shape[1])})
-        frames.append(pd.DataFrame(cols))
-    return pd.concat(frames, ignore_index=True)
-
-
-@app.command("encode")
-def encode(
-    run: Annotated[Path, typer.Argument(help="fhvae run directory")],
-    out: Annotated[Path, Opt("--out", help="parquet (or .csv) table to write")],
-    data: Annotated[str | None, Opt(help="bundled name, WAV folder or table (default: the "
-                                         "training data)")] = None,
-    force: Annotated[bool, Opt("--force")] = False,
-) -> None:
-    """Write per-sequence mu2 and per-segment z1/z2 posterior means of DATA."""
-    from ..data.loaders import load_data
-    from ..io import check_output
-
-    out = check_output(out, force)
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise FactorseqError(f"--out must end in .parquet or .csv, got {out.name}")
-    r = _fhvae_run(run)
-    cfg = r.data_config
-    if data is not None:  # same options; segments as long as the model's, hop as in training
-        meta = r.schema.get("meta", {})
-        cfg = dataclasses.replace(cfg, source=str(data), window=r.model.config.seq_len,
-                                  stride=int(meta.get("segment_hop", cfg.stride)))
-    d = load_data(cfg)
-    if d.n_features != r.model.config.n_features or d.seq_len != r.model.config.seq_len:
-        raise FactorseqError(f"data {data or cfg.source!r} has windows of {d.seq_len} x "
-                             f"{d.n_features} but the model expects {r.model.config.seq_len} x "
-                             f"{r.model.config.n_features} (time x features)")
-    table = encode_table(r, d)
-    if out.suffix.lower() == ".csv":
-        table.to_csv(out, index=False)
-    else:
-        table.to_parquet(out, index=False)
-    n_seq = table.groupby(["split", "seq_id"]).ngroups
-    print(f"wrote {len(table)} segments of {n_seq} sequences to {out}")

@@ -212,10 +212,7 @@ class FHVAEEvaluator(Evaluator):
         shift = te["mu2"][tgt_seq] - te["mu2"]  # per sequence: mu2_target - mu2_source
         z1 = torch.as_tensor(te["z1"])
         z2 = torch.as_tensor(te["z2"] + shift[te["inv"]])
-        with torch.no_grad():
-            b = self.model.config.encode_batch
-            conv = np.concatenate([self.model.decode((z1[i:i + b], z2[i:i + b])).numpy()
-                                   for i in range(0, len(z1), b)])
+        conv = self.model.decode({"z1": z1, "z2": z2}).numpy()
         return conv, seq_spk[tgt_seq][te["inv"]]
 
     def evaluate(self) -> dict[str, Any]:

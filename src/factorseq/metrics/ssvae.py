@@ -192,7 +192,7 @@ def sample_grid_figure(run, rows: int = 6, seed: int = 0):
     model = run.model.eval()
     K, c = model.config.n_classes, model.config
     z = torch.randn(rows, c.z_dim, generator=torch.Generator().manual_seed(seed))
-    x = model.decode(z.repeat_interleave(K, 0), torch.arange(K).repeat(rows)).numpy()
+    x = model.decode({"z": z.repeat_interleave(K, 0), "y": torch.arange(K).repeat(rows)}).numpy()
     x = run.scaler.inverse_transform(x).reshape(rows, K, c.seq_len, c.n_features)
     meta = run.schema.get("meta", {})
     image = bool(meta.get("image_shape"))

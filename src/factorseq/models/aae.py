@@ -31,7 +31,7 @@ from ..config import require
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import mlp
 from ..registry import register
-from .ae import AEConfig, CodeAutoencoder, check_no_condition, sse
+from .ae import AEConfig, CodeAutoencoder, sse
 from .base import reparameterize
 from .gan import adversarial_lrs
 
@@ -89,20 +89,19 @@ class AAE(CodeAutoencoder):
         mean, logvar = h.chunk(2, dim=-1)
         return reparameterize(mean, logvar.clamp(-20.0, 10.0)) if sample else mean
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Windows (batch, time, features) -> codes (batch, latent_dim): the posterior mean."""
-        self.check_input(x)
-        return self.code(x, sample=False)
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Windows (batch, time, features) -> codes z (batch, latent_dim): the posterior
+        mean."""
+        return {"z": self.code(x, sample=False)}
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.config.prior_std * torch.randn(n, self.config.latent_dim,
                                                    generator=generator, device=self.device)
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features) decoded from prior draws."""
-        check_no_condition(self, kw)
-        return self.decode(self.prior(n, generator))
+        return self.decoder(self.prior(n, generator))
 
     def optimizer_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         # "ae": reconstruction phase; "gen": the encoder as generator of codes (same weights,

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 
 from ..config import require
-from ..errors import FactorseqError, ShapeError
 from ..nn.backbones import SeqDecoder, SeqEncoder, check_backbone, check_output
+from ..nn.gaussian import robust_cholesky
 from ..registry import register
-from .base import ModelConfig, SequenceModel
+from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
+from .outputs import CodeSpec
 
 
 @dataclasses.dataclass
@@ -49,12 +50,6 @@ def sse(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return ((x - x_hat) ** 2).flatten(1).sum(1)
 
 
-def check_no_condition(model: SequenceModel, kw: dict[str, Any]) -> None:
-    """Unconditional models refuse a label rather than silently ignoring it."""
-    if kw.get("y") is not None:
-        raise FactorseqError(f"{model.name} is unconditional; it cannot sample for a label")
-
-
 class CodeAutoencoder(SequenceModel):
     """Encoder (batch, time, features) -> (batch, code_out) and decoder (batch, latent) ->
     (batch, time, features) on the shared backbones; ``code_out`` is latent_dim for a
@@ -68,12 +63,14 @@ class CodeAutoencoder(SequenceModel):
         self.decoder = SeqDecoder(c.latent_dim, c.hidden, c.n_features, c.seq_len, c.layers,
                                   c.backbone, activation=c.output)
 
-    def decode(self, z: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Code (batch, latent_dim) -> windows (batch, time, features)."""
-        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
-            raise ShapeError(f"z must have shape (batch, {self.config.latent_dim}), "
-                             f"got {tuple(z.shape)}")
-        return self.decoder(z)
+    capabilities = frozenset({GENERATES, ENCODES, DECODES})
+
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("z", self.config.latent_dim, "latent")]
+
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Code z (batch, latent_dim) -> windows (batch, time, features)."""
+        return self.decoder(codes["z"])
 
 
 @register("ae")
@@ -89,10 +86,9 @@ class AE(CodeAutoencoder):
         self.register_buffer("code_mean", torch.zeros(k))
         self.register_buffer("code_chol", torch.eye(k))
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Windows (batch, time, features) -> codes (batch, latent_dim)."""
-        self.check_input(x)
-        return self.encoder(x)
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Windows (batch, time, features) -> codes z (batch, latent_dim)."""
+        return {"z": self.encoder(x)}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["x"]
@@ -106,7 +102,7 @@ class AE(CodeAutoencoder):
         features)); Sigma gets a small ridge so that its Cholesky factor exists."""
         was_training = self.training
         self.eval()
-        codes = [self.encode(b["x"].to(self.device)).double() for b in loader]
+        codes = [self.encoder(b["x"].to(self.device)).double() for b in loader]
         self.train(was_training)
         if not codes:
             return
@@ -114,20 +110,13 @@ class AE(CodeAutoencoder):
         mean = z.mean(0)
         cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) if len(z) > 1 \
             else torch.zeros(z.shape[1], z.shape[1], dtype=z.dtype, device=z.device)
-        eye = torch.eye(len(mean), dtype=z.dtype, device=z.device)
-        ridge = 1e-6 * (float(cov.diagonal().mean()) + 1e-12)
-        for _ in range(8):  # grow the ridge until Sigma + ridge I is positive definite
-            chol, info = torch.linalg.cholesky_ex(cov + ridge * eye)
-            if int(info) == 0:
-                break
-            ridge *= 10
+        chol = robust_cholesky(cov)
         self.code_mean.copy_(mean.float())
         self.code_chol.copy_(chol.float())
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features): z = mu + L eps, eps ~ N(0, I), decoded."""
-        check_no_condition(self, kw)
         eps = torch.randn(n, self.config.latent_dim, generator=generator,
                           device=self.code_mean.device)
-        return self.decode(self.code_mean + eps @ self.code_chol.T)
+        return self.decoder(self.code_mean + eps @ self.code_chol.T)

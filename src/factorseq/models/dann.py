@@ -13,9 +13,11 @@ domain-invariant. lambda follows the paper's schedule lambda_p = 2 / (1 + exp(-1
 target (``make_batch_sampler``), as in the paper.
 
 Labels of the target domain are never used: only rows with ``domain == 0`` and ``y_mask`` True
-enter the classification loss, whatever the data layer marks. In the same run a *source-only*
-twin (its own extractor and predictor, same architecture, no adversary) is trained on the same
-source batches, so the evaluator ("dann") compares adaptation against no adaptation.
+enter the classification loss, whatever the data layer marks. The source-only baseline is the
+same model with ``lambda_max=0`` (the reversal passes no gradient: the domain classifier
+still learns, as a probe, but the features do not adapt), trained as its own run on the same
+batches; the ``classifier`` evaluator scores either run and, given the other run as
+``baseline``, reports the adaptation gain.
 
 Hu et al. (2017): the feature extractor is the generator (of features), the domain classifier
 the discriminator, y = source / target; the reversal layer makes the extractor minimise the
@@ -36,8 +38,10 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import grad_reverse, optimizer_step
 from ..nn.backbones import SeqEncoder, check_backbone, mlp
+from ..nn.schedule import ScheduleState
 from ..registry import register
-from .base import ModelConfig, SequenceModel
+from .base import CLASSIFIES, ENCODES, ModelConfig, SequenceModel
+from .outputs import CodeSpec
 
 
 @dataclasses.dataclass
@@ -49,7 +53,8 @@ class DANNConfig(ModelConfig):
     - ``n_classes``: classes of y (filled from the data).
     - ``head_hidden``: hidden units of the label predictor and domain classifier (each one
       hidden layer of ``head_hidden`` / two layers for the domain classifier as in Ganin).
-    - ``lambda_max``: scale of the reversal schedule; ``schedule_gamma``: its steepness (10).
+    - ``lambda_max``: scale of the reversal schedule (0 = the source-only baseline);
+      ``schedule_gamma``: its steepness (10).
     - ``dropout``: on the features before the heads (regularises the small speech task).
     """
 
@@ -125,13 +130,13 @@ class DomainBalancedBatches:
 
 @register("dann")
 class DANN(SequenceModel):
-    """Domain-adversarial sequence classifier + its source-only twin, trained together."""
+    """Domain-adversarial sequence classifier (``lambda_max=0``: its source-only baseline)."""
 
     Config = DANNConfig
+    capabilities = frozenset({ENCODES, CLASSIFIES})
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
-    generative: ClassVar[bool] = False
-    evaluator: ClassVar[str] = "dann"
+    evaluator: ClassVar[str] = "classifier"
     scaler: ClassVar[str] = "standard"
 
     def __init__(self, config: DANNConfig) -> None:
@@ -139,20 +144,29 @@ class DANN(SequenceModel):
         c = config
         self.classifier = SequenceClassifier(c)
         self.domain_classifier = mlp(c.feature_dim, c.head_hidden, 1, layers=2)
-        self.source_only = SequenceClassifier(c)
-        self.lambd = 0.0
-        self._epoch, self._max_epochs, self._batch, self._per_epoch = 0, 1, 0, 0
+        # where training is (resumes with the run): epoch, batch within it, an epoch's length
+        self.schedule = ScheduleState(epoch=0, max_epochs=1, batch=0, per_epoch=0, lambd=0.0)
 
     # --- schedule ----------------------------------------------------------------------------
+    @property
+    def lambd(self) -> float:
+        """The reversal weight of the latest training step."""
+        return self.schedule.get("lambd")
+
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
-        if self._batch:
-            self._per_epoch = self._batch
-        self._epoch, self._max_epochs, self._batch = epoch, max(max_epochs, 1), 0
+        s = self.schedule
+        if s.get("batch"):
+            s.set("per_epoch", s.get("batch"))
+        s.set("epoch", epoch)
+        s.set("max_epochs", max(max_epochs, 1))
+        s.set("batch", 0)
 
     def progress(self) -> float:
         """Training progress p in [0, 1] (per batch once an epoch's length is known)."""
-        within = min(self._batch / self._per_epoch, 1.0) if self._per_epoch else 0.0
-        return (self._epoch + within) / self._max_epochs
+        s = self.schedule
+        per = s.get("per_epoch")
+        within = min(s.get("batch") / per, 1.0) if per else 0.0
+        return (s.get("epoch") + within) / s.get("max_epochs")
 
     # --- the contract ------------------------------------------------------------------------
     def _check(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
@@ -183,31 +197,26 @@ class DANN(SequenceModel):
         d_logits = self.domain_classifier(grad_reverse(f, lambd)).squeeze(-1)
         class_loss = self._ce(logits, y, source)
         domain_loss = F.binary_cross_entropy_with_logits(d_logits, (domain != 0).float())
-        so_loss = self._ce(self.source_only(x)[1], y, source)
         domain_acc = ((d_logits > 0) == (domain != 0)).float().mean()
         return {"loss": class_loss + domain_loss, "class_loss": class_loss,
-                "domain_loss": domain_loss, "domain_acc": domain_acc,
-                "source_only_loss": so_loss}
+                "domain_loss": domain_loss, "domain_acc": domain_acc}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Validation: ``loss`` = source classification + domain loss; the source-only
-        twin's loss alongside."""
+        """Validation: ``loss`` = source classification + domain loss."""
         return self._terms(batch, self.lambd)
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"dann": list(self.classifier.parameters())
-                + list(self.domain_classifier.parameters()),
-                "source_only": list(self.source_only.parameters())}
+                + list(self.domain_classifier.parameters())}
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
                       backward: Any, step: int) -> dict[str, Any]:
-        """One DANN update through the reversal layer, one source-only update."""
-        self.lambd = reversal_lambda(self.progress(), self.config.schedule_gamma,
-                                     self.config.lambda_max)
-        self._batch += 1
+        """One DANN update through the reversal layer."""
+        self.schedule.set("lambd", reversal_lambda(self.progress(), self.config.schedule_gamma,
+                                                   self.config.lambda_max))
+        self.schedule.add("batch")
         t = self._terms(batch, self.lambd)
         optimizer_step(optimizers["dann"], t["loss"], backward)
-        optimizer_step(optimizers["source_only"], t["source_only_loss"], backward)
         return {**{k: v.detach() for k, v in t.items()}, "lambda": self.lambd}
 
     def make_batch_sampler(self, data: Any, batch_size: int, seed: int) -> Any:
@@ -219,28 +228,14 @@ class DANN(SequenceModel):
         return DomainBalancedBatches(data.domain, batch_size, seed)
 
     # --- inference ---------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Domain-invariant features (batch, feature_dim) of windows (batch, time, features);
-        ``head="source_only"`` gives the twin's features."""
-        self.check_input(x)
-        return self._net(kw.get("head", "dann"))(x)[0]
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("features", self.config.feature_dim, "features", decoded=False,
+                         description="domain-invariant features G_f(x)")]
 
-    def logits(self, x: torch.Tensor, head: str = "dann") -> torch.Tensor:
-        """Class logits (batch, n_classes) of the adapted (``dann``) or ``source_only`` net."""
-        self.check_input(x)
-        return self._net(head)(x)[1]
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Features G_f(x) (batch, feature_dim) of windows (batch, time, features)."""
+        return {"features": self.classifier(x)[0]}
 
-    def _net(self, head: str) -> SequenceClassifier:
-        if head not in ("dann", "source_only"):
-            raise FactorseqError(f"head must be dann or source_only, got {head!r}")
-        return self.classifier if head == "dann" else self.source_only
-
-    def decode(self, z: Any, **kw: Any) -> torch.Tensor:
-        raise FactorseqError("dann is a classifier: it has no decoder")
-
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
-        raise FactorseqError("dann is a classifier: it cannot sample sequences")
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        raise FactorseqError("dann is a classifier: it cannot reconstruct sequences")
+    def _predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (batch, n_classes) of the label predictor."""
+        return torch.softmax(self.classifier(x)[1], -1)

@@ -31,6 +31,7 @@ KL(z1) in over the first epochs. Weights > 1 give a looser bound, as beta > 1 do
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -39,12 +40,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import NewRound
 from ..config import require
 from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
-from ..heap import release_free_heap
 from ..registry import register
-from .base import ModelConfig, SequenceModel, gaussian_kl, reparameterize
+from .base import (
+    DECODES,
+    ENCODES,
+    FACTORS,
+    GENERATES,
+    ModelConfig,
+    SequenceModel,
+    gaussian_kl,
+    reparameterize,
+)
+from .outputs import CodeSpec, Factor
 
 _PAD = torch.iinfo(torch.int64).max  # unused table rows sort after every real sequence id
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -142,6 +153,7 @@ class FHVAE(SequenceModel):
     """Factorized Hierarchical VAE on segments ``x`` (batch, time, features) of sequences."""
 
     Config = FHVAEConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES, FACTORS})
     evaluator = "fhvae"
     scaler = "standard"
 
@@ -191,37 +203,48 @@ class FHVAE(SequenceModel):
         mean, logvar = self.dec_gauss(out).chunk(2, -1)
         return mean, logvar
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior means ``(z1, z2)``, each (batch, dim), of segments x (batch, time, features);
-        z1 is inferred given the mean of z2."""
-        self.check_input(x)
+    def code_specs(self) -> list[CodeSpec]:
+        c = self.config
+        return [CodeSpec("z1", c.z1_dim, "segment", description="segment-level latent (content)"),
+                CodeSpec("z2", c.z2_dim, "sequence",
+                         description="sequence-level latent (speaker, channel)")]
+
+    def factors(self) -> list[Factor]:
+        return [Factor("z1", "code", "segment", "content of each segment"),
+                Factor("z2", "code", "sequence", "the sequence's factor: given = its mu2, each "
+                       "new segment draws z2 ~ N(mu2, z2_std^2 I)")]
+
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Posterior means z1, z2 (batch, dim) of segments x (batch, time, features); z1 is
+        inferred given the mean of z2."""
         z2, _ = self.q_z2(x)
         z1, _ = self.q_z1(x, z2)
-        return z1, z2
+        return {"z1": z1, "z2": z2}
 
-    def decode(self, z: Any, **kw: Any) -> torch.Tensor:
-        """Mean of p(x | z1, z2), (batch, time, features); ``z`` is ``(z1, z2)`` or the two
-        concatenated (batch, z1_dim + z2_dim)."""
-        if isinstance(z, torch.Tensor):
-            if z.ndim != 2 or z.shape[-1] != self.config.z1_dim + self.config.z2_dim:
-                raise ShapeError(f"z must be (batch, {self.config.z1_dim + self.config.z2_dim})"
-                                 f", got shape {tuple(z.shape)}")
-            z = z.split([self.config.z1_dim, self.config.z2_dim], -1)
-        z1, z2 = z
-        return self.p_x(z1, z2)[0]
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of p(x | z1, z2), (batch, time, features)."""
+        return self.p_x(codes["z1"], codes["z2"])[0]
 
-    def sample(self, n: int, generator: torch.Generator | None = None, mu2: Any = None,
-               **kw: Any) -> torch.Tensor:
-        """Ancestral samples (n, time, features): mu2 ~ N(0, I) per sample (or the given
-        ``mu2`` (z2_dim,) / (n, z2_dim)), z2 ~ N(mu2, 0.5^2 I), z1 ~ N(0, I), x = decoder mean."""
-        c, dev = self.config, self.device
-        g = dict(generator=generator, device=dev)
-        if mu2 is None:
-            mu2 = c.mu2_std * torch.randn(n, c.z2_dim, **g)
-        mu2 = torch.as_tensor(mu2, dtype=torch.float32, device=dev).expand(n, c.z2_dim)
+    def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """Hierarchical prior: mu2 ~ N(0, mu2_std^2 I) per window (or the given ``z2``, read as
+        the sequence's mu2), z2 ~ N(mu2, z2_std^2 I), z1 ~ N(0, I) (or given)."""
+        c, g = self.config, dict(generator=generator, device=self.device)
+        mu2 = given["z2"] if "z2" in given else c.mu2_std * torch.randn(n, c.z2_dim, **g)
         z2 = mu2 + c.z2_std * torch.randn(n, c.z2_dim, **g)
-        z1 = torch.randn(n, c.z1_dim, **g)
-        return self.decode((z1, z2))
+        z1 = given["z1"] if "z1" in given else torch.randn(n, c.z1_dim, **g)
+        return {"z1": z1, "z2": z2}
+
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        """Ancestral samples (n, time, features), decoder means."""
+        return self._decode(self._sample_codes(n, {}, generator))
+
+    def sequence_codes(self, codes: Any, seq_id: Any
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Closed-form mu2 of each sequence (Hsu et al.'s posterior of mu2 given its z2s)."""
+        ids, mu2, _ = self.mu2_of(torch.as_tensor(codes["z2"]), torch.as_tensor(seq_id))
+        return ids, {"z2": mu2}
 
     @torch.no_grad()
     def posterior_means(self, x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,9 +255,10 @@ class FHVAE(SequenceModel):
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x)
         self.check_input(x)
-        outs = [self.encode(x[i:i + self.config.encode_batch].to(self.device))
+        outs = [self._encode(x[i:i + self.config.encode_batch].to(self.device))
                 for i in range(0, len(x), self.config.encode_batch)]
-        return torch.cat([o[0] for o in outs]).cpu(), torch.cat([o[1] for o in outs]).cpu()
+        return (torch.cat([o["z1"] for o in outs]).cpu(),
+                torch.cat([o["z2"] for o in outs]).cpu())
 
     @torch.no_grad()
     def convert(self, x: torch.Tensor | np.ndarray, mu2_source: torch.Tensor,
@@ -243,8 +267,8 @@ class FHVAE(SequenceModel):
         keep z1, move z2 -> z2 - mu2_source + mu2_target, decode (means)."""
         z1, z2 = self.posterior_means(x)
         shift = torch.as_tensor(mu2_target) - torch.as_tensor(mu2_source)
-        outs = [self.decode((z1[i:i + self.config.encode_batch].to(self.device),
-                             (z2[i:i + self.config.encode_batch] + shift).to(self.device)))
+        outs = [self._decode({"z1": z1[i:i + self.config.encode_batch].to(self.device),
+                              "z2": (z2[i:i + self.config.encode_batch] + shift).to(self.device)})
                 for i in range(0, len(z1), self.config.encode_batch)]
         return torch.cat(outs).cpu()
 
@@ -376,9 +400,13 @@ class HierarchicalBatchSampler:
     """Batches of window indices, round by round (Scalable FHVAE's hierarchical sampling).
 
     Every epoch the training sequences are shuffled and cut into rounds of at most
-    ``model.table_rows`` sequences; at the start of a round the model's mu2 table is set in
-    closed form for them (:meth:`FHVAE.start_round`), then their windows are yielded in shuffled
-    mini-batches. Each epoch sees every window once; state is O(windows) indices only.
+    ``model.table_rows`` sequences; each round's windows are yielded in shuffled mini-batches,
+    its first batch as a ``NewRound`` whose ``start`` sets the model's mu2 table in closed form
+    for the round's sequences (:meth:`FHVAE.start_round`). The trainer calls it right before
+    that batch is trained (``batching.in_order`` does the same in one loop); iterating never
+    touches the model. Each epoch sees every window once; an epoch is a function of
+    (seed, epoch) (``set_epoch``; without it each pass is the next epoch); state is O(windows)
+    indices only.
     """
 
     def __init__(self, model: FHVAE, x: np.ndarray, seq_id: np.ndarray, batch_size: int,
@@ -394,6 +422,9 @@ class HierarchicalBatchSampler:
         self.rows = len(model.round_seq)
         self.epoch = 0
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
     def _rounds(self, epoch: int) -> list[np.ndarray]:
         """Positions (into self.ids) of the sequences of each round of an epoch."""
         perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.ids))
@@ -403,15 +434,16 @@ class HierarchicalBatchSampler:
         return sum(math.ceil(int(self.counts[r].sum()) / self.batch_size)
                    for r in self._rounds(self.epoch))
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[np.ndarray | NewRound]:
         epoch = self.epoch
         self.epoch += 1
         rng = np.random.default_rng([self.seed, epoch, 1])
         for r in self._rounds(epoch):
-            release_free_heap()  # see factorseq.heap: keeps RSS flat as rounds go by
             idx = np.concatenate([self.order[s:s + n]
                                   for s, n in zip(self.starts[r], self.counts[r], strict=True)])
-            self.model.start_round(self.ids[r], self.x, self.seq_id, idx)
+            start = functools.partial(self.model.start_round, self.ids[r], self.x, self.seq_id,
+                                      idx)
             idx = rng.permutation(idx)
             for i in range(0, len(idx), self.batch_size):
-                yield idx[i:i + self.batch_size].tolist()
+                batch = idx[i:i + self.batch_size]
+                yield NewRound(batch, start) if i == 0 else batch

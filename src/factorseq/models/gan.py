@@ -30,8 +30,10 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import StepNet, check_backbone, check_output, one_hot_condition, repeat_steps
+from ..nn.schedule import ScheduleState
 from ..registry import register
-from .base import ModelConfig, SequenceModel
+from .base import CONDITIONAL, FACTORS, GENERATES, ModelConfig, SequenceModel
+from .outputs import CodeSpec, Factor
 
 
 @dataclasses.dataclass
@@ -89,6 +91,7 @@ class GAN(SequenceModel):
     """RCGAN: per-step noise -> LSTM generator; per-step LSTM discriminator."""
 
     Config = GANConfig
+    capabilities = frozenset({GENERATES, CONDITIONAL, FACTORS})
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
     scaler: ClassVar[str] = "minmax"
@@ -99,12 +102,17 @@ class GAN(SequenceModel):
         super().__init__(config)
         c = config
         k = c.n_classes if c.conditional else 0
-        self.generator = StepNet(c.latent_dim + k, c.hidden, c.n_features, c.layers,
-                                 c.backbone, activation=c.output)
+        self.generator = StepNet(c.latent_dim + k + self.code_dim(), c.hidden, c.n_features,
+                                 c.layers, c.backbone, activation=c.output)
         self.discriminator = StepNet(c.n_features + k, c.hidden, 1, c.layers, c.backbone)
         # empirical label frequencies (fitted in on_fit_end) for unconditioned sampling
         self.register_buffer("label_freq", torch.full((max(k, 1),), 1.0 / max(k, 1)))
-        self._round = 0
+        self.schedule = ScheduleState(step=0)  # batches trained: D or G (resumes with the run)
+
+    def code_dim(self) -> int:
+        """Size of the codes fed to the generator at every step besides noise and label (none
+        here; InfoGAN's categorical and continuous codes)."""
+        return 0
 
     # --- the two players -------------------------------------------------------------------
     def _condition(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor | None:
@@ -117,7 +125,7 @@ class GAN(SequenceModel):
         return one_hot_condition(batch.get("y"), batch.get("y_mask"), self.config.n_classes,
                                  n, self.device)
 
-    def generate(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def fake(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Noise (batch, time, latent_dim) [+ one-hot (batch, n_classes)] -> (batch, time,
         features)."""
         if c is not None:
@@ -136,11 +144,11 @@ class GAN(SequenceModel):
 
     def _d_loss(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with torch.no_grad():  # D's step does not need G's graph
-            fake = self.generate(self.noise(len(x)), c)
+            fake = self.fake(self.noise(len(x)), c)
         return discriminator_loss(self.discriminate(x, c), self.discriminate(fake, c))
 
     def _g_loss(self, n: int, c: torch.Tensor | None) -> torch.Tensor:
-        return generator_loss(self.discriminate(self.generate(self.noise(n), c), c))
+        return generator_loss(self.discriminate(self.fake(self.noise(n), c), c))
 
     # --- the contract ----------------------------------------------------------------------
     def optimizer_groups(self) -> dict[str, list[torch.nn.Parameter]]:
@@ -158,8 +166,8 @@ class GAN(SequenceModel):
         self.check_input(x)
         c = self._condition(batch, len(x))
         cfg = self.config
-        pos = self._round % (cfg.d_steps + cfg.g_steps)
-        self._round += 1
+        pos = self.schedule.get("step") % (cfg.d_steps + cfg.g_steps)
+        self.schedule.add("step")
         if pos < cfg.d_steps:
             d = self._d_loss(x, c)
             optimizer_step(optimizers["disc"], d, backward)
@@ -176,46 +184,49 @@ class GAN(SequenceModel):
         g = self._g_loss(len(x), c)
         return {"loss": g, "g_loss": g, "d_loss": self._d_loss(x, c)}
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """The discriminator's per-step hidden features (batch, time, hidden) of windows
-        (batch, time, features): RCGAN's only inference network is q(y|x). Conditional models
-        take ``y`` (batch,) labels (unknown = zeros)."""
-        self.check_input(x)
+    def has(self, capability: str) -> bool:
+        """Conditioning on a label (and so generation by that factor) needs a conditional
+        config."""
+        if capability in (CONDITIONAL, FACTORS) and not self.config.conditional:
+            return False
+        return super().has(capability)
+
+    def code_specs(self) -> list[CodeSpec]:
+        specs = [CodeSpec("noise", self.config.latent_dim, "steps",
+                          description="the generator's per-step noise")]
         if self.config.conditional:
-            c = one_hot_condition(kw.get("y"), None, self.config.n_classes, len(x), x.device)
-            x = torch.cat([x, repeat_steps(c, x.shape[1])], -1)
-        return self.discriminator.features(x)
+            specs.append(CodeSpec("y", self.config.n_classes, "label"))
+        return specs
 
-    def decode(self, z: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Noise (batch, time, latent_dim) -> windows (batch, time, features)."""
-        return self.generate(z, self._sample_condition(len(z), kw.get("y"), None))
+    def factors(self) -> list[Factor]:
+        return [Factor("y", "label", "label", "the class")] if self.config.conditional else []
 
-    def _sample_condition(self, n: int, y: Any,
-                          generator: torch.Generator | None) -> torch.Tensor | None:
-        if not self.config.conditional:
-            if y is not None:
-                raise FactorseqError("this gan was trained without conditioning; "
-                                     "it cannot sample for a label")
-            return None
-        k = self.config.n_classes
-        if y is None:  # labels drawn from the training frequencies
-            labels = torch.multinomial(self.label_freq.cpu(), n, replacement=True,
-                                       generator=generator).to(self.device)
-        else:
-            labels = torch.as_tensor(y, dtype=torch.long, device=self.device).reshape(-1)
-            if labels.numel() == 1:
-                labels = labels.expand(n)
-            if labels.numel() != n:
-                raise FactorseqError(f"got {labels.numel()} labels for {n} samples")
-            if labels.min() < 0 or labels.max() >= k:
-                raise FactorseqError(f"label must be in 0..{k - 1}, got {labels.tolist()[:5]}")
-        return torch.nn.functional.one_hot(labels, k).float()
+    def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """Per-step noise (n, time, latent_dim); conditional models add labels y (n,), given
+        or drawn from the training frequencies."""
+        codes = {"noise": given.get("noise", self.noise(n, generator))}
+        if self.config.conditional:
+            y = given.get("y")
+            if y is None:
+                y = torch.multinomial(self.label_freq.cpu(), n, replacement=True,
+                                      generator=generator).to(self.device)
+            codes["y"] = y
+        return codes
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
-        """n windows (n, time, features); ``y`` = a label or n labels when conditional."""
-        c = self._sample_condition(n, kw.get("y"), generator)
-        return self.generate(self.noise(n, generator), c)
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Noise (batch, time, latent_dim) [+ labels (batch,)] -> windows (batch, time,
+        features)."""
+        c = None
+        if self.config.conditional:
+            c = torch.nn.functional.one_hot(codes["y"].long(), self.config.n_classes).float()
+        return self.fake(codes["noise"], c)
+
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        """n windows (n, time, features); conditional models for labels y (n,) or labels drawn
+        from the training frequencies."""
+        return self._decode(self._sample_codes(n, {} if y is None else {"y": y}, generator))
 
     @torch.no_grad()
     def on_fit_end(self, loader: Any) -> None:

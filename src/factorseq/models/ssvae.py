@@ -31,7 +31,17 @@ from torch import nn
 from ..config import require
 from ..errors import FactorseqError, ShapeError
 from ..registry import register
-from .base import ModelConfig, SequenceModel
+from .base import (
+    CLASSIFIES,
+    CONDITIONAL,
+    DECODES,
+    ENCODES,
+    FACTORS,
+    GENERATES,
+    ModelConfig,
+    SequenceModel,
+)
+from .outputs import CodeSpec, Factor
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -196,6 +206,8 @@ class SSVAE(SequenceModel):
     Batches: ``x`` (batch, time, features), ``y`` (batch,) int64 and ``y_mask`` (batch,) bool;
     rows with ``y_mask`` False (or a batch without ``y``) use the unlabelled term.
     """
+
+    capabilities = frozenset({GENERATES, CONDITIONAL, ENCODES, DECODES, FACTORS, CLASSIFIES})
 
     Config = SSVAEConfig
     evaluator = "ssvae"
@@ -369,58 +381,53 @@ class SSVAE(SequenceModel):
             return self.y_logits(h)
         return self.y_logits(h, self.z_params(h)[0])
 
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+    def _predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """q(y | x): (batch, n_classes) for ``x`` (batch, time, features)."""
-        self.check_input(x)
         return torch.softmax(self.class_logits(self.features(x)), -1)
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None, **kw: Any
-               ) -> dict[str, torch.Tensor]:
-        """Posterior codes of ``x`` (batch, time, features): ``z`` (batch, z_dim) the mean of
-        q(z|x,y) at the given or most probable class (y_then_z) or of q(z|x); ``y`` (batch,)
-        the class used; ``probs`` (batch, K) q(y|x)."""
-        self.check_input(x)
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("z", self.config.z_dim, "latent", description="style: the code "
+                         "besides the class (mean of q(z|x,y) at the most probable class)"),
+                CodeSpec("y", self.K, "label", description="most probable class"),
+                CodeSpec("probs", self.K, "probs", decoded=False, description="q(y|x)")]
+
+    def factors(self) -> list[Factor]:
+        return [Factor("y", "label", "label", "the class"),
+                Factor("z", "code", "latent", "the style, free of the class")]
+
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Codes of ``x`` (batch, time, features): ``z`` the mean of q(z|x,y) at the most
+        probable class (y_then_z) or of q(z|x); ``y`` (batch,) that class; ``probs`` q(y|x)."""
         h = self.features(x)
         probs = torch.softmax(self.class_logits(h), -1)
-        y = probs.argmax(-1) if y is None else torch.as_tensor(y, device=x.device).long()
+        y = probs.argmax(-1)
         if self.config.inference == "y_then_z":
             z = self.z_params(h, self.onehot(y))[0]
         else:
             z = self.z_params(h)[0]
         return {"z": z, "y": y, "probs": probs}
 
-    def decode(self, z: Any, y: Any = None, **kw: Any) -> torch.Tensor:
-        """Mean of p(x | y, z) as (batch, time, features). ``z`` is (batch, z_dim) or the dict of
-        :meth:`encode`; ``y`` class indices (batch,) or one-hot/probabilities (batch, K)."""
-        if isinstance(z, dict):
-            y = z["y"] if y is None else y
-            z = z["z"]
-        if z.dim() != 2 or z.shape[-1] != self.config.z_dim:
-            raise ShapeError(f"z must be (batch, {self.config.z_dim}), got {tuple(z.shape)}")
-        if y is None:
-            raise FactorseqError("decode needs the class y (indices or one-hot)")
-        y = torch.as_tensor(y, device=z.device)
-        y = self.onehot(y.long().reshape(-1)) if y.dim() <= 1 else y.to(z.dtype)
-        out = self.decoder_params(z, y.expand(z.shape[0], -1))
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of p(x | y, z) as (batch, time, features) from z (batch, z_dim) and class
+        indices y (batch,)."""
+        out = self.decoder_params(codes["z"], self.onehot(codes["y"].long()))
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
 
-    def sample(self, n: int, generator: torch.Generator | None = None, y: Any = None,
-               **kw: Any) -> torch.Tensor:
-        """``n`` windows (n, time, features) from p(x|y,z), z ~ N(0, I); ``y`` an int (all of
-        that class), a length-n sequence of classes, or None (uniform over classes)."""
+    def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
+                      generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """z ~ N(0, I) and y uniform over the classes, each unless given."""
         dev = self.device
-        z = torch.randn(n, self.config.z_dim, generator=generator, device=dev)
-        if y is None:
-            ys = torch.randint(0, self.K, (n,), generator=generator, device=dev)
-        else:
-            ys = torch.as_tensor(np.asarray(y), device=dev).long().reshape(-1)
-            if ys.numel() == 1:
-                ys = ys.expand(n)
-            if ys.numel() != n:
-                raise FactorseqError(f"y has {ys.numel()} labels for {n} samples")
-            if ((ys < 0) | (ys >= self.K)).any():
-                raise FactorseqError(f"label must be in 0..{self.K - 1}, got {y}")
-        return self.decode(z, ys)
+        z = given["z"] if "z" in given else torch.randn(n, self.config.z_dim,
+                                                        generator=generator, device=dev)
+        y = given["y"] if "y" in given else torch.randint(0, self.K, (n,), generator=generator,
+                                                          device=dev)
+        return {"z": z, "y": y}
+
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        """``n`` windows (n, time, features) from p(x|y,z), z ~ N(0, I), for labels ``y``
+        (n,) or classes drawn uniformly."""
+        return self._decode(self._sample_codes(n, {} if y is None else {"y": y}, generator))
 
     def make_batch_sampler(self, data: Any, batch_size: int, seed: int) -> Any:
         """Fixed labelled subset: classifier mode batches the labelled rows only; with

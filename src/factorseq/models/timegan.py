@@ -38,12 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from ..config import require
-from ..errors import FactorseqError, ShapeError
+from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import RECURRENT, StepNet, check_backbone
+from ..nn.schedule import ScheduleState
 from ..registry import register
-from .ae import check_no_condition
-from .base import ModelConfig, SequenceModel
+from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
+from .outputs import CodeSpec
 
 PHASES = ("embedding", "supervised", "joint")
 
@@ -124,6 +125,7 @@ class TimeGAN(SequenceModel):
     """Embedder, recovery, generator, supervisor, discriminator; three training phases."""
 
     Config = TimeGANConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES})
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
     scaler: ClassVar[str] = "minmax"
@@ -138,16 +140,20 @@ class TimeGAN(SequenceModel):
         self.generator = StepNet(self.z_dim, h, h, n, cell, activation="sigmoid")
         self.supervisor = StepNet(h, h, h, n - 1, cell, activation="sigmoid")
         self.discriminator = StepNet(h, h, 1, n, cell)
-        self.phase = "embedding"
-        self._joint_batches = 0
+        # the phase (index into PHASES) and joint batches so far (resume with the run)
+        self.schedule = ScheduleState(phase=0, joint_batches=0)
 
     # --- phases ------------------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        return PHASES[self.schedule.get("phase")]
+
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         e, s = phase_epochs(self.config, max_epochs)
         phase = "embedding" if epoch < e else "supervised" if epoch < e + s else "joint"
         if phase == "joint" and self.phase != "joint":
-            self._joint_batches = 0
-        self.phase = phase
+            self.schedule.set("joint_batches", 0)
+        self.schedule.set("phase", PHASES.index(phase))
 
     # --- networks ----------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -155,22 +161,21 @@ class TimeGAN(SequenceModel):
         return torch.rand(n, self.config.seq_len, self.z_dim, generator=generator,
                           device=self.device)
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
+    def code_specs(self) -> list[CodeSpec]:
+        return [CodeSpec("h", self.config.hidden, "steps",
+                         description="the embedder's per-step latent H")]
+
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Embeddings H (batch, time, hidden) of windows (batch, time, features)."""
-        self.check_input(x)
-        return self.embedder(x)
+        return {"h": self.embedder(x)}
 
-    def decode(self, h: torch.Tensor, **kw: Any) -> torch.Tensor:
+    def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Recovery: embeddings (batch, time, hidden) -> windows (batch, time, features)."""
-        if h.ndim != 3 or h.shape[-1] != self.config.hidden:
-            raise ShapeError(f"h must be (batch, time, {self.config.hidden}), "
-                             f"got {tuple(h.shape)}")
-        return self.recovery(h)
+        return self.recovery(codes["h"])
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features): X^ = r(s(g(Z)))."""
-        check_no_condition(self, kw)
         return self.recovery(self.supervisor(self.generator(self.noise(n, generator))))
 
     # --- losses ------------------------------------------------------------------------------
@@ -237,8 +242,8 @@ class TimeGAN(SequenceModel):
         out.update({k: v.detach() for k, v in g.items()})
         out["e_loss_t0"] = e["e_loss_t0"].detach()
         out["loss"] = g["g_loss"].detach()
-        self._joint_batches += 1
-        if self._joint_batches % 2 == 0:  # one discriminator batch per two generator batches
+        self.schedule.add("joint_batches")
+        if self.schedule.get("joint_batches") % 2 == 0:  # one D batch per two G batches
             d = self.discriminator_loss(x)
             out["d_loss"] = d.detach()
             if float(d.detach()) > self.config.d_threshold:

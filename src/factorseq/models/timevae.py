@@ -23,6 +23,8 @@ from torch import nn
 from ..config import require
 from ..nn.timevae_blocks import ConvDecoder, ConvEncoder, keras_init_
 from ..registry import register
+from .base import DECODES, DECOMPOSES, ENCODES, FACTORS, GENERATES
+from .outputs import Decomposition, Factor
 from .vae_base import GaussianVAE, VAEConfig
 
 
@@ -164,6 +166,7 @@ class TimeVAE(GaussianVAE):
     """Interpretable TimeVAE on windows (batch, time, features); see the module docstring."""
 
     Config = TimeVAEConfig
+    capabilities = frozenset({GENERATES, ENCODES, DECODES, DECOMPOSES, FACTORS})
 
     def __init__(self, config: TimeVAEConfig) -> None:
         super().__init__(config)
@@ -172,21 +175,20 @@ class TimeVAE(GaussianVAE):
         self.decoder = TimeVAEDecoder(c, self.encoder.out_len)
         keras_init_(self)
 
-    def decompose(self, x_or_z: torch.Tensor) -> dict[str, Any]:
-        """The decoder's blocks for windows x (batch, time, features), encoded to their
-        posterior mean, or for codes z (batch, latent_dim).
+    def factors(self) -> list[Factor]:
+        """The decoder's additive blocks: keep any from a reference window, scale any."""
+        return [Factor(name, "part", description=f"the {name} block of the decoder")
+                for name in ("level", "trend", "seasonal", "residual")]
 
-        Returns ``level``, ``trend``, ``residual``, ``seasonal_total`` and ``output`` (each
-        (batch, time, features); absent blocks are zeros) and ``seasonal`` (a list, one
-        (batch, time, features) tensor per ``custom_seas`` entry). ``output`` = level + trend +
-        seasonal_total + residual = ``decode(z)``.
-        """
-        if x_or_z.dim() == 3:
-            z = self.encode(x_or_z)
-        else:
-            self.check_latent(x_or_z, "x_or_z")
-            z = x_or_z
-        return self.decoder.decompose(z)
+    def _decompose_codes(self, codes: dict[str, torch.Tensor]) -> Decomposition:
+        """The decoder's blocks for codes z (batch, latent_dim): parts ``level``, ``trend``,
+        ``seasonal`` (all seasonal blocks summed) and ``residual``, each (batch, time,
+        features), absent blocks zeros, summing to ``decode(z)``; ``details["seasonal_blocks"]``
+        holds one array per ``custom_seas`` entry."""
+        d = self.decoder.decompose(codes["z"])
+        parts = {"level": d["level"], "trend": d["trend"], "seasonal": d["seasonal_total"],
+                 "residual": d["residual"]}
+        return Decomposition(parts, d["output"], {"seasonal_blocks": d["seasonal"]})
 
     def report_figures(self, x: torch.Tensor) -> list[tuple[str, Any]]:
         """One figure: for up to 3 real windows (evenly spaced in ``x``, (batch, time,
@@ -198,8 +200,8 @@ class TimeVAE(GaussianVAE):
         x = torch.as_tensor(x, dtype=torch.float32)
         self.check_input(x)
         idx = torch.linspace(0, x.shape[0] - 1, min(3, x.shape[0])).round().long().unique()
-        with torch.no_grad():
-            parts = self.decompose(x[idx].to(self.device))
+        d = self.decompose(x[idx])
+        parts = {**d.parts, "output": d.output, "seasonal": d.details["seasonal_blocks"]}
         x_np = x[idx].cpu().numpy()
         fig = Figure(figsize=(4.2 * len(idx), 5.5), layout="constrained")
         FigureCanvasAgg(fig)

@@ -14,13 +14,12 @@ always), which turns the adversarial game into the KL term.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import torch
 
 from ..config import require
 from ..registry import register
-from .ae import AEConfig, CodeAutoencoder, check_no_condition, sse
+from .ae import AEConfig, CodeAutoencoder, sse
 from .base import gaussian_kl, reparameterize
 
 
@@ -53,16 +52,15 @@ class GaussianCodeAutoencoder(CodeAutoencoder):
         mean, logvar = self.encoder(x).chunk(2, dim=-1)
         return mean, logvar.clamp(-20.0, 10.0)  # keeps exp(logvar) finite
 
-    def encode(self, x: torch.Tensor, **kw: Any) -> torch.Tensor:
-        """Posterior means (batch, latent_dim) of windows (batch, time, features)."""
-        return self.posterior(x)[0]
+    def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Posterior means z (batch, latent_dim) of windows (batch, time, features)."""
+        return {"z": self.posterior(x)[0]}
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               **kw: Any) -> torch.Tensor:
+    def _sample(self, n: int, y: torch.Tensor | None,
+                generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features) decoded from the prior z ~ N(0, I)."""
-        check_no_condition(self, kw)
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
-        return self.decode(z)
+        return self.decoder(z)
 
 
 @register("vae")

@@ -1,0 +1,153 @@
+"""``Run``: a trained model with its scaler and configuration, speaking the user's units.
+
+Every method takes and returns arrays in the data's own units (the scaled space stays inside
+the model) unless ``scaled=True`` is passed. Arrays are (windows, time, features).
+
+    run = factorseq.load("runs/tv")
+    x = run.sample(1000)                          # synthetic windows, original units
+    codes = run.encode(real)                      # Codes: named parts, e.g. codes["z"]
+    again = run.decode(codes)                     # windows from codes
+    mix = run.generate(8, reference=real[:1], keep=["trend", "level"], scale={"seasonal": 2})
+    parts = run.decompose(real[:4])               # Decomposition: level, trend, ... (units)
+    scores = run.evaluate()                       # the model's evaluator, as a dict
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import build
+from .data.config import DataConfig
+from .data.container import SequenceData
+from .data.scaler import Scaler
+from .errors import FactorseqError
+from .models.base import SequenceModel
+from .models.outputs import Codes, Decomposition
+
+
+def _numpy(t: Any) -> np.ndarray:
+    return t.detach().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model and everything needed to use it on new data (``path`` is None for a
+    run trained in memory)."""
+
+    path: Path | None
+    model: SequenceModel
+    scaler: Scaler
+    config: dict[str, Any]
+
+    # --- facts ---------------------------------------------------------------------------
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.config["data_schema"]
+
+    @property
+    def data_config(self) -> DataConfig:
+        return build(DataConfig, self.config["data_config"], what="data config")
+
+    def has(self, capability: str) -> bool:
+        """Whether the model can do ``capability`` (see ``factorseq.models.base``)."""
+        return self.model.has(capability)
+
+    def load_data(self, source: str | None = None) -> SequenceData:
+        """The training data (raw units), or ``source`` (a file, WAV, folder or bundled name)
+        read with the same options, cut into windows as long as the model's (every
+        ``segment_hop`` frames for speech runs). Checks the windows against the model's."""
+        from .data.loaders import load_data
+        cfg = self.data_config
+        if source is not None:
+            hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
+            cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
+                                      stride=int(hop))
+        data = load_data(cfg)
+        c = self.model.config
+        if data.n_features != c.n_features or data.seq_len != c.seq_len:
+            raise FactorseqError(f"data {source or cfg.source!r} has windows of {data.seq_len} "
+                                 f"x {data.n_features} but the model expects {c.seq_len} x "
+                                 f"{c.n_features} (time x features)")
+        return data
+
+    # --- units -----------------------------------------------------------------------------
+    def to_model(self, x: Any, scaled: bool = False) -> np.ndarray:
+        """Windows in the user's units -> the model's scaled space (float32)."""
+        x = np.asarray(x, dtype=np.float32)
+        return x if scaled else np.asarray(self.scaler.transform(x), dtype=np.float32)
+
+    def to_user(self, x: Any, scaled: bool = False) -> np.ndarray:
+        """Windows in the model's scaled space -> the user's units (float32)."""
+        x = _numpy(x).astype(np.float32)
+        return x if scaled else np.asarray(self.scaler.inverse_transform(x), dtype=np.float32)
+
+    # --- the contract, in the user's units -----------------------------------------------
+    def sample(self, n: int, *, y: Any = None, seed: int = 0, scaled: bool = False
+               ) -> np.ndarray:
+        """``n`` synthetic windows (n, time, features); ``y``: class(es) for conditional
+        models."""
+        g = torch.Generator().manual_seed(int(seed))
+        return self.to_user(self.model.sample(n, y=y, generator=g), scaled)
+
+    def encode(self, x: Any, *, scaled: bool = False) -> Codes:
+        """Named codes (numpy arrays) of windows ``x``; ``codes.specs`` says each part's role."""
+        return self.model.encode(self.to_model(x, scaled)).map(_numpy)
+
+    def decode(self, codes: Any, *, scaled: bool = False) -> np.ndarray:
+        """Windows from codes (a Codes/dict, or one array when the model has one code)."""
+        return self.to_user(self.model.decode(codes), scaled)
+
+    def reconstruct(self, x: Any, *, scaled: bool = False) -> np.ndarray:
+        return self.to_user(self.model.reconstruct(self.to_model(x, scaled)), scaled)
+
+    def generate(self, n: int, *, reference: Any = None, keep: Iterable[str] = (),
+                 values: Mapping[str, Any] | None = None, scale: Mapping[str, float] | None = None,
+                 seed: int = 0, scaled: bool = False) -> np.ndarray:
+        """Generation by factor (see ``SequenceModel.generate``): factors in ``keep`` from the
+        ``reference`` windows, ``values`` set, ``scale`` multiplied, the rest from the prior."""
+        ref = None if reference is None else self.to_model(reference, scaled)
+        g = torch.Generator().manual_seed(int(seed))
+        x = self.model.generate(n, reference=ref, keep=keep, values=values, scale=scale,
+                                generator=g)
+        return self.to_user(x, scaled)
+
+    def factors(self) -> list[Any]:
+        return self.model.factors() if self.model.has("factors") else []
+
+    def decompose(self, x: Any, *, scaled: bool = False) -> Decomposition:
+        """Additive parts of windows ``x`` in the user's units: the scaler is affine per
+        feature (x_user = a x + b), so every part is multiplied by a and the first part (the
+        level or trend) also carries b; the parts still sum to ``output``."""
+        d = self.model.decompose(self.to_model(x, scaled)).map(_numpy)
+        if scaled:
+            return d
+        d_ = d.output.shape[-1]
+        b = self.to_user(np.zeros((1, 1, d_), np.float32))
+        a = self.to_user(np.ones((1, 1, d_), np.float32)) - b
+        first = next(iter(d.parts))
+        parts = {k: a * v + (b if k == first else 0.0) for k, v in d.parts.items()}
+        details = {k: [a * e for e in v] if isinstance(v, list) else a * v
+                   for k, v in d.details.items()}
+        return Decomposition(parts, self.to_user(d.output), details)
+
+    def predict_proba(self, x: Any, *, scaled: bool = False) -> np.ndarray:
+        """Class probabilities (windows, n_classes)."""
+        return _numpy(self.model.predict_proba(self.to_model(x, scaled)))
+
+    def evaluate(self, data: SequenceData | str | None = None, *, repeats: int = 5,
+                 samples: Any = None, seed: int = 0, **options: Any) -> dict[str, Any]:
+        """Score the run with its model's evaluator (``data``: a SequenceData, a source to
+        load with the run's options, or None for the training data; ``samples``: synthetic
+        windows in the user's units instead of sampling)."""
+        from .metrics.evaluators import get_evaluator
+
+        if data is None or isinstance(data, str):
+            data = self.load_data(data)
+        ev = get_evaluator(self.model.evaluator)(self, data, repeats=repeats, samples=samples,
+                                                 seed=seed, **options)
+        return ev.evaluate()
