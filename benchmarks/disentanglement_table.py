@@ -42,6 +42,13 @@ CELLS = {
                            "data.options={heldout_speakers: [jackson, theo]}",
                            "--set", "z1_kl_weight=3", "--set", "z2_mean_weight=50"],
                           ["--set", "metrics=[eer]"]),
+    # the sequence peers (issue #12): time-bound runs (train.max_minutes) on the shared CPU
+    "dsvae": ("dsvae", "known-factors", 300, [*KF, "--set", "hidden=64", "--set", "f_dim=8",
+                                             "--set", "z_dim=8", "--set", "train.max_minutes=25"],
+              []),
+    "infogan": ("infogan", "known-factors", 300, ["--set", "hidden=64", "--set",
+                                                  "n_categories=4", "--set", "n_continuous=3",
+                                                  "--set", "train.max_minutes=25"], []),
 }
 KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
         "modularity", "eer_static", "eer_dynamic", "eer_latent", "sym_seq_ratio",
@@ -49,7 +56,8 @@ KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness",
         "sym_seq_zlatent", "sym_seg_zlatent"]
 
 
-def run_cell(name: str, seed: int) -> dict:
+def run_cell(name: str, seed: int, train_only: bool = False) -> dict | None:
+    """Train (unless the run is there) and evaluate one cell; None with ``train_only``."""
     model, data, epochs, train_opts, eval_opts = CELLS[name]
     cell = OUT / name / f"s{seed}"
     result = cell / "result.json"
@@ -58,9 +66,14 @@ def run_cell(name: str, seed: int) -> dict:
     run, metrics = cell / "run", cell / "metrics.json"
     train = [EXE, "train", model, "--data", data, "--out", str(run), "--force", "--epochs",
              str(epochs), "--seed", str(seed), *COMMON, *train_opts]
-    t0 = time.perf_counter()
-    subprocess.run(train, check=True)
-    train_wall = time.perf_counter() - t0
+    wall_file = cell / "train_wall_s"
+    if not wall_file.is_file():
+        t0 = time.perf_counter()
+        subprocess.run(train, check=True)
+        wall_file.write_text(f"{time.perf_counter() - t0:.1f}")
+    if train_only:
+        return None
+    train_wall = float(wall_file.read_text())
     evaluate = [EXE, "evaluate", str(run), "--out", str(metrics), "--force", "--evaluator",
                 "disentanglement", *eval_opts]
     t0 = time.perf_counter()
@@ -126,13 +139,16 @@ def main() -> None:
     ap.add_argument("--cells", nargs="*", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--train-only", action="store_true", help="train the cells, evaluate later")
     a = ap.parse_args()
     if a.table:
         table()
         return
     for seed in a.seeds:
         for name in a.cells:
-            res = run_cell(name, seed)
+            res = run_cell(name, seed, a.train_only)
+            if res is None:
+                continue
             print(json.dumps({"cell": name, "seed": seed, **flat(res["metrics"])}), flush=True)
 
 

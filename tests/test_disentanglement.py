@@ -13,6 +13,7 @@ from factorseq.errors import FactorseqError, ShapeError
 from factorseq.metrics.disentanglement import (
     dci,
     dci_scores,
+    matched_accuracy,
     mig,
     mig_per_factor,
     modularity,
@@ -20,7 +21,12 @@ from factorseq.metrics.disentanglement import (
     sap,
 )
 from factorseq.metrics.symmetry import symmetry
-from factorseq.metrics.verification import equal_error_rate, per_sequence, sequence_eer
+from factorseq.metrics.verification import (
+    cosine_trials,
+    equal_error_rate,
+    per_sequence,
+    sequence_eer,
+)
 
 
 def _factors(n: int, k: int, values: int, seed: int) -> np.ndarray:
@@ -122,6 +128,17 @@ def test_independent_and_entangled_codes_score_low(factor_sets):
     assert r["dci_disentanglement"] < 0.3 and r["dci_completeness"] < 0.3
 
 
+def test_matched_accuracy_by_hand():
+    true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 2])
+    assert matched_accuracy((true + 1) % 3 + 5, true) == 1.0  # renamed categories
+    assert matched_accuracy(np.zeros(10, int), true) == pytest.approx(0.5)  # one category
+    # contingency rows = categories a, b: a = {0: 3, 2: 1}, b = {1: 2, 2: 4}; best a->0, b->2
+    pred = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 0])
+    assert matched_accuracy(pred, true) == pytest.approx((3 + 4) / 10)
+    with pytest.raises(ShapeError):
+        matched_accuracy(pred[:3], true)
+
+
 def test_metric_input_errors():
     with pytest.raises(ShapeError):
         mig(np.zeros((5, 2)), np.zeros((4, 1), dtype=int))
@@ -189,7 +206,9 @@ TINY_EVAL = ["--evaluator", "disentanglement", "--set", "max_train=300", "--set"
 @pytest.mark.parametrize("model,extra", [
     ("fhvae", ["--set", "hidden=8", "--set", "layers=1", "--set", "z1_dim=3",
                "--set", "z2_dim=3"]),
-    ("vae", ["--set", "hidden=8", "--set", "latent_dim=4"])])
+    ("vae", ["--set", "hidden=8", "--set", "latent_dim=4"]),
+    ("dsvae", ["--set", "hidden=8", "--set", "f_dim=3", "--set", "z_dim=2"]),
+    ("infogan", ["--set", "hidden=8", "--set", "n_categories=4", "--set", "n_continuous=2"])])
 def test_disentanglement_evaluator_end_to_end(tmp_path, capsys, model, extra):
     run = tmp_path / "run"
     assert cli("train", model, "--data", "known-factors", "--out", run, "--epochs", 1,
@@ -202,7 +221,7 @@ def test_disentanglement_evaluator_end_to_end(tmp_path, capsys, model, extra):
                 "dci_informativeness", "sap"):
         assert 0.0 <= m[key] <= 1.0, key
     assert set(m["seconds_per_metric"]) == {"encode", "mig", "modularity", "dci", "sap", "eer",
-                                            "symmetry"}
+                                            "symmetry", "category"}
     assert m["n_test_sequences"] == 24 and m["eer_trials"] == 24 * 23 // 2
     sym = m["symmetry"]
     if model == "fhvae":
@@ -214,15 +233,30 @@ def test_disentanglement_evaluator_end_to_end(tmp_path, capsys, model, extra):
         import torch
 
         from factorseq.checkpoint import load
-        from factorseq.metrics.verification import cosine_trials
         r = load(run)
         test = r.load_data().test
-        _, z2 = r.model.posterior_means(r.scaler.transform(test.x))
+        z2 = torch.as_tensor(r.encode(test.x)["z2"])
         _, mu2, _ = r.model.mu2_of(z2, torch.as_tensor(test.seq_id))
         spk = np.array([test.extras["speaker"][test.seq_id == s][0]
                         for s in np.unique(test.seq_id)])
         assert m["eer_static"] == pytest.approx(equal_error_rate(*cosine_trials(mu2.numpy(),
                                                                                 spk)), abs=1e-9)
+    elif model == "dsvae":  # the per-step z is not scored; f per sequence = its mean
+        assert m["code_parts"] == {"f": ["sequence", 3], "z_mean": ["segment", 2]}
+        from factorseq.checkpoint import load
+        r = load(run)
+        test = r.load_data().test
+        f = r.encode(test.x)["f"]
+        assert m["eer_static"] == pytest.approx(
+            equal_error_rate(*cosine_trials(*per_sequence(f, test.seq_id,
+                                                          test.extras["speaker"]))), abs=1e-9)
+        assert sym["sequence_action"]["ratio"] > 0
+    elif model == "infogan":  # Q's categorical code scored by matched accuracy
+        assert m["code_parts"] == {"c_cat": ["probs", 4], "c_cont": ["latent", 2]}
+        acc = m["category_accuracy"]["c_cat"]
+        assert set(acc) == set(m["factors"]) and all(0 < v <= 1 for v in acc.values())
+        assert m["category_accuracy_best"] == max(acc.values())
+        assert 0 <= m["eer_latent"] <= 1 and "eer_static" not in m
     else:
         assert m["code_parts"] == {"z": ["latent", 4]} and "eer_static" not in m
         assert 0 <= m["eer_latent"] <= 1 and sym["sequence_action"]["ratio"] is None
@@ -236,3 +270,12 @@ def test_disentanglement_evaluator_end_to_end(tmp_path, capsys, model, extra):
     assert "not per-window extras" in user_error(
         capsys, "evaluate", run, "--out", tmp_path / "y.json", *TINY_EVAL,
         "--set", "factors={colour: sequence}")
+
+
+def test_model_without_encoder_is_a_one_line_error(tmp_path, capsys):
+    run = tmp_path / "gan"
+    assert cli("train", "gan", "--data", "known-factors", "--out", run, "--epochs", 1,
+               "--batch-size", 32, "--set", "train.tensorboard=false", "--set", TINY_DATA,
+               "--set", "hidden=4") == 0
+    msg = user_error(capsys, "evaluate", run, "--out", tmp_path / "m.json", *TINY_EVAL)
+    assert "cannot do 'encodes'" in msg and not (tmp_path / "m.json").exists()

@@ -19,12 +19,16 @@ take a training set and a test set; MIG and modularity use one set.
 - Modularity (Ridgeway & Zemel 2018): with m = I(z_j; v_k) on the same histograms, per latent
   1 - (sum_k m^2 - max_k m^2) / (max_k m^2 (K - 1)) (0 for a latent with no information);
   averaged over latents. 1 = each latent informs about one factor only.
+- Matched accuracy (clustering accuracy, as InfoGAN's categorical code is scored): the share
+  of windows whose category maps to their class under the one-to-one map of categories to
+  classes that maximises it (Hungarian algorithm on the contingency table).
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -172,3 +176,18 @@ def sap(codes: np.ndarray, factors: np.ndarray, codes_test: np.ndarray,
     s = np.sort(sap_matrix(codes, factors, codes_test, factors_test), axis=0)
     second = s[-2] if len(s) > 1 else np.zeros(s.shape[1])
     return float(np.mean(s[-1] - second))
+
+
+def matched_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
+    """Accuracy of categories ``pred`` (N,) against classes ``true`` (N,) under the best
+    one-to-one matching of categories to classes (unmatched categories count as errors)."""
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.ndim != 1 or pred.shape != true.shape or len(pred) == 0:
+        raise ShapeError(f"pred and true must be equal non-empty (N,) arrays; got "
+                         f"{pred.shape} and {true.shape}")
+    _, p = np.unique(pred, return_inverse=True)
+    _, t = np.unique(true, return_inverse=True)
+    table = np.zeros((p.max() + 1, t.max() + 1))
+    np.add.at(table, (p, t), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / len(pred))

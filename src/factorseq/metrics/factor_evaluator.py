@@ -1,6 +1,7 @@
 """The ``disentanglement`` evaluator: which factor of a sequence each part of a model's code
-holds, on data whose factors are known. Any model with an encoder; only its codes and their
-roles are read (:func:`codes_of`), never its internals.
+holds, on data whose factors are known. Any model that ``encodes``: its codes come from the
+contract (``Run.encode``) and are chosen by their CodeSpec role (:func:`codes_of`); the
+per-sequence static code from ``model.sequence_codes``; never a model's name or internals.
 
 The data names its factors in ``meta["factors"]`` ({name: "sequence" | "segment"}; integer
 ``extras[name]``, continuous factors binned), e.g. ``known-factors`` or ``fsdd-strings``
@@ -13,14 +14,20 @@ The data names its factors in ``meta["factors"]`` ({name: "sequence" | "segment"
   scored on test windows (:mod:`factorseq.metrics.disentanglement`); all over every code
   part concatenated and all known factors. ``importance_by_role``: per factor, the share of
   its DCI importance held by the sequence-level / segment-level / whole-window parts.
-- ``eer_static`` / ``eer_dynamic`` (``eer_latent`` for a code without roles): speaker
-  verification EER from the sequence-level / segment-level parts averaged over each test
-  sequence (:mod:`factorseq.metrics.verification`; speakers = ``speaker_key`` extra). Low
-  static and high (~0.5) dynamic EER = the speaker sits in the static part only.
+- ``eer_static`` / ``eer_dynamic`` (``eer_latent`` for a whole-window code): speaker
+  verification EER from the sequence-level parts per test sequence (``sequence_codes``) /
+  from the segment-level (latent) parts averaged over each test sequence
+  (:mod:`factorseq.metrics.verification`; speakers = ``speaker_key`` extra). Low static and
+  high (~0.5) dynamic EER = the speaker sits in the static part only.
 - ``symmetry`` when the data can be re-generated with one factor changed (known-factors):
   :mod:`factorseq.metrics.symmetry`.
+- ``category_accuracy`` for a categorical code (``probs`` part, e.g. InfoGAN's c_cat):
+  accuracy of its argmax on each factor after the best matching of categories to classes
+  (Hungarian); ``category_accuracy_best`` and the part:factor it was reached on.
+- The scored parts are those with role sequence, segment, latent or probs (one vector per
+  window); ``steps`` parts (one code per time step) and ``label`` parts are left out.
 - ``seconds_per_metric`` (wall) and ``cpu_seconds_per_metric`` (this process). Option
-  ``metrics`` (list) picks a subset: mig, modularity, dci, sap, eer, symmetry.
+  ``metrics`` (list) picks a subset: mig, modularity, dci, sap, eer, symmetry, category.
 """
 from __future__ import annotations
 
@@ -33,39 +40,23 @@ import torch
 from ..data import known_factors
 from ..data.container import SequenceData
 from ..errors import FactorseqError
-from .disentanglement import dci, mig_per_factor, modularity, sap
+from .disentanglement import dci, matched_accuracy, mig_per_factor, modularity, sap
 from .evaluators import Evaluator, evaluator
 from .symmetry import by_role, symmetry
-from .verification import sequence_eer
+from .verification import majority_labels, sequence_eer, trials_eer
 
-METRICS = ("mig", "modularity", "dci", "sap", "eer", "symmetry")
-SCORED_ROLES = ("sequence", "segment", "latent")
+METRICS = ("mig", "modularity", "dci", "sap", "eer", "symmetry", "category")
+SCORED_ROLES = ("sequence", "segment", "latent", "probs")  # one vector per window
 EER_KEYS = {"sequence": "eer_static", "segment": "eer_dynamic", "latent": "eer_latent"}
 
 
 def codes_of(run: Any, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Posterior-mean codes of windows ``x`` (n, T, D) in the run's scaled space, by part,
-    and the role of each part (``sequence``, ``segment``, ``latent``, ...).
-
-    The ONE place that knows how today's models encode. With the typed contract (issue #11)
-    this becomes ``c = run.model.encode(x)`` -> ``{k: numpy(v)}``, ``{s.name: s.role for s in
-    c.specs.values()}``."""
-    model = run.model.eval()
-    if hasattr(model, "posterior_means"):  # FHVAE: z1 segment-level, z2 sequence-level
-        z1, z2 = model.posterior_means(np.asarray(x, dtype=np.float32))
-        return {"z1": z1.numpy(), "z2": z2.numpy()}, {"z1": "segment", "z2": "sequence"}
-    chunks: list[dict[str, np.ndarray]] = []
-    with torch.no_grad():
-        for i in range(0, len(x), 512):
-            z = model.encode(torch.as_tensor(np.asarray(x[i:i + 512], dtype=np.float32)))
-            parts = z if isinstance(z, dict) else dict(enumerate(z)) \
-                if isinstance(z, (tuple, list)) else {"z": z}
-            chunks.append({str(k): v.cpu().numpy() for k, v in parts.items()})
-    codes = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    roles = {k: {2: "latent", 3: "steps"}.get(v.ndim, "label") for k, v in codes.items()}
-    if "probs" in roles:
-        roles["probs"] = "probs"
-    return codes, roles
+    """Codes of windows ``x`` (n, T, D) in the run's scaled space, by part (numpy), and the
+    role of each part from the model's CodeSpecs (``sequence``, ``segment``, ``latent``,
+    ``probs``, ``steps``, ...): the contract's ``Run.encode``, nothing model-specific."""
+    run.model.require("encodes")  # one-line error for a model without an encoder
+    codes = run.encode(np.asarray(x, dtype=np.float32), scaled=True)
+    return dict(codes), {k: s.role for k, s in codes.specs.items() if k in codes}
 
 
 def split_sequences(data: SequenceData, fraction: float, seed: int
@@ -97,6 +88,7 @@ class DisentanglementEvaluator(Evaluator):
     def __init__(self, run: Any, data: SequenceData | None = None, *, repeats: int = 5,
                  samples: Any = None, seed: int = 0, **options: Any) -> None:
         super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
+        run.model.require("encodes")  # before any work
         o = self.options
         wanted = o["metrics"] if o["metrics"] is not None else list(METRICS)
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)
@@ -203,20 +195,47 @@ class DisentanglementEvaluator(Evaluator):
         timed("sap", lambda: out.update(sap=sap(z_tr, f_tr, z_te, f_te)))
         timed("eer", lambda: out.update(self._eer(codes_te, roles)))
         timed("symmetry", lambda: out.update(self._symmetry(codes_te, roles)))
+        timed("category", lambda: out.update(self._category(codes_te, roles)))
         out["seconds_per_metric"] = {k: round(v, 3) for k, v in secs.items()}
         out["cpu_seconds_per_metric"] = {k: round(v, 3) for k, v in cpu.items()}
         return out
 
     def _eer(self, codes: dict[str, np.ndarray], roles: dict[str, str]) -> dict[str, Any]:
+        """Static EER from the model's per-sequence codes (``sequence_codes``: FHVAE's
+        closed-form mu2, else the mean over the sequence); dynamic / whole-window EER from the
+        segment / latent parts averaged over each sequence."""
         labels = self.test.extras.get(self.options["speaker_key"])
         if labels is None or np.ndim(labels) != 1:
             return {"eer_note": f"no per-window {self.options['speaker_key']!r} extra"}
+        seq_id, labels = np.asarray(self.test.seq_id), np.asarray(labels)
         out: dict[str, Any] = {}
         for role, z in by_role(codes, roles).items():
-            out[EER_KEYS[role]] = sequence_eer(z, self.test.seq_id, np.asarray(labels))
-        ids = np.unique(self.test.seq_id)
+            if role != "sequence":
+                out[EER_KEYS[role]] = sequence_eer(z, seq_id, labels)
+        static = [k for k in codes if roles.get(k) == "sequence"]
+        if static:
+            ids, per_seq = self.run.model.sequence_codes(
+                {k: torch.as_tensor(codes[k]) for k in static}, torch.as_tensor(seq_id))
+            emb = np.concatenate([np.asarray(per_seq[k]) for k in static], axis=1)
+            if not np.array_equal(np.asarray(ids), np.unique(seq_id)):
+                raise FactorseqError("sequence_codes must return the sorted sequence ids")
+            out["eer_static"] = trials_eer(emb, majority_labels(seq_id, labels))
+        ids = np.unique(seq_id)
         out["eer_trials"] = int(len(ids) * (len(ids) - 1) // 2)
         return out
+
+    def _category(self, codes: dict[str, np.ndarray], roles: dict[str, str]) -> dict[str, Any]:
+        """Accuracy of each categorical code (``probs`` part: its argmax) on every discrete
+        factor after the best one-to-one matching of categories to classes (Hungarian)."""
+        f = self._factors(self.test)
+        acc = {k: {name: matched_accuracy(np.asarray(codes[k]).argmax(1), f[:, j])
+                   for j, name in enumerate(self.factor_roles)}
+               for k in codes if roles.get(k) == "probs"}
+        if not acc:
+            return {}
+        best = max(((v, k, name) for k, d in acc.items() for name, v in d.items()))
+        return {"category_accuracy": acc, "category_accuracy_best": best[0],
+                "category_best_match": f"{best[1]}:{best[2]}"}
 
     def _symmetry(self, codes: dict[str, np.ndarray], roles: dict[str, str]) -> dict[str, Any]:
         test = self.test

@@ -49,13 +49,27 @@ def per_sequence(codes: np.ndarray, seq_id: np.ndarray, labels: np.ndarray
     ids, inv = np.unique(seq_id, return_inverse=True)
     sums = np.zeros((len(ids), codes.shape[1]))
     np.add.at(sums, inv, codes)
-    mean = sums / np.bincount(inv, minlength=len(ids))[:, None]
+    return sums / np.bincount(inv, minlength=len(ids))[:, None], majority_labels(seq_id, labels)
+
+
+def majority_labels(seq_id: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Most frequent label (S,) of each sequence (sorted ids); ties -> smaller label."""
+    _, inv = np.unique(seq_id, return_inverse=True)
     lab = np.asarray(labels)
-    out = np.empty(len(ids), dtype=lab.dtype)
-    for s in range(len(ids)):
+    out = np.empty(inv.max() + 1, dtype=lab.dtype)
+    for s in range(len(out)):
         vals, counts = np.unique(lab[inv == s], return_counts=True)
         out[s] = vals[np.argmax(counts)]
-    return mean, out
+    return out
+
+
+def trials_eer(emb: np.ndarray, labels: np.ndarray) -> float | None:
+    """EER of all pairs of rows of ``emb`` (S, d) scored by cosine, target = same ``labels``
+    (S,); None without both kinds of trial."""
+    scores, same = cosine_trials(np.asarray(emb, dtype=np.float64), np.asarray(labels))
+    if same.all() or not same.any():
+        return None
+    return equal_error_rate(scores, same)
 
 
 def sequence_eer(codes: np.ndarray, seq_id: np.ndarray, labels: np.ndarray) -> float | None:
@@ -66,8 +80,4 @@ def sequence_eer(codes: np.ndarray, seq_id: np.ndarray, labels: np.ndarray) -> f
     Averaging is what the DBSE protocol does for the dynamic code; for a sequence-level code
     whose sequence estimate is a positive multiple of the segment mean (FHVAE's closed-form
     mu2 = sum z2 / (N + sigma ratio)) the cosine scores equal those of that estimate."""
-    emb, lab = per_sequence(codes, seq_id, labels)
-    scores, same = cosine_trials(emb, lab)
-    if same.all() or not same.any():
-        return None
-    return equal_error_rate(scores, same)
+    return trials_eer(*per_sequence(codes, seq_id, labels))
