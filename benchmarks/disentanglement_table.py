@@ -62,7 +62,7 @@ CELLS = {
 KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
         "modularity", "eer_static", "eer_dynamic", "eer_latent", "sym_seq_ratio",
         "sym_seg_ratio", "sym_seq_zseq", "sym_seq_zseg", "sym_seg_zseg", "sym_seg_zseq",
-        "sym_seq_zlatent", "sym_seg_zlatent"]
+        "sym_seq_zlatent", "sym_seg_zlatent", "category_accuracy_best"]
 
 
 def run_cell(name: str, seed: int, train_only: bool = False) -> dict | None:
@@ -113,11 +113,11 @@ def _mean_std(v: list[float]) -> str:
     return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if v else ""
 
 
-def table() -> None:
+def table(cells: list[str]) -> None:
     """Markdown: one column per cell (mean ± std over its seeds), one row per metric; then
     wall and CPU seconds per metric."""
     done = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
-            for name in CELLS}
+            for name in cells}
     done = {k: v for k, v in done.items() if v}
     print("| metric | " + " | ".join(f"{k} (n={len(v)})" for k, v in done.items()) + " |")
     print("|---" * (len(done) + 1) + "|")
@@ -151,7 +151,7 @@ def main() -> None:
     ap.add_argument("--train-only", action="store_true", help="train the cells, evaluate later")
     a = ap.parse_args()
     if a.table:
-        table()
+        table(a.cells)
         return
     for seed in a.seeds:
         for name in a.cells:
