@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 import factorseq as fs
-from factorseq.metrics.fhvae import cosine_trials, equal_error_rate, fit_probe
+from factorseq.metrics.fhvae import fit_probe
+from factorseq.metrics.verification import cosine_trials, equal_error_rate
 
 
 def sequence_means(v: np.ndarray, seq_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -190,6 +190,8 @@ def evaluate(
     repeats: Annotated[int, Opt(help="metric repeats (mean and std)")] = 5,
     seed: Annotated[int, Opt()] = 0,
     set_: Annotated[list[str] | None, Opt("--set", help="evaluator option key=value")] = None,
+    evaluator: Annotated[str | None, Opt(help="evaluator (default: the model's own; "
+                                         "e.g. disentanglement)")] = None,
     force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Score a trained model with the metrics of its kind; write them as JSON."""
@@ -204,8 +206,8 @@ def evaluate(
     synth = read_windows(samples) if samples is not None else None
     r = load(run)
     real = r.load_data(data)
-    ev = get_evaluator(r.model.evaluator)(r, real, repeats=repeats, samples=synth, seed=seed,
-                                          **parse_sets(set_))
+    ev = get_evaluator(evaluator or r.model.evaluator)(r, real, repeats=repeats, samples=synth,
+                                                       seed=seed, **parse_sets(set_))
     t0 = time.perf_counter()
     metrics = ev.evaluate()
     metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))

@@ -164,6 +164,18 @@ def target_speaker_index(name: Any, speakers: tuple[str, ...]) -> int:
     raise FactorseqError(f"unknown FSDD speaker {name!r}; speakers: {', '.join(speakers)}")
 
 
+def heldout_speakers(value: Any, speakers: tuple[str, ...]) -> list[int]:
+    """Indices of the held-out speakers named by ``value`` (None, a list of names or one
+    comma-separated string); at least one speaker must stay for training."""
+    if value is None or value == "" or value == []:
+        return []
+    names = value.split(",") if isinstance(value, str) else list(value)
+    held = sorted({target_speaker_index(n, speakers) for n in names})
+    if len(held) >= len(speakers):
+        raise FactorseqError("heldout_speakers leaves no speaker to train on")
+    return held
+
+
 @dataset("fsdd-digits", description="Free Spoken Digit Dataset: isolated digits as log-mel "
          "(N, 48, 80), y = digit, domain = speaker; test split = takes 0-4; options: frames "
          "(48), target_speaker (domain = 1 for that speaker, 0 for the others)",
@@ -227,7 +239,8 @@ def _digit_strings(utt: Utterances, sel: np.ndarray, counts: list[int], lo: int,
 @dataset("fsdd-strings", description="Free Spoken Digit Dataset: strings of 4-8 digits by one "
          "speaker, log-mel cut into segments (N, 20, 80) with seq_id (FHVAE); test split = "
          "takes 0-4; options: n_sequences, segment (20), segment_hop (10), min_digits (4), "
-         "max_digits (8)", citation=CITATION, licence=LICENCE, scaler="standard")
+         "max_digits (8), heldout_speakers (names: trained without them, tested on them "
+         "alone)", citation=CITATION, licence=LICENCE, scaler="standard")
 def fsdd_strings(cfg: DataConfig) -> SequenceData:
     """Digit strings for FHVAE: x (N_seg, segment, 80), seq_id = string index.
 
@@ -241,6 +254,12 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
     Extras: ``speaker``, ``digit`` (majority frame digit, ties -> smaller digit),
     ``segment_index`` (order within its string: frames ``i*hop .. i*hop+segment``) and
     ``frame_digit`` (N_seg, segment) frame-level digits, for evaluation only.
+
+    ``options["heldout_speakers"]`` (a list of speaker names, or one comma-separated string)
+    tests generalisation to unseen speakers: training strings come from the other speakers
+    only (their takes 5-49), the ``.test`` strings from the held-out speakers only, drawn from
+    all their takes (none of their audio is seen in training); the counts keep the default
+    rule (strings per speaker = that speaker's utterances / mean string length).
     """
     utt = load_utterances()
     seg = _int_option(cfg, "segment", 20)
@@ -251,18 +270,24 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
         raise FactorseqError(f"max_digits ({hi}) must be >= min_digits ({lo})")
     n_spk = len(utt.speakers)
     mean_len = (lo + hi) / 2
+    held = heldout_speakers(cfg.options.get("heldout_speakers"), utt.speakers)
+    train_spk = [s for s in range(n_spk) if s not in held]
+    test_spk = held or train_spk
 
-    def per_speaker(total: int) -> list[int]:
-        return [total // n_spk + (s < total % n_spk) for s in range(n_spk)]
+    def per_speaker(total: int, among: list[int]) -> list[int]:
+        k = len(among)
+        return [total // k + (among.index(s) < total % k) if s in among else 0
+                for s in range(n_spk)]
 
-    train_sel = utt.take >= TEST_TAKES
-    test_sel = ~train_sel
-    default = n_spk * round(int(train_sel.sum()) / n_spk / mean_len)
+    train_sel = (utt.take >= TEST_TAKES) & np.isin(utt.speaker, train_spk)
+    test_sel = np.isin(utt.speaker, held) if held else utt.take < TEST_TAKES
+    default = len(train_spk) * round(int(train_sel.sum()) / len(train_spk) / mean_len)
     n_train = _int_option(cfg, "n_sequences", default)
-    n_test = n_spk * round(int(test_sel.sum()) / n_spk / mean_len)
+    n_test = len(test_spk) * round(int(test_sel.sum()) / len(test_spk) / mean_len)
     fe = utt.front_end
     meta = {"speakers": list(utt.speakers), "n_speakers": n_spk, "segment": seg,
-            "segment_hop": hop, **front_end_meta(fe)}
+            "segment_hop": hop, "factors": {"speaker": "sequence", "digit": "segment"},
+            "heldout_speakers": [utt.speakers[s] for s in held], **front_end_meta(fe)}
 
     def build(strings: list[tuple[int, np.ndarray]], split: str) -> SequenceData:
         xs, sid, spk, dig, pos, fdig = [], [], [], [], [], []
@@ -292,8 +317,9 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
                             name="fsdd-strings")
 
     rng = np.random.default_rng(cfg.seed)
-    data = build(_digit_strings(utt, train_sel, per_speaker(n_train), lo, hi, rng), "train")
+    data = build(_digit_strings(utt, train_sel, per_speaker(n_train, train_spk), lo, hi, rng),
+                 "train")
     test_rng = np.random.default_rng(_int_option(cfg, "test_seed", 0, minimum=0))
-    data.test = build(_digit_strings(utt, test_sel, per_speaker(n_test), lo, hi, test_rng),
-                      "test")
+    data.test = build(_digit_strings(utt, test_sel, per_speaker(n_test, test_spk), lo, hi,
+                                     test_rng), "test")
     return data

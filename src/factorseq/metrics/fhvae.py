@@ -23,36 +23,13 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.container import SequenceData
 from ..errors import FactorseqError
 from .evaluators import Evaluator, evaluator
-
-
-def equal_error_rate(scores: np.ndarray, target: np.ndarray) -> float:
-    """EER of trials ``scores`` (n,) with ``target`` (n,) True for same-class pairs: the rate at
-    which false acceptances equal false rejections, linearly interpolated on the ROC."""
-    target = np.asarray(target, dtype=bool)
-    if target.all() or not target.any():
-        raise FactorseqError("EER needs both target and non-target trials")
-    fpr, tpr, _ = roc_curve(target, scores)
-    fnr = 1.0 - tpr
-    d = fpr - fnr  # rises from -1 to 1 as the threshold falls
-    i = int(np.argmax(d >= 0))
-    if i == 0:
-        return float(fpr[0])
-    t = -d[i - 1] / (d[i] - d[i - 1])
-    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
-
-
-def cosine_trials(emb: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine scores and same-label flags of every unordered pair of rows of ``emb`` (n, d)."""
-    e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    i, j = np.triu_indices(len(e), k=1)
-    return np.einsum("nd,nd->n", e[i], e[j]), labels[i] == labels[j]
+from .verification import cosine_trials, equal_error_rate  # noqa: F401  (also re-exported)
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, max_iter: int = 1000, seed: int = 0):
