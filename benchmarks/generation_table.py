@@ -80,7 +80,7 @@ def _sampling_speed(run: Path, n: int, cell: Path) -> float:
     return round(n / (time.perf_counter() - t0), 1)
 
 
-def run_cell(name: str, data: str, repeats: int) -> dict:
+def run_cell(name: str, data: str, repeats: int, minutes: float | None = None) -> dict:
     cell = OUT / f"{data}_{name.replace('+', '_')}"
     result = cell / "result.json"
     if result.is_file():
@@ -95,11 +95,13 @@ def run_cell(name: str, data: str, repeats: int) -> dict:
     elif name == "diffusion_ts":
         if not (cell / "train.json").is_file():
             load0, t0 = os.getloadavg()[0], time.perf_counter()
+            budget = ["--set", f"train.max_minutes={minutes}"] if minutes else []
             subprocess.run([EXE, "train", name, "--data", data, "--out", str(run), "--force",
-                            "--seed", "0", "--set", "train.tensorboard=false"], check=True)
+                            "--seed", "0", "--set", "train.tensorboard=false", *budget],
+                           check=True)
             (cell / "train.json").write_text(json.dumps(
                 {"train_wall_s": round(time.perf_counter() - t0, 1),
-                 "load_average_at_start": round(load0, 2)}))
+                 "load_average_at_start": round(load0, 2), "max_minutes_set": minutes}))
         extra = json.loads((cell / "train.json").read_text())
     else:  # the family cell itself, scored with today's evaluator
         fam.run_cell(name, data, repeats, train_only=True)
@@ -153,13 +155,15 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=fam.DATA)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
+    ap.add_argument("--diffusion-minutes", type=float, default=None,
+                    help="train.max_minutes for diffusion_ts cells (default: its own budget)")
     args = ap.parse_args()
     if args.table:
         print(table())
         return
     for data in args.data:
         for name in args.cells:
-            m = run_cell(name, data, args.repeats)["metrics"]
+            m = run_cell(name, data, args.repeats, args.diffusion_minutes)["metrics"]
             print(f"{data} {name}: disc {_ms(m, 'discriminative')} "
                   f"fid {_ms(m, 'context_fid')}", flush=True)
 
