@@ -1,0 +1,148 @@
+"""Hu et al.'s transferred techniques on sequences: ``iwgan`` against ``gan`` and ``aavae``
+against ``vae`` on sines, stocks and energy, 3 training seeds, the family table's budget and
+scores (TimeGAN's discriminative and predictive, 5 metric repeats; any further scores the
+generative evaluator writes are kept in each cell's metrics.json).
+
+Every cell is ``factorseq train`` -> ``factorseq evaluate`` (family_table.run_cell) into
+benchmarks/out/unified/<data>_<model>_s<seed>/; finished cells are skipped, so an interrupted
+run continues where it stopped, and a cell being worked on holds a lock file (with its pid), so
+two processes can share the list. ``--table`` prints the markdown tables.
+
+    nice -n 15 python benchmarks/unified_table.py [--seeds 0 1 2] [--models ...] [--data ...]
+    python benchmarks/unified_table.py --table
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+
+from family_table import DATA, EPOCHS, run_cell
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out" / "unified"
+PAIRS = [("gan", "iwgan"), ("vae", "aavae")]  # (baseline, weighted)
+MODELS = [m for p in PAIRS for m in p]
+SCORES = ["discriminative", "predictive"]
+
+
+def cell_dir(data: str, model: str, seed: int) -> Path:
+    return OUT / f"{data}_{model}_s{seed}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(cell: Path) -> bool:
+    """Take the cell's lock (a file holding our pid); a lock whose process is gone is stale."""
+    cell.mkdir(parents=True, exist_ok=True)
+    lock = cell / "lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def results() -> dict[tuple[str, str, int], dict]:
+    out = {}
+    for f in sorted(OUT.glob("*/result.json")):
+        r = json.loads(f.read_text())
+        out[(r["data"], r["model"], r["seed"])] = r
+    return out
+
+
+def _ms(vals: list[float]) -> str:
+    if not vals:
+        return "—"
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return f"{statistics.mean(vals):.3f} ± {sd:.3f}"
+
+
+def table() -> str:
+    """Per (data, model): mean ± std over seeds of each seed's 5-repeat mean (n seeds); per
+    pair: the paired difference weighted - baseline over the seeds both have."""
+    res = results()
+    extra = sorted({k for r in res.values() for k, v in r["metrics"].items()
+                    if isinstance(v, dict) and "mean" in v and k not in SCORES
+                    and k != "predictive_real"})
+    scores = SCORES + extra
+    head = " | ".join(f"{s} ↓" for s in scores)
+    lines = [f"| data | model | seeds | {head} | mean repeat std (disc) | epochs run | train s |",
+             "|---|---|---|" + "---|" * (len(scores) + 3)]
+    for data in DATA:
+        for base, new in PAIRS:
+            for model in (base, new):
+                rs = [r for (d, m, _), r in sorted(res.items()) if d == data and m == model]
+                if not rs:
+                    lines.append(f"| {data} | {model} | 0 |" + " |" * (len(scores) + 3))
+                    continue
+                cols = [_ms([r["metrics"][s]["mean"] for r in rs if s in r["metrics"]])
+                        for s in scores]
+                rep = statistics.mean(r["metrics"]["discriminative"]["std"] for r in rs)
+                ep = "/".join(str(r["training"]["epochs_run"]) for r in rs)
+                secs = statistics.mean(r["training"]["train_seconds"] for r in rs)
+                lines.append(f"| {data} | {model} | {len(rs)} | {' | '.join(cols)} | "
+                             f"{rep:.3f} | {ep} | {secs:.0f} |")
+            diffs = []
+            for s in scores:
+                d = [res[(data, new, k)]["metrics"][s]["mean"]
+                     - res[(data, base, k)]["metrics"][s]["mean"]
+                     for (dd, m, k) in res if dd == data and m == new
+                     and (data, base, k) in res and s in res[(data, base, k)]["metrics"]
+                     and s in res[(data, new, k)]["metrics"]]
+                diffs.append(_ms(d))
+            lines.append(f"| {data} | *{new} − {base} (paired by seed)* | | "
+                         f"{' | '.join(diffs)} | | | |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--data", nargs="+", default=DATA)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
+    args = ap.parse_args()
+    if args.table:
+        print(table())
+        return
+    for seed in args.seeds:  # seed-major: every (data, model) gets seed 0 first
+        for data in args.data:
+            for model in args.models:
+                cell = cell_dir(data, model, seed)
+                if (cell / "result.json").is_file() or not claim(cell):
+                    continue
+                try:
+                    r = run_cell(model, data, args.repeats, seed=seed, cell=cell)
+                finally:
+                    (cell / "lock").unlink(missing_ok=True)
+                m = r["metrics"]
+                print(f"{data} {model} s{seed}: disc {m['discriminative']['mean']:.3f} pred "
+                      f"{m['predictive']['mean']:.3f} epochs {r['training']['epochs_run']}/"
+                      f"{EPOCHS[data]} train {r['training']['train_seconds']:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
