@@ -14,6 +14,7 @@ two processes can share the list. ``--table`` prints the markdown tables.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -72,6 +73,13 @@ def results() -> dict[tuple[str, str, int], dict]:
     return out
 
 
+def last_epoch(run: Path, keys: list[str]) -> dict[str, float]:
+    """Training-log means of ``keys`` (e.g. train_iw_ess) in the run's last epoch."""
+    rows = [r for r in csv.DictReader((run / "logs" / "metrics.csv").open())
+            if any(r.get(k) for k in keys)]
+    return {k: float(rows[-1][k]) for k in keys if rows and rows[-1].get(k)}
+
+
 def _ms(vals: list[float]) -> str:
     if not vals:
         return "—"
@@ -114,6 +122,26 @@ def table() -> str:
                 diffs.append(_ms(d))
             lines.append(f"| {data} | *{new} − {base} (paired by seed)* | | "
                          f"{' | '.join(diffs)} | | | |")
+    return "\n".join(lines + ["", weights_table(res)])
+
+
+WEIGHT_LOGS = {"iwgan": ["train_iw_ess"], "aavae": ["train_w_real", "train_w_fake"]}
+
+
+def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
+    """How far the weights were from the ablation's in the last training epoch: iwgan's
+    effective sample size / batch (1 = uniform = gan), aavae's mean D on real and generated
+    windows (1 and 0 = the perfect discriminator = vae); mean ± std over seeds."""
+    lines = ["| data | model | weight diagnostic (last epoch, mean ± std over seeds) |",
+             "|---|---|---|"]
+    for data in DATA:
+        for model, keys in WEIGHT_LOGS.items():
+            logs = [last_epoch(OUT / f"{d}_{m}_s{k}" / "run", keys)
+                    for (d, m, k) in sorted(res) if d == data and m == model]
+            if logs:
+                lines.append(f"| {data} | {model} | " + ", ".join(
+                    f"{k.removeprefix('train_')} {_ms([g[k] for g in logs if k in g])}"
+                    for k in keys) + " |")
     return "\n".join(lines)
 
 
