@@ -80,11 +80,20 @@ def last_epoch(run: Path, keys: list[str]) -> dict[str, float]:
     return {k: float(rows[-1][k]) for k in keys if rows and rows[-1].get(k)}
 
 
-def _ms(vals: list[float]) -> str:
+def value(r: dict, score: str) -> float | None:
+    """A cell's mean over metric repeats of ``score``; ``val``: its best validation loss."""
+    if score == "val":
+        return r["training"]["best_score"]
+    return r["metrics"].get(score, {}).get("mean")
+
+
+def _ms(vals: list[float], digits: int = 3) -> str:
+    """mean ± std over seeds; one seed: its value alone."""
     if not vals:
         return "—"
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return f"{statistics.mean(vals):.3f} ± {sd:.3f}"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
 def table() -> str:
@@ -96,32 +105,34 @@ def table() -> str:
                     and k != "predictive_real"})
     scores = SCORES + extra
     head = " | ".join(f"{s} ↓" for s in scores)
-    lines = [f"| data | model | seeds | {head} | mean repeat std (disc) | epochs run | train s |",
-             "|---|---|---|" + "---|" * (len(scores) + 3)]
+    lines = [f"| data | model | seeds | {head} | mean repeat std (disc) | best val loss | "
+             "epochs run | train s |", "|---|---|---|" + "---|" * (len(scores) + 4)]
     for data in DATA:
         for base, new in PAIRS:
             for model in (base, new):
                 rs = [r for (d, m, _), r in sorted(res.items()) if d == data and m == model]
                 if not rs:
-                    lines.append(f"| {data} | {model} | 0 |" + " |" * (len(scores) + 3))
+                    lines.append(f"| {data} | {model} | 0 |" + " |" * (len(scores) + 4))
                     continue
                 cols = [_ms([r["metrics"][s]["mean"] for r in rs if s in r["metrics"]])
                         for s in scores]
                 rep = statistics.mean(r["metrics"]["discriminative"]["std"] for r in rs)
+                # the vae's validation loss is its negative ELBO (nats up to a constant shared
+                # by vae and aavae: the fixed decoder variance); adversarial runs keep none
+                val = _ms([r["training"]["best_score"] for r in rs
+                           if r["training"]["best_score"] is not None])
                 ep = "/".join(str(r["training"]["epochs_run"]) for r in rs)
                 secs = statistics.mean(r["training"]["train_seconds"] for r in rs)
                 lines.append(f"| {data} | {model} | {len(rs)} | {' | '.join(cols)} | "
-                             f"{rep:.3f} | {ep} | {secs:.0f} |")
+                             f"{rep:.3f} | {val} | {ep} | {secs:.0f} |")
+            seeds = [k for (d, m, k) in res if d == data and m == new and (data, base, k) in res]
             diffs = []
-            for s in scores:
-                d = [res[(data, new, k)]["metrics"][s]["mean"]
-                     - res[(data, base, k)]["metrics"][s]["mean"]
-                     for (dd, m, k) in res if dd == data and m == new
-                     and (data, base, k) in res and s in res[(data, base, k)]["metrics"]
-                     and s in res[(data, new, k)]["metrics"]]
-                diffs.append(_ms(d))
-            lines.append(f"| {data} | *{new} − {base} (paired by seed)* | | "
-                         f"{' | '.join(diffs)} | | | |")
+            for s in [*scores, "val"]:
+                pairs = [(value(res[(data, new, k)], s), value(res[(data, base, k)], s))
+                         for k in seeds]
+                diffs.append(_ms([a - b for a, b in pairs if a is not None and b is not None]))
+            lines.append(f"| {data} | *{new} − {base} (paired by seed)* | {len(seeds)} | "
+                         f"{' | '.join(diffs[:-1])} | | {diffs[-1]} | | |")
     return "\n".join(lines + ["", weights_table(res)])
 
 
@@ -140,7 +151,7 @@ def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
                     for (d, m, k) in sorted(res) if d == data and m == model]
             if logs:
                 lines.append(f"| {data} | {model} | " + ", ".join(
-                    f"{k.removeprefix('train_')} {_ms([g[k] for g in logs if k in g])}"
+                    f"{k.removeprefix('train_')} {_ms([g[k] for g in logs if k in g], 4)}"
                     for k in keys) + " |")
     return "\n".join(lines)
 
