@@ -183,11 +183,14 @@ def test_wav_folder_loads_as_sequences(tmp_path):
     assert single.x.shape == (n_seg[1], 10, 80)
 
 
-def test_wav_folder_errors_name_the_file(tmp_path):
+def test_wav_folder_skips_files_too_short_and_names_them(tmp_path):
     write_wav(tmp_path / "long.wav", tone(300, 0.6), SR)
     write_wav(tmp_path / "short.wav", tone(300, 0.1), SR)
-    with pytest.raises(FactorseqError, match="short.wav"):
-        load_data(DataConfig(source=str(tmp_path), window=20, stride=5))
+    d = load_data(DataConfig(source=str(tmp_path), window=20, stride=5))
+    assert d.meta["files"] == ["long.wav"] and d.meta["skipped_files"] == ["short.wav"]
+    assert set(d.seq_id) == {0}
+    with pytest.raises(FactorseqError, match="long.wav"):  # every file too short
+        load_data(DataConfig(source=str(tmp_path), window=200, stride=5))
     empty = tmp_path / "none"
     empty.mkdir()
     with pytest.raises(FactorseqError, match="no .wav"):

@@ -14,9 +14,9 @@ import pandas as pd
 from ..errors import FactorseqError
 from .config import DataConfig
 from .container import SequenceData
-from .loaders import sliding_windows
 from .paths import bundled_file, data_dir
 from .registry import dataset
+from .windows import sliding_windows
 
 STOCK_FEATURES = ["Open", "High", "Low", "Close", "Adj_Close", "Volume"]
 # UCI "Appliances energy prediction" columns without the date: the 28 columns of TimeGAN's

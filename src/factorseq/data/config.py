@@ -6,20 +6,38 @@ from typing import Any
 
 from ..config import require
 
+# missing-value policies (see factorseq.data.missing)
+IMPUTE_MODES = ("linear", "ffill", "mean", "mask", "drop")
+REMOVE_PATTERNS = ("mcar", "runs")
+
 
 @dataclasses.dataclass
 class DataConfig:
     """Resolved data options (saved in the run's config.json).
 
     ``source`` is a bundled data set name or a file/folder path. Long tables are cut into
-    windows of ``window`` steps every ``stride`` steps. ``missing`` declares a sentinel value
-    that means "missing" (NaN always does); missing values are an error unless ``impute`` is
-    ``ffill``, ``linear`` or ``drop``. ``labels`` keeps exactly that many labels (class-balanced,
-    seeded by ``label_seed``) and hides the rest. ``options`` holds set-specific options
-    (e.g. ``target_speaker`` for domain adaptation, ``percent`` of training windows).
-    ``store`` names a folder where the loaded windows are kept on disk and read batch by batch
-    (sets larger than memory; FHVAE's hierarchical sampling then holds one round at a time);
-    written on first use, reused while the config and the source files are unchanged.
+    windows of ``window`` steps every ``stride`` steps. ``drop_columns`` leaves features out
+    (names, or 0-based indices; ``--drop-columns a,b``), for every source.
+
+    Missing values: NaN, +-inf and the sentinel ``missing`` (e.g. -200) are missing; they are
+    an error unless ``impute`` is ``linear``, ``ffill`` (tables: along each whole series,
+    before windowing; arrays: within each window), ``mean`` (the feature's mean over its
+    observed values), ``mask`` (keep the gaps: ``x_mask`` travels with the windows, for models
+    with ``handles_missing``) or ``drop`` (rows of a table / windows). See
+    :mod:`factorseq.data.missing`.
+
+    ``remove_rate`` > 0 hides that fraction of the training windows' values on purpose
+    (benchmarks of imputation and of training with gaps): ``remove_pattern`` ``mcar``
+    (entries at random) or ``runs`` (blocks of 6-30 steps of one channel), seeded by
+    ``remove_seed`` (default: ``seed``); the removed values then follow ``impute``. A set's
+    held-out ``.test`` split stays complete.
+
+    ``labels`` keeps exactly that many labels (class-balanced, seeded by ``label_seed``) and
+    hides the rest. ``options`` holds set-specific options (e.g. ``target_speaker`` for domain
+    adaptation, ``percent`` of training windows). ``store`` names a folder where the loaded
+    windows are kept on disk and read batch by batch (sets larger than memory; FHVAE's
+    hierarchical sampling then holds one round at a time); written on first use, reused while
+    the config and the source files are unchanged.
     """
 
     source: str = "stockv"
@@ -31,6 +49,10 @@ class DataConfig:
     time_column: str | None = None
     label_column: str | None = None
     feature_columns: list[str] | None = None
+    drop_columns: list[str] | None = None
+    remove_rate: float = 0.0
+    remove_pattern: str = "mcar"
+    remove_seed: int | None = None
     labels: int | None = None
     label_seed: int = 0
     seed: int = 0
@@ -40,6 +62,19 @@ class DataConfig:
     def __post_init__(self) -> None:
         require(self.window >= 1, f"window must be >= 1, got {self.window}")
         require(self.stride >= 1, f"stride must be >= 1, got {self.stride}")
-        require(self.impute in (None, "ffill", "linear", "drop"),
-                f"impute must be ffill, linear or drop, got {self.impute!r}")
+        require(self.impute in (None, *IMPUTE_MODES),
+                f"impute must be one of {', '.join(IMPUTE_MODES)}, got {self.impute!r}")
         require(self.labels is None or self.labels >= 1, "labels must be >= 1")
+        if isinstance(self.drop_columns, (str, int)):  # "a,b" from --drop-columns / --set
+            self.drop_columns = [c.strip() for c in str(self.drop_columns).split(",")]
+        if self.drop_columns is not None:
+            self.drop_columns = [str(c) for c in self.drop_columns if str(c) != ""] or None
+        require(0.0 <= self.remove_rate < 1.0,
+                f"remove_rate must be in [0, 1), got {self.remove_rate}")
+        require(self.remove_pattern in REMOVE_PATTERNS,
+                f"remove_pattern must be one of {', '.join(REMOVE_PATTERNS)}, got "
+                f"{self.remove_pattern!r}")
+
+    @property
+    def removal_seed(self) -> int:
+        return self.seed if self.remove_seed is None else self.remove_seed

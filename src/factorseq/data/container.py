@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FactorseqError, ShapeError
+from .missing import check_missing
 from .store import is_lazy
 
 
@@ -15,7 +16,12 @@ from .store import is_lazy
 class SequenceData:
     """Windows of a multivariate series plus optional per-window annotations.
 
-    - ``x``: float32 (N, T, D), raw (unscaled) units.
+    - ``x``: float32 (N, T, D), raw (unscaled) units, always finite.
+    - ``x_mask``: bool (N, T, D), True = observed, when values are missing and kept as gaps
+      (``--impute mask``); ``x`` then holds a finite placeholder there (the feature's mean).
+      None when every value is observed. Like ``y_mask`` for labels: one code path.
+    - ``missing_rate``/``impute``: fraction of each feature's values that were missing in
+      the source (before imputation) and the policy that handled them (saved in the schema).
     - ``y``/``y_mask``: int64 labels (N,) and bool mask (N,); masked-out labels are unknown.
     - ``seq_id``: int64 (N,) index of the sequence each window was cut from (FHVAE).
     - ``domain``: int64 (N,) domain index (domain adaptation).
@@ -26,6 +32,9 @@ class SequenceData:
 
     x: np.ndarray
     feature_names: list[str] | None = None
+    x_mask: np.ndarray | None = None
+    missing_rate: dict[str, float] | None = None
+    impute: str | None = None
     y: np.ndarray | None = None
     y_mask: np.ndarray | None = None
     seq_id: np.ndarray | None = None
@@ -48,11 +57,12 @@ class SequenceData:
         if not np.issubdtype(x.dtype, np.number):
             raise FactorseqError(f"data {self.name!r} must be numeric, got dtype {x.dtype}")
         self.x = x.astype(np.float32, copy=False)
-        if not np.isfinite(self.x).all():
-            bad = int((~np.isfinite(self.x)).sum())
-            raise FactorseqError(f"data {self.name!r} has {bad} NaN/inf values; "
-                                 "use --impute ffill|linear|drop")
         n, _, d = self.x.shape
+        if not np.isfinite(self.x).all():  # data built in code; the loaders impute first
+            names = self.feature_names if self.feature_names and len(self.feature_names) == d \
+                else [f"f{i}" for i in range(d)]
+            check_missing(~np.isfinite(self.x), names, None, f"data {self.name!r}", None,
+                          unit="entries")
         self._check_annotations(n, d)
 
     def _check_annotations(self, n: int, d: int) -> None:
@@ -66,6 +76,13 @@ class SequenceData:
                 self.y_mask = np.ones(n, dtype=bool)
         if self.y_mask is not None:
             self.y_mask = np.asarray(self.y_mask, dtype=bool)
+        if self.x_mask is not None:
+            self.x_mask = np.asarray(self.x_mask, dtype=bool)
+            if self.x_mask.shape != tuple(self.x.shape):
+                raise ShapeError(f"x_mask has shape {self.x_mask.shape} but x has "
+                                 f"{tuple(self.x.shape)}")
+            if self.x_mask.all():
+                self.x_mask = None  # complete: no mask to carry
         for key in ("y", "y_mask", "seq_id", "domain"):
             v = getattr(self, key)
             if v is not None and len(v) != n:
@@ -91,25 +108,44 @@ class SequenceData:
         return self.x.shape[2]
 
     def schema(self) -> dict[str, Any]:
-        """What a trained model needs to know of its data (saved in config.json)."""
-        return {"name": self.name, "seq_len": self.seq_len, "n_features": self.n_features,
-                "feature_names": list(self.feature_names or []),
-                "meta": {k: v for k, v in self.meta.items()
-                         if isinstance(v, (int, float, str, bool, list, type(None)))}}
+        """What a trained model needs to know of its data (saved in config.json); with
+        missing values also ``impute`` and ``missing_rate`` {feature: fraction missing}."""
+        out = {"name": self.name, "seq_len": self.seq_len, "n_features": self.n_features,
+               "feature_names": list(self.feature_names or []),
+               "meta": {k: v for k, v in self.meta.items()
+                        if isinstance(v, (int, float, str, bool, list, type(None)))}}
+        rate = self.missing_rate
+        if rate is None and self.x_mask is not None:  # a mask built in code: its own rate
+            rate = dict(zip(out["feature_names"], 1.0 - self.x_mask.mean(axis=(0, 1)),
+                            strict=True))
+        if rate is not None:
+            out["impute"] = self.impute
+            out["missing_rate"] = {k: round(float(v), 6) for k, v in rate.items()}
+        return out
 
     def subset(self, idx: np.ndarray) -> SequenceData:
         """Windows ``idx`` with their annotations (meta kept, no test split)."""
         pick = lambda v: None if v is None else v[idx]  # noqa: E731
         x = self.x.subset(idx) if is_lazy(self.x) else self.x[idx]  # on disk: a lazy view
         return dataclasses.replace(
-            self, x=x, y=pick(self.y), y_mask=pick(self.y_mask),
+            self, x=x, x_mask=pick(self.x_mask), y=pick(self.y), y_mask=pick(self.y_mask),
             seq_id=pick(self.seq_id), domain=pick(self.domain),
             extras={k: v[idx] for k, v in self.extras.items()}, test=None)
+
+    def select_features(self, idx: list[int]) -> SequenceData:
+        """Features ``idx`` only (in memory; the test split too)."""
+        names = [self.feature_names[j] for j in idx]
+        rate = None if self.missing_rate is None else \
+            {k: v for k, v in self.missing_rate.items() if k in names}
+        test = None if self.test is None else self.test.select_features(idx)
+        return dataclasses.replace(
+            self, x=np.asarray(self.x)[:, :, idx], feature_names=names, missing_rate=rate,
+            x_mask=None if self.x_mask is None else self.x_mask[:, :, idx], test=test)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The per-window arrays a batch carries (``x`` plus whatever is present)."""
         out = {"x": self.x}
-        for key in ("y", "y_mask", "seq_id", "domain"):
+        for key in ("x_mask", "y", "y_mask", "seq_id", "domain"):
             v = getattr(self, key)
             if v is not None:
                 out[key] = v

@@ -1,53 +1,49 @@
-"""Bundled data sets by name: ``@dataset("stockv", citation=..., licence=...)``."""
+"""Bundled data sets by name: ``@dataset("stockv", citation=..., licence=...)``.
+
+A thin layer over the generic :class:`factorseq.registry.Registry`; importing
+``factorseq.data.bundled`` registers every bundled set.
+"""
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
-from ..errors import FactorseqError
-from .container import SequenceData
+from ..registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    loader: Callable[..., SequenceData]  # loader(cfg: DataConfig) -> SequenceData
+    loader: Callable[..., Any]  # loader(cfg: DataConfig) -> SequenceData
     description: str
     citation: str
     licence: str
     scaler: str = "minmax"  # preprocessing the set calls for
 
 
-_DATASETS: dict[str, DatasetInfo] = {}
+DATASETS: Registry[DatasetInfo] = Registry("data set", "factorseq.data.bundled")
+_DATASETS = DATASETS  # the name tests used before the generic registry (``.pop`` works)
 
 
 def dataset(name: str, *, description: str, citation: str, licence: str,
             scaler: str = "minmax") -> Callable:
-    def deco(fn: Callable[..., SequenceData]) -> Callable[..., SequenceData]:
-        _DATASETS[name] = DatasetInfo(name, fn, description, citation, licence, scaler)
+    """Function decorator: ``loader(cfg) -> SequenceData`` becomes the bundled set ``name``."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        DATASETS.add(name, DatasetInfo(name, fn, description, citation, licence, scaler))
         return fn
 
     return deco
 
 
-def _ensure_loaded() -> None:
-    from . import bundled  # noqa: F401  (registers the bundled sets)
-
-
 def get_dataset(name: str) -> DatasetInfo:
-    _ensure_loaded()
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        raise FactorseqError(f"unknown data set {name!r} (not a bundled name nor an existing "
-                             f"path); bundled: {', '.join(sorted(_DATASETS))}") from None
+    return DATASETS.get(name, hint=" (not a bundled name nor an existing path)")
 
 
 def list_datasets() -> list[DatasetInfo]:
-    _ensure_loaded()
-    return [_DATASETS[k] for k in sorted(_DATASETS)]
+    return list(DATASETS.items().values())
 
 
 def is_bundled(name: str) -> bool:
-    _ensure_loaded()
-    return name in _DATASETS
+    return name in DATASETS

@@ -1,4 +1,9 @@
-"""Per-feature scalers with scikit-learn's fit / transform / inverse_transform, JSON-savable."""
+"""Per-feature scalers with scikit-learn's fit / transform / inverse_transform, JSON-savable.
+
+``fit(x, mask=None)`` fits on the observed entries only when ``mask`` (N, T, D) bool, True =
+observed, is given (``SequenceData.x_mask``): the placeholders of missing entries never move
+the statistics.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,31 +11,43 @@ from typing import Any
 import numpy as np
 
 from ..errors import FactorseqError, check_shape
+from ..registry import Registry
 from .store import is_lazy
 
-_SCALERS: dict[str, type[Scaler]] = {}
+SCALERS: Registry[type] = Registry("scaler")
 
 
-def _chunks(x: Any):
-    """The windows (N, T, D) as float64 chunks: one for an array, ~32 MB each on disk."""
-    if is_lazy(x):
-        for c in x.iter_chunks():
-            yield c.astype(np.float64)
-        return
-    x = np.asarray(x, dtype=np.float64)
-    check_shape("x", x, 3)
-    yield x
+def _chunks(x: Any, mask: np.ndarray | None = None):
+    """The windows (N, T, D) as float64 chunks (one for an array, ~32 MB each on disk), NaN
+    where ``mask`` says the entry was never observed."""
+    if mask is not None and tuple(np.shape(mask)) != tuple(x.shape):
+        raise FactorseqError(f"x_mask has shape {np.shape(mask)} but x has {tuple(x.shape)}")
+    start = 0
+    for c in (x.iter_chunks() if is_lazy(x) else [x]):
+        c = np.asarray(c, dtype=np.float64)
+        check_shape("x", c, 3)
+        if mask is not None:  # a new array: the caller's windows keep their placeholders
+            c = np.where(np.asarray(mask[start:start + len(c)], dtype=bool), c, np.nan)
+        start += len(c)
+        yield c
+
+
+def _no_observed(count: np.ndarray) -> None:
+    empty = np.flatnonzero(np.asarray(count) == 0)
+    if len(empty):
+        raise FactorseqError(f"feature {int(empty[0])} has no observed value in the training "
+                             "data; the scaler cannot be fitted (drop the column)")
 
 
 def _register(cls):
-    _SCALERS[cls.kind] = cls
+    SCALERS.add(cls.kind, cls)
     return cls
 
 
 class Scaler:
     kind = "none"
 
-    def fit(self, x: np.ndarray) -> Scaler:
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> Scaler:
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -52,11 +69,9 @@ class Scaler:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Scaler:
-        try:
-            cls = _SCALERS[d["kind"]]
-        except KeyError:
-            raise FactorseqError(f"unknown scaler {d!r}") from None
-        return cls._from_state(d)
+        if not isinstance(d, dict) or "kind" not in d:
+            raise FactorseqError(f"unknown scaler {d!r}")
+        return SCALERS.get(d["kind"])._from_state(d)
 
     @classmethod
     def _from_state(cls, d: dict[str, Any]) -> Scaler:
@@ -80,12 +95,16 @@ class MinMaxScaler(Scaler):
         self.min_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> MinMaxScaler:
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> MinMaxScaler:
         lo = hi = None
-        for c in _chunks(x):
-            cl, ch = c.min(axis=(0, 1)), c.max(axis=(0, 1))
-            lo = cl if lo is None else np.minimum(lo, cl)
-            hi = ch if hi is None else np.maximum(hi, ch)
+        count = 0
+        for c in _chunks(x, mask):
+            # fmin/fmax skip NaN (never-observed entries); an all-NaN feature stays NaN
+            cl, ch = np.fmin.reduce(c, axis=(0, 1)), np.fmax.reduce(c, axis=(0, 1))
+            lo = cl if lo is None else np.fmin(lo, cl)
+            hi = ch if hi is None else np.fmax(hi, ch)
+            count = count + (~np.isnan(c)).sum(axis=(0, 1))
+        _no_observed(count)
         self.min_ = lo
         self.scale_ = hi - self.min_ + self.eps
         return self
@@ -124,16 +143,22 @@ class StandardScaler(Scaler):
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> StandardScaler:
-        n, mean, m2 = 0, 0.0, 0.0  # Chan et al.'s pairwise merge of (count, mean, M2) per chunk
-        for c in _chunks(x):
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> StandardScaler:
+        # Chan et al.'s pairwise merge of per-feature (count, mean, M2) over chunks; NaN
+        # (never observed) entries are left out of every sum and count
+        n, mean, m2 = 0, 0.0, 0.0
+        for c in _chunks(x, mask):
             flat = c.reshape(-1, c.shape[-1])
-            nb, mb = len(flat), flat.mean(0)
-            m2b = ((flat - mb) ** 2).sum(0)
+            ok = ~np.isnan(flat)
+            nb = ok.sum(0)
+            mb = np.where(ok, flat, 0.0).sum(0) / np.maximum(nb, 1)
+            m2b = np.where(ok, (flat - mb) ** 2, 0.0).sum(0)
             delta, tot = mb - mean, n + nb
-            mean = mean + delta * nb / tot
-            m2 = m2 + m2b + delta ** 2 * n * nb / tot
+            frac = nb / np.maximum(tot, 1)
+            mean = mean + delta * frac
+            m2 = m2 + m2b + delta ** 2 * n * frac
             n = tot
+        _no_observed(n)
         self.mean_, self.std_ = np.asarray(mean), np.sqrt(m2 / n) + 1e-8
         return self
 
@@ -161,8 +186,4 @@ class StandardScaler(Scaler):
 
 
 def make_scaler(kind: str) -> Scaler:
-    try:
-        return _SCALERS[kind]()
-    except KeyError:
-        raise FactorseqError(f"unknown scaler {kind!r}; choose from {', '.join(_SCALERS)}") \
-            from None
+    return SCALERS.get(kind)()

@@ -22,6 +22,7 @@ from scipy import optimize, signal, sparse
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from .formats import file_loader
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -351,8 +352,10 @@ def load_wav_folder(path: str | Path, cfg, front_end: LogMel | None = None):
     Files are read in sorted name order and resampled to the front end's rate; ``seq_id`` is the
     file's index, extras ``segment_index`` the segment's position within its file (frames
     ``i*stride .. i*stride+window``). ``front_end`` defaults to :class:`LogMel` built from
-    ``cfg.options``. A file with fewer frames than one segment is a :class:`FactorseqError`
-    naming it. meta: ``n_sequences``, ``files``, ``segment``, ``segment_hop`` and the front end.
+    ``cfg.options``. A file with fewer frames than one segment is skipped and listed in
+    ``meta["skipped_files"]`` (all of them too short: a :class:`FactorseqError` naming the
+    longest). meta: ``n_sequences``, ``files`` (by seq_id), ``segment``, ``segment_hop`` and the
+    front end.
     """
     from .container import SequenceData
 
@@ -365,20 +368,28 @@ def load_wav_folder(path: str | Path, cfg, front_end: LogMel | None = None):
             raise FactorseqError(f"folder {p} holds no .wav or .flac files")
     else:
         files = [p]
-    xs, sid, pos = [], [], []
-    for i, f in enumerate(files):
+    xs, sid, pos, used, skipped, longest = [], [], [], [], [], (0, files[0])
+    for f in files:
         wave, sr = read_wav(f, expected_sr=getattr(fe, "sample_rate", None))
         feats = fe(wave, sr)
-        if len(feats) < cfg.window:
-            raise FactorseqError(f"{f} has {len(feats)} frames, fewer than one segment of "
-                                 f"{cfg.window} (lower --window)")
+        if len(feats) < cfg.window:  # too short for one segment: skip it, say so in meta
+            skipped.append(f.name)
+            longest = max(longest, (len(feats), f))
+            continue
         seg = segment_frames(feats, cfg.window, cfg.stride)
         xs.append(seg)
-        sid.append(np.full(len(seg), i, dtype=np.int64))
+        sid.append(np.full(len(seg), len(used), dtype=np.int64))
         pos.append(np.arange(len(seg), dtype=np.int64))
+        used.append(f.name)
+    if not xs:
+        raise FactorseqError(f"every audio file is shorter than one segment of {cfg.window} "
+                             f"frames (the longest, {longest[1]}, has {longest[0]}); lower "
+                             "--window")
     n_mels = xs[0].shape[2]
-    meta = {"n_sequences": len(files), "files": [f.name for f in files], "scaler": "standard",
+    meta = {"n_sequences": len(used), "files": used, "scaler": "standard",
             "segment": cfg.window, "segment_hop": cfg.stride}
+    if skipped:
+        meta["skipped_files"] = skipped
     if isinstance(fe, LogMel):
         meta.update(front_end_meta(fe))
     return SequenceData(x=np.concatenate(xs), feature_names=[f"mel{i:02d}" for i in range(n_mels)],
@@ -386,10 +397,4 @@ def load_wav_folder(path: str | Path, cfg, front_end: LogMel | None = None):
                         meta=meta, name=p.stem if p.is_file() else p.name)
 
 
-def _register_file_loaders() -> None:
-    from .loaders import file_loader
-
-    file_loader(*AUDIO_SUFFIXES, "dir")(load_wav_folder)
-
-
-_register_file_loaders()
+file_loader(*AUDIO_SUFFIXES, "dir")(load_wav_folder)  # drop/remove/impute: load_data's step

@@ -2,12 +2,14 @@
 
 ``DataConfig.store`` names a folder; :func:`load_stored` writes the loaded set there once
 (``x.f32``: raw little-endian float32 windows, row after row; ``arrays.npz``: the per-window
-annotations; ``meta.json``: shape, names, meta and the data config it came from) and from then
-on returns a :class:`SequenceData` whose ``x`` is a :class:`DiskWindows`. Only the rows a
+annotations, ``x_mask`` included when values are missing; ``meta.json``: shape, names, meta,
+missing rates and the data config it came from) and from then on returns a
+:class:`SequenceData` whose ``x`` is a :class:`DiskWindows`. Only the rows a
 batch or an FHVAE sampling round asks for are read (``os.pread`` into fresh buffers, no memory
 map, so nothing of the file stays resident in the process), which is how Scalable FHVAE bounds
 memory on corpora of thousands of hours. Per-window integers (sequence ids, labels) stay in
-memory: a few bytes per window against ``time * features * 4`` for the window itself.
+memory: a few bytes per window against ``time * features * 4`` for the window itself; an
+``x_mask`` (``--impute mask``) stays in memory too, one byte per value (a quarter of ``x``).
 """
 from __future__ import annotations
 
@@ -161,7 +163,8 @@ def _write_split(data: Any, folder: Path) -> None:
     extras = sorted(data.extras)
     info = {"format": FORMAT, "version": VERSION, "shape": list(data.x.shape),
             "name": data.name, "feature_names": list(data.feature_names or []),
-            "extras": extras, "meta": data.meta, "has_test": data.test is not None}
+            "extras": extras, "meta": data.meta, "has_test": data.test is not None,
+            "missing_rate": data.missing_rate, "impute": data.impute}
     (folder / "meta.json").write_text(json.dumps(info, default=_jsonable))
     if data.test is not None:
         _write_split(data.test, folder / "test")
@@ -215,11 +218,11 @@ def read_store(folder: str | Path) -> Any:
     if info.get("format") != FORMAT or info.get("version") != VERSION:
         raise FactorseqError(f"{folder} is not a factorseq window store (version {VERSION})")
     x = DiskWindows(folder / "x.f32", tuple(info["shape"]))
-    kw = {k: arrays[k] for k in ("y", "y_mask", "seq_id", "domain") if k in arrays}
+    kw = {k: arrays[k] for k in ("x_mask", "y", "y_mask", "seq_id", "domain") if k in arrays}
     extras = {k: arrays[k] for k in info.get("extras", [])}
     data = SequenceData(x=x, feature_names=info["feature_names"] or None,
                         extras=extras, meta=info.get("meta", {}), name=info.get("name", "data"),
-                        **kw)
+                        missing_rate=info.get("missing_rate"), impute=info.get("impute"), **kw)
     if info.get("has_test"):
         data.test = read_store(folder / "test")
     return data

@@ -3,7 +3,9 @@
 Columns: one per feature, plus optional ``id_column`` (which series a row belongs to; windows
 never cross series), ``time_column`` (rows are sorted by it within each series, then it is
 dropped) and ``label_column`` (a window's label is the label of its last row; empty/NaN
-means unlabelled).
+means unlabelled). ``drop_columns`` leaves features out by name (or index among the features).
+Missing values are filled along each whole series before it is cut into windows (see
+:mod:`.missing`), so a gap longer than a window is bridged from both sides.
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import pandas as pd
 from ..errors import FactorseqError
 from .config import DataConfig
 from .container import SequenceData
-from .loaders import file_loader, handle_missing, missing_mask, sliding_windows
+from .formats import file_loader
+from .missing import check_missing, fill_along_series, missing_mask, observed_mean, remove_values
+from .windows import kept_features, sliding_windows
 
 
-@file_loader(".csv", ".parquet", ".pq")
+@file_loader(".csv", ".parquet", ".pq", handles_missing=True)
 def load_table(path: Path, cfg: DataConfig) -> SequenceData:
     """Read a long table file and cut it into windows as ``cfg`` says (see module doc)."""
     path = Path(path)
@@ -63,6 +67,12 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str) -> list[str]:
         features = [c for c in cols if c not in roles]
     if not features:
         raise FactorseqError(f"{name} has no feature columns")
+    if cfg.drop_columns:
+        clash = [c for c in cfg.drop_columns if c in roles]
+        if clash:
+            raise FactorseqError(f"cannot drop column {clash[0]!r}: it is the id/time/label "
+                                 "column")
+        features = [features[j] for j in kept_features(features, cfg.drop_columns, name)]
     for c in features:
         col = df[c]
         if pd.api.types.is_numeric_dtype(col):  # includes bool (0/1)
@@ -104,8 +114,8 @@ def _encode_labels(col: pd.Series) -> tuple[np.ndarray, list | None]:
     return codes, classes.tolist()
 
 
-def _time_order(col: pd.Series) -> np.ndarray:
-    """Stable sort order of a time column: numbers as numbers, text parsed as dates if it can."""
+def _time_rank(col: pd.Series) -> np.ndarray:
+    """Rank (int) of each time value: numbers as numbers, text parsed as dates if it can."""
     values = col
     if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_datetime64_any_dtype(col):
         try:
@@ -114,59 +124,98 @@ def _time_order(col: pd.Series) -> np.ndarray:
                 values = pd.to_datetime(col)
         except (ValueError, TypeError):
             values = col.astype(str)
-    return np.argsort(values.to_numpy(), kind="stable")
+    return pd.factorize(values, sort=True)[0]
+
+
+def _series(df: pd.DataFrame, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list]:
+    """Row order putting each series' rows together in time order (series in order of
+    appearance), the first row of each series in that order, and the series' ids."""
+    if cfg.id_column is None:
+        gid, ids = np.zeros(len(df), dtype=np.int64), [None]
+    else:
+        col = df[cfg.id_column]
+        if col.isna().any():
+            raise FactorseqError(f"id_column {cfg.id_column!r} has empty values "
+                                 f"(row {int(np.flatnonzero(col.isna().to_numpy())[0])})")
+        gid, uniq = pd.factorize(col, sort=False)
+        ids = list(uniq)
+    keys = [gid] if cfg.time_column is None else [_time_rank(df[cfg.time_column]), gid]
+    order = np.lexsort(keys)  # stable: the last key (series) first, then time, then file order
+    sizes = np.bincount(gid, minlength=len(ids))
+    return order, np.concatenate([[0], np.cumsum(sizes)[:-1]]), ids
+
+
+def _fill(values: np.ndarray, mask: np.ndarray, starts: np.ndarray, ids: list,
+          features: list[str], cfg: DataConfig, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``cfg.impute`` on the table (rows of consecutive series) -> values, rows kept."""
+    keep = np.ones(len(values), dtype=bool)
+    if cfg.impute == "drop":  # rows (and their labels) go before windowing
+        keep = ~mask.any(axis=1)
+    elif cfg.impute in ("mean", "mask"):
+        values = np.where(mask, observed_mean(values, mask), values)
+    else:
+        values, empty = fill_along_series(values, mask, starts, cfg.impute)
+        if empty.any():  # with ids only: a whole-table gap is caught by check_missing
+            j = int(np.flatnonzero(empty.any(axis=0))[0])
+            hit = np.flatnonzero(empty[:, j])
+            rows = np.diff(np.append(starts, len(values)))[hit[0]]
+            more = f" and {len(hit) - 1} more series" if len(hit) > 1 else ""
+            raise FactorseqError(
+                f"column {features[j]!r} of {name} has no observed value in series "
+                f"{ids[hit[0]]!r} ({rows} rows){more}; {cfg.impute} fills along a series: use "
+                f"--impute mean (the column's mean over all series) or mask, or "
+                f"--drop-columns {features[j]}")
+    return values, keep
 
 
 def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> SequenceData:
     """Cut a long table into windows (N, cfg.window, features), per series, every cfg.stride.
 
-    Missing values (NaN or ``cfg.missing``) follow ``cfg.impute`` within each series.
-    With ``id_column`` the windows carry ``seq_id`` (series index, in order of appearance) and
-    ``meta["n_sequences"]``; with ``label_column`` they carry ``y``/``y_mask`` and
-    ``meta["n_classes"]`` (and ``meta["class_names"]`` when labels were names).
+    Missing values (NaN, +-inf or ``cfg.missing``) follow ``cfg.impute`` along each whole
+    series, before windowing. With ``id_column`` the windows carry ``seq_id`` (series index,
+    in order of appearance) and ``meta["n_sequences"]``; with ``label_column`` they carry
+    ``y``/``y_mask`` and ``meta["n_classes"]`` (and ``meta["class_names"]`` when labels were
+    names). Under ``impute="mask"`` they carry ``x_mask`` (True = observed).
     """
     if len(df) == 0:
         raise FactorseqError(f"table {name} has no rows")
     df = df.reset_index(drop=True)
     features = _check_columns(df, cfg, name)
-    values = df[features].to_numpy(dtype=np.float64)
-    if cfg.impute is None and missing_mask(values, cfg.missing).any():
-        handle_missing(values, cfg.missing, None, what=name)  # raises, counting every value
     codes, classes = (None, None) if cfg.label_column is None \
         else _encode_labels(df[cfg.label_column])
-    if cfg.id_column is not None:
-        ids = df[cfg.id_column]
-        if ids.isna().any():
-            raise FactorseqError(f"id_column {cfg.id_column!r} has empty values "
-                                 f"(row {int(np.flatnonzero(ids.isna().to_numpy())[0])})")
-        groups = list(df.groupby(cfg.id_column, sort=False).indices.items())
-    else:
-        groups = [(None, np.arange(len(df)))]
+    order, starts, ids = _series(df, cfg)
+    values = df[features].to_numpy(dtype=np.float64)[order]
+    codes_sorted = None if codes is None else codes[order]
+    if cfg.remove_rate > 0:  # values hidden on purpose, along the series as they are stored
+        values = remove_values(values[None], cfg.remove_rate, cfg.remove_pattern,
+                               cfg.removal_seed)[0][0]
+    mask = missing_mask(values, cfg.missing)
+    check_missing(mask, features, cfg.impute, name, cfg.missing)
+    rate = mask.mean(axis=0) if mask.any() else None
+    keep = np.ones(len(values), dtype=bool)
+    if rate is not None:
+        values, keep = _fill(values, mask, starts, ids, features, cfg, name)
+    observed = ~mask if cfg.impute == "mask" and rate is not None else None
 
-    xs, ys, sids = [], [], []
-    for k, (sid, rows) in enumerate(groups):
-        rows = np.asarray(rows)
-        if cfg.time_column is not None:
-            rows = rows[_time_order(df[cfg.time_column].iloc[rows])]
-        table = values[rows]
-        label = None if codes is None else codes[rows]
+    bounds = np.append(starts, len(values))
+    xs, ms, ys, sids = [], [], [], []
+    for k, sid in enumerate(ids):
+        rows = np.arange(bounds[k], bounds[k + 1])[keep[bounds[k]:bounds[k + 1]]]
         series = "the series" if sid is None else f"series {sid!r}"
-        if cfg.impute == "drop":  # drop rows (and their labels) before windowing
-            keep = ~missing_mask(table, cfg.missing).any(axis=1)
-            table, label = table[keep], (None if label is None else label[keep])
-        else:
-            table = handle_missing(table, cfg.missing, cfg.impute, what=f"{name} {series}")
-        if len(table) < cfg.window:
+        if len(rows) < cfg.window:
+            gone = int((~keep[bounds[k]:bounds[k + 1]]).sum())
+            why = f" after --impute drop removed {gone} with missing values" if gone else ""
             raise FactorseqError(f"window of {cfg.window} steps is longer than {series} "
-                                 f"({len(table)} rows)")
-        w = sliding_windows(table, cfg.window, cfg.stride)
+                                 f"({len(rows)} rows{why})")
+        w = sliding_windows(values[rows], cfg.window, cfg.stride)
         xs.append(w)
-        if label is not None:
+        if observed is not None:
+            ms.append(sliding_windows(observed[rows], cfg.window, cfg.stride))
+        if codes_sorted is not None:
             # the label of a window is the label of its last row
-            ys.append(label[np.arange(len(w)) * cfg.stride + cfg.window - 1])
+            ys.append(codes_sorted[rows][np.arange(len(w)) * cfg.stride + cfg.window - 1])
         sids.append(np.full(len(w), k, dtype=np.int64))
 
-    x = np.concatenate(xs)
     meta: dict = {}
     y = y_mask = seq_id = None
     if codes is not None:
@@ -180,6 +229,11 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
             meta["n_classes"] = int(np.nanmax(codes)) + 1
     if cfg.id_column is not None:
         seq_id = np.concatenate(sids)
-        meta["n_sequences"] = len(groups)
-    return SequenceData(x=x, feature_names=features, y=y, y_mask=y_mask, seq_id=seq_id,
-                        meta=meta, name=name)
+        meta["n_sequences"] = len(ids)
+        meta["sequence_names"] = [str(i) for i in ids]  # seq_id -> the id column's value
+    return SequenceData(
+        x=np.concatenate(xs), feature_names=features,
+        x_mask=np.concatenate(ms) if ms else None,
+        missing_rate=None if rate is None else dict(zip(features, rate.tolist(), strict=True)),
+        impute=cfg.impute if rate is not None else None,
+        y=y, y_mask=y_mask, seq_id=seq_id, meta=meta, name=name)

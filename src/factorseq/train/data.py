@@ -15,7 +15,12 @@ from ..errors import FactorseqError
 
 class WindowDataset(Dataset):
     """Indexable windows; ``__getitems__`` batches in one gather (no per-item collate).
-    Windows on disk (``data.store``) are read batch by batch, the rest is held as tensors."""
+    Windows on disk (``data.store``) are read batch by batch, the rest is held as tensors.
+
+    A batch is a dict of ``x`` (B, T, D) float32 and whatever the data carries: ``y``/``y_mask``,
+    ``seq_id``, ``domain``, extras, and ``x_mask`` (B, T, D) float32, 1.0 = observed, 0.0 =
+    never observed (``--impute mask``; held as bool, made float per batch so that a loss can
+    weight its terms by it directly)."""
 
     def __init__(self, data: SequenceData) -> None:
         arrays = data.arrays()
@@ -30,12 +35,33 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         out = {k: torch.as_tensor(v[i]) for k, v in self.lazy.items()}
-        return {**out, **{k: v[i] for k, v in self.tensors.items()}}
+        return _float_mask({**out, **{k: v[i] for k, v in self.tensors.items()}})
 
     def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
         ix = torch.as_tensor(idx, dtype=torch.long)
         out = {k: torch.as_tensor(v[np.asarray(idx)]) for k, v in self.lazy.items()}
-        return {**out, **{k: v[ix] for k, v in self.tensors.items()}}
+        return _float_mask({**out, **{k: v[ix] for k, v in self.tensors.items()}})
+
+
+def _float_mask(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if "x_mask" in batch:
+        batch["x_mask"] = batch["x_mask"].to(torch.float32)
+    return batch
+
+
+def check_missing_support(model_cls: type, data: SequenceData) -> None:
+    """Windows with gaps (``x_mask``, from ``--impute mask``) train only models whose loss
+    honours the mask (``handles_missing``); the others are refused before any work."""
+    if data.x_mask is None or getattr(model_cls, "handles_missing", False):
+        return
+    from ..registry import registry_items
+
+    able = [n for n, c in registry_items().items() if getattr(c, "handles_missing", False)]
+    name = getattr(model_cls, "name", model_cls.__name__)
+    raise FactorseqError(f"model {name} cannot train on data with gaps (--impute mask keeps "
+                         f"{int((~data.x_mask).sum()):,} missing values): its loss ignores "
+                         f"x_mask; use --impute linear, ffill or mean, or a model that "
+                         f"handles missing values ({', '.join(able) or 'none yet'})")
 
 
 def collate_batch(batch):
