@@ -8,7 +8,14 @@ benchmarks/out/unified/<data>_<model>_s<seed>/; finished cells are skipped, so a
 run continues where it stopped, and a cell being worked on holds a lock file (with its pid), so
 two processes can share the list. ``--table`` prints the markdown tables.
 
+Cells scored before the generative evaluator computed the fidelity and privacy scores
+(Context-FID, correlational, DCR, membership AUC) get them with ``--fidelity``: the same
+evaluator code on the same run, real and synthetic windows and metric seeds (the synthetic
+windows are drawn again with the evaluator's seed, so they are the windows the earlier scores
+saw); the discriminative and predictive scores are left as they were.
+
     nice -n 15 python benchmarks/unified_table.py [--seeds 0 1 2] [--models ...] [--data ...]
+    nice -n 15 python benchmarks/unified_table.py --fidelity
     python benchmarks/unified_table.py --table
 """
 from __future__ import annotations
@@ -26,7 +33,13 @@ ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out" / "unified"
 PAIRS = [("gan", "iwgan"), ("vae", "aavae")]  # (baseline, weighted)
 MODELS = [m for p in PAIRS for m in p]
-SCORES = ["discriminative", "predictive"]
+# (metrics key, column head): lower is better for the first four; membership AUC is 0.5 and
+# DCR's share of synthetic windows closer to the training set than 95 % of held-out windows
+# is 0.05 when nothing is copied
+SCORES = [("discriminative", "discriminative ↓"), ("predictive", "predictive ↓"),
+          ("context_fid", "Context-FID ↓"), ("correlational", "correlational ↓"),
+          ("membership_auc", "membership AUC (0.5)"), ("dcr", "DCR share < p5 (0.05)")]
+FIDELITY = ["context_fid", "correlational", "dcr", "membership_auc"]
 
 
 def cell_dir(data: str, model: str, seed: int) -> Path:
@@ -81,10 +94,12 @@ def last_epoch(run: Path, keys: list[str]) -> dict[str, float]:
 
 
 def value(r: dict, score: str) -> float | None:
-    """A cell's mean over metric repeats of ``score``; ``val``: its best validation loss."""
+    """A cell's mean over metric repeats of ``score`` (DCR: its share below the held-out 5th
+    percentile); ``val``: its best validation loss."""
     if score == "val":
         return r["training"]["best_score"]
-    return r["metrics"].get(score, {}).get("mean")
+    m = r["metrics"].get(score) or {}
+    return m.get("share_below_holdout_p5") if score == "dcr" else m.get("mean")
 
 
 def _ms(vals: list[float], digits: int = 3) -> str:
@@ -100,22 +115,17 @@ def table() -> str:
     """Per (data, model): mean ± std over seeds of each seed's 5-repeat mean (n seeds); per
     pair: the paired difference weighted - baseline over the seeds both have."""
     res = results()
-    extra = sorted({k for r in res.values() for k, v in r["metrics"].items()
-                    if isinstance(v, dict) and "mean" in v and k not in SCORES
-                    and k != "predictive_real"})
-    scores = SCORES + extra
-    head = " | ".join(f"{s} ↓" for s in scores)
+    keys = [k for k, _ in SCORES]
+    head = " | ".join(h for _, h in SCORES)
     lines = [f"| data | model | seeds | {head} | mean repeat std (disc) | best val loss | "
-             "epochs run | train s |", "|---|---|---|" + "---|" * (len(scores) + 4)]
+             "epochs run | train s |", "|---|---|---|" + "---|" * (len(keys) + 4)]
     for data in DATA:
         for base, new in PAIRS:
             for model in (base, new):
                 rs = [r for (d, m, _), r in sorted(res.items()) if d == data and m == model]
                 if not rs:
-                    lines.append(f"| {data} | {model} | 0 |" + " |" * (len(scores) + 4))
                     continue
-                cols = [_ms([r["metrics"][s]["mean"] for r in rs if s in r["metrics"]])
-                        for s in scores]
+                cols = [_ms([v for r in rs if (v := value(r, k)) is not None]) for k in keys]
                 rep = statistics.mean(r["metrics"]["discriminative"]["std"] for r in rs)
                 # the vae's validation loss is its negative ELBO (nats up to a constant shared
                 # by vae and aavae: the fixed decoder variance); adversarial runs keep none
@@ -126,14 +136,38 @@ def table() -> str:
                 lines.append(f"| {data} | {model} | {len(rs)} | {' | '.join(cols)} | "
                              f"{rep:.3f} | {val} | {ep} | {secs:.0f} |")
             seeds = [k for (d, m, k) in res if d == data and m == new and (data, base, k) in res]
+            if not seeds:
+                continue
             diffs = []
-            for s in [*scores, "val"]:
+            for s in [*keys, "val"]:
                 pairs = [(value(res[(data, new, k)], s), value(res[(data, base, k)], s))
                          for k in seeds]
                 diffs.append(_ms([a - b for a, b in pairs if a is not None and b is not None]))
             lines.append(f"| {data} | *{new} − {base} (paired by seed)* | {len(seeds)} | "
                          f"{' | '.join(diffs[:-1])} | | {diffs[-1]} | | |")
     return "\n".join(lines + ["", weights_table(res)])
+
+
+def add_fidelity(cell: Path) -> bool:
+    """Give a cell scored before the fidelity/privacy scores existed those scores (the
+    generative evaluator's own code, same run, windows and seeds); True if it changed."""
+    from factorseq.checkpoint import load
+    from factorseq.metrics.evaluators import get_evaluator
+
+    r = json.loads((cell / "result.json").read_text())
+    if all(k in r["metrics"] for k in FIDELITY):
+        return False
+    m = r["metrics"]
+    run = load(cell / "run")
+    ev = get_evaluator(run.model.evaluator)(run, run.load_data(), repeats=m["repeats"],
+                                            seed=m["seed"])
+    real, synthetic = ev.real_and_synthetic()
+    extra = ev._fidelity_privacy(real, synthetic, list(range(m["seed"], m["seed"] + m["repeats"])))
+    r["metrics"] = {**m, **extra, "fidelity_added_later": True}
+    tmp = cell / "result.json.tmp"
+    tmp.write_text(json.dumps(r, indent=2))
+    tmp.replace(cell / "result.json")
+    return True
 
 
 WEIGHT_LOGS = {"iwgan": ["train_iw_ess"], "aavae": ["train_w_real", "train_w_fake"]}
@@ -163,9 +197,20 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
+    ap.add_argument("--fidelity", action="store_true",
+                    help="add the fidelity and privacy scores to cells scored without them")
     args = ap.parse_args()
     if args.table:
         print(table())
+        return
+    if args.fidelity:
+        for f in sorted(OUT.glob("*/result.json")):
+            if claim(f.parent):
+                try:
+                    if add_fidelity(f.parent):
+                        print(f"{f.parent.name}: fidelity and privacy scores added", flush=True)
+                finally:
+                    (f.parent / "lock").unlink(missing_ok=True)
         return
     for seed in args.seeds:  # seed-major: every (data, model) gets seed 0 first
         for data in args.data:
