@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
+    ap.add_argument("--train-only", action="store_true", help="train the cells, score later")
     ap.add_argument("--fidelity", action="store_true",
                     help="add the fidelity and privacy scores to cells scored without them")
     args = ap.parse_args()
@@ -219,9 +220,12 @@ def main() -> None:
                 if (cell / "result.json").is_file() or not claim(cell):
                     continue
                 try:
-                    r = run_cell(model, data, args.repeats, seed=seed, cell=cell)
+                    r = run_cell(model, data, args.repeats, args.train_only, seed=seed,
+                                 cell=cell)
                 finally:
                     (cell / "lock").unlink(missing_ok=True)
+                if not r:  # trained only
+                    continue
                 m = r["metrics"]
                 print(f"{data} {model} s{seed}: disc {m['discriminative']['mean']:.3f} pred "
                       f"{m['predictive']['mean']:.3f} epochs {r['training']['epochs_run']}/"
