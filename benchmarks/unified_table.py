@@ -79,18 +79,26 @@ def claim(cell: Path) -> bool:
 
 
 def results() -> dict[tuple[str, str, int], dict]:
+    """Every trained cell by (data, model, seed): its result.json, or for a cell trained but
+    not yet scored its run's training record with empty ``metrics``."""
     out = {}
-    for f in sorted(OUT.glob("*/result.json")):
-        r = json.loads(f.read_text())
+    for f in sorted(OUT.glob("*/train.json")):
+        cell = f.parent
+        if (cell / "result.json").is_file():
+            r = json.loads((cell / "result.json").read_text())
+        else:
+            cfg = json.loads((cell / "run" / "config.json").read_text())
+            data, model, seed = cell.name.rsplit("_", 2)
+            r = {"data": data, "model": model, "seed": int(seed.removeprefix("s")),
+                 "training": cfg["training"], "metrics": {}}
         out[(r["data"], r["model"], r["seed"])] = r
     return out
 
 
-def last_epoch(run: Path, keys: list[str]) -> dict[str, float]:
-    """Training-log means of ``keys`` (e.g. train_iw_ess) in the run's last epoch."""
-    rows = [r for r in csv.DictReader((run / "logs" / "metrics.csv").open())
-            if any(r.get(k) for k in keys)]
-    return {k: float(rows[-1][k]) for k in keys if rows and rows[-1].get(k)}
+def epoch_means(run: Path, key: str) -> list[float]:
+    """Training-log epoch means of ``key`` (e.g. train_iw_ess), first epoch first."""
+    return [float(r[key]) for r in csv.DictReader((run / "logs" / "metrics.csv").open())
+            if r.get(key)]
 
 
 def value(r: dict, score: str) -> float | None:
@@ -126,7 +134,8 @@ def table() -> str:
                 if not rs:
                     continue
                 cols = [_ms([v for r in rs if (v := value(r, k)) is not None]) for k in keys]
-                rep = statistics.mean(r["metrics"]["discriminative"]["std"] for r in rs)
+                stds = [r["metrics"]["discriminative"]["std"] for r in rs if r["metrics"]]
+                rep = f"{statistics.mean(stds):.3f}" if stds else "not scored"
                 # the vae's validation loss is its negative ELBO (nats up to a constant shared
                 # by vae and aavae: the fixed decoder variance); adversarial runs keep none
                 val = _ms([r["training"]["best_score"] for r in rs
@@ -134,7 +143,7 @@ def table() -> str:
                 ep = "/".join(str(r["training"]["epochs_run"]) for r in rs)
                 secs = statistics.mean(r["training"]["train_seconds"] for r in rs)
                 lines.append(f"| {data} | {model} | {len(rs)} | {' | '.join(cols)} | "
-                             f"{rep:.3f} | {val} | {ep} | {secs:.0f} |")
+                             f"{rep} | {val} | {ep} | {secs:.0f} |")
             seeds = [k for (d, m, k) in res if d == data and m == new and (data, base, k) in res]
             if not seeds:
                 continue
@@ -174,19 +183,30 @@ WEIGHT_LOGS = {"iwgan": ["train_iw_ess"], "aavae": ["train_w_real", "train_w_fak
 
 
 def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
-    """How far the weights were from the ablation's in the last training epoch: iwgan's
-    effective sample size / batch (1 = uniform = gan), aavae's mean D on real and generated
-    windows (1 and 0 = the perfect discriminator = vae); mean ± std over seeds."""
-    lines = ["| data | model | weight diagnostic (last epoch, mean ± std over seeds) |",
-             "|---|---|---|"]
+    """How far the weights were from the ablation's: iwgan's effective sample size / batch
+    (1 = uniform = gan), aavae's mean D on real and generated windows (1 and 0 = the perfect
+    discriminator = vae); in the last training epoch and in the epoch furthest from uniform
+    weights (iwgan: the smallest ESS; aavae: the largest gap w_real - w_fake)."""
+    lines = ["| data | model | seeds | last epoch | furthest from the ablation (over epochs) |",
+             "|---|---|---|---|---|"]
     for data in DATA:
         for model, keys in WEIGHT_LOGS.items():
-            logs = [last_epoch(OUT / f"{d}_{m}_s{k}" / "run", keys)
-                    for (d, m, k) in sorted(res) if d == data and m == model]
-            if logs:
-                lines.append(f"| {data} | {model} | " + ", ".join(
-                    f"{k.removeprefix('train_')} {_ms([g[k] for g in logs if k in g], 4)}"
-                    for k in keys) + " |")
+            runs = [OUT / f"{d}_{m}_s{k}" / "run" for (d, m, k) in sorted(res)
+                    if d == data and m == model]
+            logs = [{k: epoch_means(r, k) for k in keys} for r in runs]
+            logs = [g for g in logs if all(g.values())]
+            if not logs:
+                continue
+            digits = 6 if model == "iwgan" else 4  # iwgan's ESS stays within 1e-3 of 1
+            last = ", ".join(f"{k.removeprefix('train_')} "
+                             f"{_ms([g[k][-1] for g in logs], digits)}" for k in keys)
+            if model == "iwgan":
+                far = f"min iw_ess {_ms([min(g[keys[0]]) for g in logs], digits)}"
+            else:
+                far = "max w_real − w_fake " + _ms(
+                    [max(a - b for a, b in zip(g[keys[0]], g[keys[1]], strict=True))
+                     for g in logs], 4)
+            lines.append(f"| {data} | {model} | {len(logs)} | {last} | {far} |")
     return "\n".join(lines)
 
 
