@@ -210,6 +210,31 @@ def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
     return "\n".join(lines)
 
 
+def gradient_gap(cell: Path, batches: int = 10, n: int = 128) -> dict[str, float]:
+    """How far iwgan's generator step is from gan's for a trained gan or iwgan run: over
+    ``batches`` noise batches of ``n`` windows, the cosine between the generator gradients of
+    the importance-weighted loss and of the plain mean loss, and the relative norm of their
+    difference (mean over batches; the same D and G for both)."""
+    import torch
+
+    from factorseq.checkpoint import load
+    from factorseq.nn.adversarial import importance_weights, window_generator_loss
+
+    model = load(cell / "run").model
+    params = list(model.generator.parameters())
+    gen = torch.Generator().manual_seed(0)
+    cos, rel = [], []
+    for _ in range(batches):
+        logits = model.discriminate(model.fake(model.noise(n, gen)))
+        per = window_generator_loss(logits)
+        grads = [torch.cat([g.flatten() for g in torch.autograd.grad(loss, params,
+                                                                     retain_graph=True)])
+                 for loss in ((importance_weights(logits) * per).sum(), per.mean())]
+        cos.append(float(torch.nn.functional.cosine_similarity(*grads, dim=0)))
+        rel.append(float((grads[0] - grads[1]).norm() / grads[1].norm()))
+    return {"cosine": statistics.mean(cos), "relative_difference": statistics.mean(rel)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=MODELS)
@@ -218,11 +243,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
     ap.add_argument("--train-only", action="store_true", help="train the cells, score later")
+    ap.add_argument("--gradients", action="store_true",
+                    help="iwgan vs gan generator gradients on every trained gan/iwgan cell")
     ap.add_argument("--fidelity", action="store_true",
                     help="add the fidelity and privacy scores to cells scored without them")
     args = ap.parse_args()
     if args.table:
         print(table())
+        return
+    if args.gradients:
+        import torch
+        torch.set_num_threads(1)
+        for f in sorted(OUT.glob("*_*gan_s*/train.json")):
+            g = gradient_gap(f.parent)
+            print(f"| {f.parent.name} | {g['cosine']:.6f} | {g['relative_difference']:.4f} |")
         return
     if args.fidelity:
         for f in sorted(OUT.glob("*/result.json")):
