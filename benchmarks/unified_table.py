@@ -235,6 +235,20 @@ def gradient_gap(cell: Path, batches: int = 10, n: int = 128) -> dict[str, float
     return {"cosine": statistics.mean(cos), "relative_difference": statistics.mean(rel)}
 
 
+def spread(cell: Path, n: int = 1000) -> dict[str, float]:
+    """Descriptive, not a score: the mean over features of the std across windows and of the
+    std over time within a window, of ``n`` samples (seed 0) and of the real windows, scaled."""
+    import numpy as np
+
+    from factorseq.checkpoint import load
+
+    run = load(cell / "run")
+    fake = np.asarray(run.sample(n, seed=0, scaled=True))
+    real = np.asarray(run.scaler.transform(np.asarray(run.load_data().x)))
+    return {f"{name}_{axis}": float(a.std(i).mean()) for name, a in (("fake", fake),
+            ("real", real)) for axis, i in (("across", 0), ("within", 1))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=MODELS)
@@ -245,6 +259,8 @@ def main() -> None:
     ap.add_argument("--train-only", action="store_true", help="train the cells, score later")
     ap.add_argument("--gradients", action="store_true",
                     help="iwgan vs gan generator gradients on every trained gan/iwgan cell")
+    ap.add_argument("--spread", action="store_true",
+                    help="std of samples across and within windows vs real (descriptive)")
     ap.add_argument("--fidelity", action="store_true",
                     help="add the fidelity and privacy scores to cells scored without them")
     args = ap.parse_args()
@@ -257,6 +273,14 @@ def main() -> None:
         for f in sorted(OUT.glob("*_*gan_s*/train.json")):
             g = gradient_gap(f.parent)
             print(f"| {f.parent.name} | {g['cosine']:.6f} | {g['relative_difference']:.4f} |")
+        return
+    if args.spread:
+        import torch
+        torch.set_num_threads(1)
+        for f in sorted(OUT.glob("*_s*/train.json")):
+            g = spread(f.parent)
+            print(f"| {f.parent.name} | {g['fake_across']:.3f} | {g['real_across']:.3f} | "
+                  f"{g['fake_within']:.3f} | {g['real_within']:.3f} |")
         return
     if args.fidelity:
         for f in sorted(OUT.glob("*/result.json")):
