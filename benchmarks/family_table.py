@@ -53,8 +53,9 @@ PAPER_ROWS = ["TimeGAN", "RCGAN", "C-RNN-GAN", "WaveNet", "WaveGAN"]
 
 
 def run_cell(model: str, data: str, repeats: int, train_only: bool = False,
-             eval_only: bool = False) -> dict:
-    cell = OUT / f"{data}_{model}"
+             eval_only: bool = False, *, seed: int = 0, cell: Path | None = None) -> dict:
+    """Train (seed ``seed``) and score one cell in ``cell`` (default OUT/<data>_<model>)."""
+    cell = cell or OUT / f"{data}_{model}"
     result = cell / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
@@ -67,7 +68,7 @@ def run_cell(model: str, data: str, repeats: int, train_only: bool = False,
         t0 = time.perf_counter()
         subprocess.run([EXE, "train", model, "--data", data, "--out", str(run), "--force",
                         "--epochs", str(EPOCHS[data]), "--batch-size", str(BATCH), "--seed",
-                        "0", "--set", "train.tensorboard=false", "--set", "train.threads=1"],
+                        str(seed), "--set", "train.tensorboard=false", "--set", "train.threads=1"],
                        check=True)
         train.write_text(json.dumps({"train_wall_s": round(time.perf_counter() - t0, 1),
                                      "load_average_at_start": round(load0, 2)}))
@@ -76,7 +77,7 @@ def run_cell(model: str, data: str, repeats: int, train_only: bool = False,
     subprocess.run([EXE, "evaluate", str(run), "--out", str(metrics), "--repeats",
                     str(repeats), "--force"], check=True)
     cfg = json.loads((run / "config.json").read_text())
-    res = {"model": model, "data": data, "epochs": EPOCHS[data], "batch_size": BATCH,
+    res = {"model": model, "data": data, "seed": seed, "epochs": EPOCHS[data], "batch_size": BATCH,
            **json.loads(train.read_text()), "training": cfg["training"],
            "metrics": json.loads(metrics.read_text())}
     result.write_text(json.dumps(res, indent=2))

@@ -24,8 +24,9 @@ from factorseq.train.config import TrainConfig
 NAMES = [n for n in registry.available() if not n.startswith("_")]
 T, D, B = 24, 3, 8
 # (name, config overrides): every model, plus configs that switch a capability on
-VARIANTS = [(n, {}) for n in NAMES] + [("gan", {"conditional": True, "n_classes": 3}),
-                                        ("timevae", {"observation_noise": "full"})]
+VARIANTS = [(n, {}) for n in NAMES] + [(n, {"conditional": True, "n_classes": 3})
+                                        for n in ("gan", "iwgan")] + [
+    ("timevae", {"observation_noise": "full"})]
 IDS = [n + ("-" + "-".join(k for k in o) if o else "") for n, o in VARIANTS]
 
 

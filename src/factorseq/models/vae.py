@@ -69,11 +69,14 @@ class VAE(GaussianCodeAutoencoder):
 
     Config = VAEConfig
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = batch["x"]
+    def window_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-window (recon, kl), each (batch,), of windows x (batch, time, features): the
+        squared error of a reparameterised reconstruction and KL(q(z|x) || N(0, I))."""
         mean, logvar = self.posterior(x)
         x_hat = self.decoder(reparameterize(mean, logvar))
-        recon = sse(x, x_hat).mean()
-        kl = gaussian_kl(mean, logvar).mean()
+        return sse(x, x_hat), gaussian_kl(mean, logvar)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        recon, kl = (t.mean() for t in self.window_terms(batch["x"]))
         loss = self.config.recon_weight * recon + self.config.beta * kl
         return {"loss": loss, "recon": recon, "kl": kl}

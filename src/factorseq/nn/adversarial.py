@@ -2,7 +2,9 @@
 
 A discriminator D with label y (real/fake, code/prior, source/target) is trained against the
 rest of the model; ``optimizer_step`` is the one update helper all adversarial models use, and
-``grad_reverse`` implements Ganin et al.'s gradient reversal layer.
+``grad_reverse`` implements Ganin et al.'s gradient reversal layer. ``window_logits``,
+``importance_weights`` and ``realness`` read D as a density-ratio estimate per window (Hu et
+al.'s IWGAN and AAVAE weights).
 """
 from __future__ import annotations
 
@@ -75,6 +77,34 @@ def generator_loss(*fake_logits: torch.Tensor,
     with reversed labels)."""
     ws = list(weights) if weights is not None else [1.0] * len(fake_logits)
     return sum(w * bce_logits(f, 1.0) for w, f in zip(ws, fake_logits, strict=True))
+
+
+def window_logits(logits: torch.Tensor) -> torch.Tensor:
+    """One log-odds of "real" per window, (batch,): the mean over the window's per-step logits
+    (batch, time, 1) (or any trailing shape). A per-step discriminator is trained on the
+    time-averaged cross-entropy, so its window log-odds is the time average as well."""
+    return logits.reshape(len(logits), -1).mean(1)
+
+
+def importance_weights(logits: torch.Tensor) -> torch.Tensor:
+    """Self-normalised importance weights (batch,) of generated windows from D's logits.
+
+    D(x) / (1 - D(x)) = exp(logit) estimates p_data(x) / p_g(x), so the weights normalised
+    within the batch are softmax(logit) (Hu et al. 2017, IWGAN). Detached: the weights are
+    constants for the generator's gradient; only log D carries it."""
+    return torch.softmax(window_logits(logits).detach(), dim=0)
+
+
+def realness(logits: torch.Tensor) -> torch.Tensor:
+    """D's probability that each window is real, (batch,), detached: AAVAE's weight q_phi(y|x)
+    on a window's likelihood (a constant for the encoder's and decoder's gradients)."""
+    return torch.sigmoid(window_logits(logits).detach())
+
+
+def window_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss of each window, (batch,): -log D averaged over its
+    steps; its plain mean over the batch is :func:`generator_loss`."""
+    return nn.functional.softplus(-fake_logits).reshape(len(fake_logits), -1).mean(1)
 
 
 @contextlib.contextmanager
