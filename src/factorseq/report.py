@@ -54,6 +54,24 @@ def _figure(title: str, fig) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+def _missing_values(schema: dict[str, Any], data_cfg: dict[str, Any]) -> list[str]:
+    """One section when the training data had gaps: the policy and each feature's fraction
+    missing before it was applied (``data_schema.missing_rate``)."""
+    rate = schema.get("missing_rate")
+    if not rate:
+        return []
+    rows = [("--impute", html.escape(str(schema.get("impute")))),
+            ("all features", f"{sum(rate.values()) / len(rate):.1%}")]
+    if data_cfg.get("remove_rate"):
+        seed = data_cfg.get("remove_seed")
+        seed = data_cfg.get("seed") if seed is None else seed
+        rows.append(("removed on purpose", html.escape(
+            f"{data_cfg['remove_rate']:g} ({data_cfg.get('remove_pattern')}, seed {seed})")))
+    rows += [(name, f"{v:.1%}") for name, v in rate.items()]
+    return ["<h2>Missing values</h2><p>Fraction of each feature's training values that were "
+            "missing, before <code>--impute</code> handled them.</p>" + _table(rows)]
+
+
 def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | None = None,
                  data: str | None = None, samples: str | Path | None = None) -> Path:
     """Render the report of ``run_dir`` into the HTML file ``out``."""
@@ -81,6 +99,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
         [("run", html.escape(str(run.path))), ("factorseq version", cfg.get("version", "?")),
          ("windows (time x features)", f"{schema['seq_len']} x {schema['n_features']}")]
         + _flatten(training, "training.")))
+    parts.extend(_missing_values(schema, cfg.get("data_config", {})))
     parts.append("<details><summary>Resolved configuration</summary><pre>"
                  + html.escape(json.dumps({k: cfg[k] for k in ("model_config", "train_config",
                                                                "data_config") if k in cfg},

@@ -60,11 +60,13 @@ class Run:
     def load_data(self, source: str | None = None) -> SequenceData:
         """The training data (raw units), or ``source`` read with the same options.
 
+        Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
+        ``source`` named here is read as it is (e.g. the complete set to score against).
         Checks the feature count against the model's."""
         from .data.loaders import load_data
         cfg = self.data_config
         if source is not None:
-            cfg = dataclasses.replace(cfg, source=str(source))
+            cfg = dataclasses.replace(cfg, source=str(source), remove_rate=0.0)
         data = load_data(cfg)
         want = self.schema["n_features"]
         if data.n_features != want:

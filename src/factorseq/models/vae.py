@@ -18,6 +18,7 @@ import dataclasses
 import torch
 
 from ..config import require
+from ..nn.masking import batch_mask
 from ..registry import register
 from .ae import AEConfig, CodeAutoencoder, sse
 from .base import gaussian_kl, reparameterize
@@ -68,12 +69,13 @@ class VAE(GaussianCodeAutoencoder):
     """Plain sequence VAE: Gaussian encoder and decoder, N(0, I) prior."""
 
     Config = VAEConfig
+    handles_missing = True  # the Gaussian likelihood sums over observed entries only
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["x"]
         mean, logvar = self.posterior(x)
         x_hat = self.decoder(reparameterize(mean, logvar))
-        recon = sse(x, x_hat).mean()
+        recon = sse(x, x_hat, batch_mask(batch, x)).mean()
         kl = gaussian_kl(mean, logvar).mean()
         loss = self.config.recon_weight * recon + self.config.beta * kl
         return {"loss": loss, "recon": recon, "kl": kl}
