@@ -77,6 +77,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     """Render the report of ``run_dir`` into the HTML file ``out``."""
     from .io import read_windows
     from .metrics.evaluators import get_evaluator
+    from .metrics.gaps import fill_within_windows
     from .metrics.plots import loss_curves_figure
 
     run = load(run_dir)
@@ -122,7 +123,10 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     if figs:
         parts.append("<h2>Real and synthetic / latent structure</h2>")
         parts.extend(_figure(t, f) for t, f in figs)
-    x = torch.as_tensor(run.scaler.transform(real.x[: min(len(real.x), 256)]))
+    x = real.x[: min(len(real.x), 256)]
+    if real.x_mask is not None:  # gaps: filled within each window, not the mean placeholders
+        x = fill_within_windows(x, real.x_mask[: len(x)])
+    x = torch.as_tensor(run.scaler.transform(x))
     with torch.no_grad():
         model_figs = run.model.report_figures(x)
     if model_figs:
