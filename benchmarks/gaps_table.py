@@ -47,11 +47,13 @@ PATTERNS = ["mcar:0.1", "mcar:0.3", "mcar:0.5", "runs:0.3"]
 METHODS = ["drop", "linear", "mean", "mask"]
 
 
-def cell_name(model: str, data: str, pattern: str | None, method: str | None) -> str:
+def cell_name(model: str, data: str, pattern: str | None, method: str | None,
+              seed: int = 0) -> str:
+    tail = f"_s{seed}" if seed else ""  # seed 0 keeps the original names
     if pattern is None:
-        return f"{model}_{data}_complete"
+        return f"{model}_{data}_complete{tail}"
     kind, rate = pattern.split(":")
-    return f"{model}_{data}_{kind}{rate}_{method}"
+    return f"{model}_{data}_{kind}{rate}_{method}{tail}"
 
 
 def train_args(model: str, data: str, pattern: str | None, method: str | None,
@@ -66,8 +68,8 @@ def train_args(model: str, data: str, pattern: str | None, method: str | None,
 
 
 def run_cell(model: str, data: str, pattern: str | None, method: str | None, repeats: int,
-             extra: list[str]) -> dict:
-    cell = OUT / cell_name(model, data, pattern, method)
+             extra: list[str], seed: int = 0) -> dict:
+    cell = OUT / cell_name(model, data, pattern, method, seed)
     result = cell / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
@@ -75,11 +77,11 @@ def run_cell(model: str, data: str, pattern: str | None, method: str | None, rep
     run, timing = cell / "run", cell / "train_wall.json"
     kind, rate = pattern.split(":") if pattern else ("complete", "0")
     res = {"model": model, "data": data, "pattern": kind, "rate": float(rate),
-           "method": method or "complete"}
+           "method": method or "complete", "seed": seed}
     if timing.is_file() and (run / "model.safetensors").is_file():  # trained: evaluate only
         train_wall = json.loads(timing.read_text())["train_wall_s"]
     else:
-        cmd = train_args(model, data, pattern, method, run) + extra
+        cmd = train_args(model, data, pattern, method, run) + ["--seed", str(seed)] + extra
         t0 = time.perf_counter()
         p = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
         train_wall = time.perf_counter() - t0
@@ -121,23 +123,25 @@ def table() -> str:
     extra = sorted({k for r in results if r["status"] == "ok" for k in scores(r["metrics"])}
                    - {*keys, "predictive_real"})
     keys += extra  # e.g. context_fid once the evaluator has it
-    ref = {(r["model"], r["data"]): r for r in results if r["method"] == "complete"}
-    head = (["model", "data", "pattern", "method", "windows kept"] + keys
+    ref = {(r["model"], r["data"], r.get("seed", 0)): r for r in results
+           if r["method"] == "complete"}
+    head = (["model", "data", "pattern", "method", "seed", "windows kept"] + keys
             + ["disc − complete", "epochs", "train s"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {"complete": 0, "drop": 1, "linear": 2, "mean": 3, "mask": 4}
     results.sort(key=lambda r: (r["model"], r["data"], r["pattern"] != "complete",
-                                r["pattern"], r["rate"], order.get(r["method"], 9)))
+                                r["pattern"], r["rate"], order.get(r["method"], 9),
+                                r.get("seed", 0)))
     for r in results:
         pat = "complete" if r["pattern"] == "complete" else f"{r['pattern']} {r['rate']:g}"
-        row = [r["model"], r["data"], pat, r["method"]]
+        row = [r["model"], r["data"], pat, r["method"], str(r.get("seed", 0))]
         if r["status"] != "ok":
             msg = r["message"].removeprefix("error: ")
             msg = msg if len(msg) < 90 else msg[:87] + "..."
             lines.append("| " + " | ".join(row + ["refused: " + msg.replace("|", "/")]
-                                           + [""] * (len(head) - 5)) + " |")
+                                           + [""] * (len(head) - 6)) + " |")
             continue
-        base = ref.get((r["model"], r["data"]))
+        base = ref.get((r["model"], r["data"], 0))  # the seed-0 model on complete data
         total = base["windows_kept"] if base and base["status"] == "ok" else None
         kept = f"{r['windows_kept']:,}" + (f" / {total:,}" if total else "")
         s = scores(r["metrics"])
@@ -164,6 +168,7 @@ def main() -> None:
     ap.add_argument("--patterns", nargs="+", default=PATTERNS)
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (and removal seed)")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("extra", nargs="*", help="extra train args after --")
     a = ap.parse_args()
@@ -174,9 +179,10 @@ def main() -> None:
         for data in a.data:
             cells = [(None, None)] + [(p, m) for p in a.patterns for m in a.methods]
             for pattern, method in cells:
-                r = run_cell(model, data, pattern, method, a.repeats, a.extra)
+                r = run_cell(model, data, pattern, method, a.repeats, a.extra, a.seed)
                 d = r.get("metrics", {}).get("discriminative", {}).get("mean")
-                print(cell_name(model, data, pattern, method), r["status"], d, flush=True)
+                print(cell_name(model, data, pattern, method, a.seed), r["status"], d,
+                      flush=True)
     print(table())
 
 
