@@ -13,7 +13,8 @@ data), so every method is scored against the same complete real windows. The ref
 ``<model>_<data>_complete`` trains on the complete set. A training the data layer refuses
 (``drop``: no complete window left; ``linear``: a channel with no value in a window) is
 recorded as ``refused`` with its error line: that is a result too. Cells already done are
-skipped (stop and re-run at will). Scores: every key of metrics.json that is a {mean, std}
+skipped (stop and re-run at will); several lanes may run side by side (a cell in progress
+is locked by ``.lock``). Scores: every key of metrics.json that is a {mean, std}
 (discriminative, predictive, predictive_real, and Context-FID when the evaluator has it).
 
     python benchmarks/gaps_table.py [--models timevae diffusion_ts]
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -68,12 +70,27 @@ def train_args(model: str, data: str, pattern: str | None, method: str | None,
 
 
 def run_cell(model: str, data: str, pattern: str | None, method: str | None, repeats: int,
-             extra: list[str], seed: int = 0) -> dict:
+             extra: list[str], seed: int = 0) -> dict | None:
+    """The cell's result; None when another lane holds it (``cell/.lock``; a lane killed
+    mid-cell leaves its lock behind: delete it to redo the cell)."""
     cell = OUT / cell_name(model, data, pattern, method, seed)
     result = cell / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
     cell.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(cell / ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    try:
+        return _run_cell(cell, model, data, pattern, method, repeats, extra, seed)
+    finally:
+        (cell / ".lock").unlink(missing_ok=True)
+
+
+def _run_cell(cell: Path, model: str, data: str, pattern: str | None, method: str | None,
+              repeats: int, extra: list[str], seed: int) -> dict:
+    result = cell / "result.json"
     run, timing = cell / "run", cell / "train_wall.json"
     kind, rate = pattern.split(":") if pattern else ("complete", "0")
     res = {"model": model, "data": data, "pattern": kind, "rate": float(rate),
@@ -180,6 +197,9 @@ def main() -> None:
             cells = [(None, None)] + [(p, m) for p in a.patterns for m in a.methods]
             for pattern, method in cells:
                 r = run_cell(model, data, pattern, method, a.repeats, a.extra, a.seed)
+                if r is None:
+                    print(cell_name(model, data, pattern, method, a.seed), "busy", flush=True)
+                    continue
                 d = r.get("metrics", {}).get("discriminative", {}).get("mean")
                 print(cell_name(model, data, pattern, method, a.seed), r["status"], d,
                       flush=True)
