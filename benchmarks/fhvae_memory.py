@@ -111,7 +111,7 @@ def child(scale: int, args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     run = fit("fhvae", data_config(scale, args),
               TrainConfig(epochs=args.epochs, batch_size=args.batch_size, tensorboard=False,
-                          threads=1, progress=False, patience=args.epochs),
+                          threads=1, progress=False, patience=args.epochs, trim_heap=True),
               {"hidden": args.hidden, "layers": args.layers,
                "sequences_per_round": args.round}, out, force=True)
     data = run.load_data()

@@ -14,7 +14,8 @@ import pytest
 from clihelp import cli, user_error
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--set", "train.tensorboard=false"]
-EVAL_FAST = ["--repeats", "2", "--set", "disc_iterations=30", "--set", "pred_iterations=30"]
+EVAL_FAST = ["--repeats", "2", "--set", "disc_iterations=30", "--set", "pred_iterations=30",
+             "--set", "ts2vec_iterations=2"]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_evaluate_and_report(trained, capsys):
     assert cli("report", run, "--out", html) == 0
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 4
-    for word in ("discriminative", "PCA", "t-SNE", "loss", "decomposition"):
+    for word in ("discriminative", "PCA", "t-SNE", "loss", "decomposition", "(scaled values)"):
         assert word.lower() in page.lower(), word
 
 

@@ -24,7 +24,8 @@ from factorseq.train.config import TrainConfig
 NAMES = [n for n in registry.available() if not n.startswith("_")]
 T, D, B = 24, 3, 8
 # (name, config overrides): every model, plus configs that switch a capability on
-VARIANTS = [(n, {}) for n in NAMES] + [("gan", {"conditional": True, "n_classes": 3})]
+VARIANTS = [(n, {}) for n in NAMES] + [("gan", {"conditional": True, "n_classes": 3}),
+                                        ("timevae", {"observation_noise": "full"})]
 IDS = [n + ("-" + "-".join(k for k in o) if o else "") for n, o in VARIANTS]
 
 
@@ -168,7 +169,9 @@ def test_encode_returns_typed_codes(model):
         assert tuple(codes[s.name].shape) == s.shape(B, T)
     model.infer_batch = 3  # batching inside encode does not change the codes
     again = model.encode(x)
-    assert all(torch.allclose(codes[k].float(), again[k].float(), atol=1e-5) for k in codes)
+    # 1e-4: iterative encoders (diffusion_ts' 50-step DDIM inversion) amplify the float
+    # rounding of a different matmul batching ~10x; a batching bug moves codes by O(1)
+    assert all(torch.allclose(codes[k].float(), again[k].float(), atol=1e-4) for k in codes)
 
 
 def test_decode_takes_codes_and_checks_them(model):

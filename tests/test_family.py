@@ -423,7 +423,6 @@ def test_dann_training_step_and_its_source_only_baseline():
     # lambda_max=0 is the source-only baseline: the domain loss sends no gradient to the
     # features (the domain classifier still learns, as a probe)
     base = tiny_dann(lambda_max=0.0)
-    base.lambd = 0.0
     t = base._terms(dann_batch(), 0.0)
     grads = torch.autograd.grad(t["domain_loss"], list(base.classifier.parameters()),
                                 allow_unused=True)
@@ -439,9 +438,9 @@ def test_dann_lambda_schedule_and_progress():
     m = tiny_dann()
     m.on_train_epoch_start(0, 4)
     for _ in range(10):
-        m._batch += 1
+        m.schedule.add("batch")
     m.on_train_epoch_start(1, 4)  # now an epoch is known to be 10 batches
-    m._batch = 5
+    m.schedule.set("batch", 5)
     assert math.isclose(m.progress(), 1.5 / 4)
 
 
@@ -499,7 +498,7 @@ def test_cli_train_sample_evaluate(name, windows):
     metrics = root / f"m_{name}.json"
     assert main(["evaluate", str(run), "--out", str(metrics), "--samples", str(out),
                  "--repeats", "1", "--set", "disc_iterations=5",
-                 "--set", "pred_iterations=5"]) == 0
+                 "--set", "pred_iterations=5", "--set", "ts2vec_iterations=2"]) == 0
     m = json.loads(metrics.read_text())
     assert any("discriminative" in k for k in m) and any("predictive" in k for k in m)
 

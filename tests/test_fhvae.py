@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from clihelp import cli, user_error
+from factorseq.batching import in_order
 from factorseq.errors import FactorseqError, ShapeError
 from factorseq.models.fhvae import (
     FHVAE,
@@ -202,7 +203,7 @@ def test_sampler_rounds_cover_every_window_and_bound_the_table():
     assert m.mu2_table.shape == (3, 2)  # rows = sequences_per_round, not n_sequences
     n_batches = len(s)
     seen, yielded = [], 0
-    for batch in s:
+    for batch in in_order(s):
         yielded += 1
         in_table = set(m.round_seq[m.round_seq < 2 ** 62].tolist())
         assert set(seq[batch]) <= in_table and len(in_table) <= 3
@@ -288,7 +289,7 @@ def test_discriminative_training_separates_sequences():
     s = HierarchicalBatchSampler(m, x.numpy(), seq, batch_size=16, seed=0)
     first = last = None
     for _ in range(15):
-        for b in s:
+        for b in in_order(s):
             out = m.loss({"x": x[b], "seq_id": torch.as_tensor(seq[b])})
             opt.zero_grad()
             out["loss"].backward()
@@ -466,3 +467,23 @@ def test_evaluator_helpers_by_hand():
     # two 2-frame segments starting at frames 0 and 1: frame 1 is their mean
     out = overlap_average(np.array([[[1.0], [1.0]], [[3.0], [3.0]]]), np.array([0, 1]))
     assert out[:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_generate_new_content_in_a_reference_voice(fsdd_run, tmp_path):
+    """generation by factor from the command line and from Python: z2 of a WAV, z1 new."""
+    import soundfile as sf
+
+    import factorseq as fs
+    from factorseq.io import read_windows
+    _, run = fsdd_run
+    rec = Path(__file__).resolve().parents[1] / "data" / "fsdd" / "recordings"
+    w, sr = sf.read(str(rec / "3_theo_7.flac"))
+    voice = _wav(tmp_path / "voice.wav", w, sr)
+    out = tmp_path / "new.npz"
+    assert cli("generate", run, "--reference", voice, "--keep", "z2", "--n", 6,
+               "--out", out) == 0
+    r = fs.load(run)
+    x = read_windows(out)
+    assert x.shape == (6, r.model.config.seq_len, r.model.config.n_features)
+    ref = r.load_data(voice).x
+    assert np.allclose(x, r.generate(6, reference=ref, keep=["z2"]), atol=1e-4)

@@ -161,11 +161,42 @@ def test_loss_curves_figure(tmp_path):
     assert sorted(line.get_label() for line in lines) == \
         ["train_loss_epoch", "train_loss_step", "val_loss"]
     step = next(line for line in lines if line.get_label() == "train_loss_step")
-    assert list(step.get_xdata()) == [0, 1]
+    assert list(step.get_xdata()) == [1, 2]  # epochs numbered as in the run's summary
     assert list(step.get_ydata()) == pytest.approx([1.35, 0.85])  # per-epoch means
     assert loss_curves_figure(tmp_path / "missing.csv") is None
     (tmp_path / "other.csv").write_text("epoch,acc\n0,0.5\n")
     assert loss_curves_figure(tmp_path / "other.csv") is None
+
+
+def test_loss_curves_stay_readable_when_the_first_epoch_dominates(tmp_path):
+    csv = tmp_path / "metrics.csv"
+    loss = [60.0, 11.0, 9.0, 8.0, 7.5, 7.0, 6.0, 5.0, 4.0, 3.5, 3.0, 2.8]
+    csv.write_text("epoch,train_loss\n" + "".join(f"{e},{v}\n" for e, v in enumerate(loss)))
+    ax = loss_curves_figure(csv).axes[0]
+    lo, hi = ax.get_ylim()
+    assert ax.get_yscale() == "linear" and 11.0 < hi < 20.0 and lo < 2.8  # later epochs fill it
+    assert "first is off the scale" in ax.get_title()
+    fig = loss_curves_figure(csv)
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= len(loss)]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    # losses spanning decades get a log axis instead
+    csv.write_text("epoch,train_loss\n" + "".join(f"{e},{10.0 ** -e}\n" for e in range(5)))
+    assert loss_curves_figure(csv).axes[0].get_yscale() == "log"
+
+
+def test_report_labels_model_time_plots_as_scaled():
+    from factorseq.metrics.plots import new_figure
+    from factorseq.report import _mark_scaled
+
+    fig = new_figure()
+    top, bottom = fig.subplots(2, 2, sharex=True)
+    bottom[0].set_xlabel("time step")
+    bottom[0].set_ylabel("decoder blocks")
+    _mark_scaled(fig)
+    assert top[0].get_ylabel() == "scaled value"
+    assert bottom[0].get_ylabel() == "decoder blocks (scaled)"
+    assert top[1].get_ylabel() == ""  # one label per row
 
 
 # --- evaluators ----------------------------------------------------------------------------
@@ -197,7 +228,8 @@ class FakeRun:
         return x if scaled else self.scaler.inverse_transform(x)
 
 
-FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60}
+FAST = {"disc_iterations": 20, "pred_iterations": 20, "plot_windows": 60, "fidelity": False,
+        "privacy": False}  # those groups: tests/test_fidelity.py, tests/test_privacy.py
 
 
 def test_registry():

@@ -283,3 +283,46 @@ def test_polyphase_transposed_conv_equals_torch(k, s, length):
     g_out, = torch.autograd.grad(out.sum(), x)
     g_ref, = torch.autograd.grad(ref.sum(), x)
     torch.testing.assert_close(g_out, g_ref, rtol=1e-5, atol=1e-5)
+
+
+class ZeroDecoder(torch.nn.Module):
+    """A decoder whose mean is 0: the residuals are the data themselves."""
+
+    def __init__(self, t: int, d: int) -> None:
+        super().__init__()
+        self.t, self.d = t, d
+
+    def forward(self, z):
+        return torch.zeros(len(z), self.t, self.d)
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "full"])
+def test_observation_noise_is_the_gaussian_of_the_residuals(kind):
+    model = tiny("vae_conv", observation_noise=kind)
+    g = torch.Generator().manual_seed(0)
+    A = torch.tensor([[1.0, 0.0], [0.8, 0.3]])  # two correlated channels
+    noise = torch.randn(400, 6, 2, generator=g) @ A.T + torch.tensor([0.5, -0.2])
+    model.decoder = ZeroDecoder(6, 2)
+    model.on_fit_end([{"x": noise[:150]}, {"x": noise[150:]}])  # residual = x
+    rows = noise.reshape(-1, 2).double()
+    cov = torch.cov(rows.T)
+    want = torch.diag(cov.diagonal()) if kind == "diagonal" else cov
+    got = (model.noise_chol @ model.noise_chol.T).double()
+    assert torch.allclose(got, want, atol=1e-4)
+    assert torch.allclose(model.noise_mean.double(), rows.mean(0), atol=1e-5)
+    # samples are decoder means plus that noise, drawn after the code from the same generator
+    s = model.sample(3, generator=torch.Generator().manual_seed(1))
+    g2 = torch.Generator().manual_seed(1)
+    torch.randn(3, model.config.latent_dim, generator=g2)
+    eps = torch.randn(3, 6, 2, generator=g2)
+    assert torch.allclose(s, model.noise_mean + eps @ model.noise_chol.T, atol=1e-6)
+
+
+def test_identical_channels_get_identical_noise():
+    model = tiny("vae_conv", observation_noise="full")
+    x = torch.rand(60, 6, 2, generator=torch.Generator().manual_seed(0))
+    x[..., 1] = x[..., 0]  # one noise source in two columns: a singular covariance
+    model.decoder = ZeroDecoder(6, 2)
+    model.on_fit_end([{"x": x}])
+    s = model.sample(200, generator=torch.Generator().manual_seed(2))
+    assert (s[..., 0] - s[..., 1]).abs().max() < 1e-2 * s[..., 0].std()

@@ -102,3 +102,185 @@ def test_set_values_are_typed():
         "a": 3, "b": 0.001, "c": [[7, 4]], "d": True, "e": "hello"}
     with pytest.raises(fs.FactorseqError):
         parse_sets(["novalue"])
+
+
+# --- side effects scoped, training without a folder, per-model defaults (issue #11 part 5) ---
+
+def test_fit_restores_threads_warning_filters_and_log_levels(npz, tmp_path):
+    import logging
+    import warnings
+
+    torch.set_num_threads(1)
+    filters = list(warnings.filters)
+    levels = {n: logging.getLogger(n).level for n in ("lightning", "lightning.pytorch")}
+    fs.fit("vae_dense", fs.DataConfig(source=str(npz)),
+           fs.TrainConfig(epochs=1, batch_size=16, threads=2, tensorboard=False), {},
+           tmp_path / "r")
+    assert torch.get_num_threads() == 1
+    assert warnings.filters == filters
+    assert {n: logging.getLogger(n).level for n in levels} == levels
+
+
+def test_fit_without_out_writes_nothing_and_returns_a_usable_run(npz, tmp_path, monkeypatch):
+    import tempfile
+
+    cwd, tmp = tmp_path / "cwd", tmp_path / "tmp"
+    cwd.mkdir()
+    tmp.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    run = fs.fit("vae_dense", fs.DataConfig(source=str(npz)),
+                 fs.TrainConfig(epochs=4, batch_size=16, lr=0.05))
+    assert list(cwd.iterdir()) == [] and list(tmp.iterdir()) == []
+    assert run.path is None and not run.model.training
+    t = run.config["training"]
+    assert run.config["status"] == "trained" and t["epochs_run"] == 4
+    assert 1 <= t["best_epoch"] <= 4 and np.isfinite(t["best_score"])
+    assert run.sample(3).shape == (3, 8, 2)
+    with pytest.raises(fs.FactorseqError, match="run directory"):
+        fs.fit("vae_dense", fs.DataConfig(source=str(npz)), {"devices": 2})
+
+
+@dataclasses.dataclass
+class _WantsConfig(_NanConfig):
+    nan_after: int = 10 ** 9
+
+
+@register("_wants_defaults")
+class _WantsDefaults(_NanModel):
+    """Test model with its own training defaults."""
+
+    Config = _WantsConfig
+    train_defaults = {"epochs": 3, "batch_size": 8, "early_stopping": False, "patience": 1}
+
+
+def test_train_defaults_fill_only_what_the_user_left(npz, tmp_path):
+    from factorseq.train.config import TrainConfig, effective_train_config
+
+    d = {"epochs": 300, "batch_size": 8}
+    assert effective_train_config(d, None).epochs == 300
+    assert effective_train_config(d, {"epochs": 5}).epochs == 5
+    mixed = effective_train_config(d, TrainConfig(batch_size=64))  # the default value, given
+    assert (mixed.epochs, mixed.batch_size) == (300, 64)
+    run = fs.fit("_wants_defaults", fs.DataConfig(source=str(npz)),
+                 fs.TrainConfig(batch_size=16, tensorboard=False), {}, tmp_path / "r")
+    tc = run.config["train_config"]
+    assert (tc["epochs"], tc["batch_size"], tc["early_stopping"]) == (3, 16, False)
+    assert run.config["training"]["epochs_run"] == 3  # patience 1 would have stopped it
+
+
+def test_train_defaults_under_the_cli_keys(npz, tmp_path):
+    import json
+
+    from clihelp import cli
+
+    out = tmp_path / "r"
+    assert cli("train", "_wants_defaults", "--data", npz, "--out", out, "--set",
+               "train.tensorboard=false", "--set", "train.batch_size=16", "--epochs", 2) == 0
+    tc = json.loads((out / "config.json").read_text())["train_config"]
+    assert (tc["epochs"], tc["batch_size"], tc["early_stopping"]) == (2, 16, False)
+
+
+def test_every_registered_model_has_valid_train_defaults():
+    from factorseq.registry import registry_items
+    from factorseq.train.fit import train_config_for
+
+    for cls in registry_items().values():
+        train_config_for(cls, None)  # a TypeError names the model and the bad keys
+
+
+def test_max_minutes_is_validated_and_stops_training(npz, tmp_path):
+    with pytest.raises(fs.FactorseqError, match="max_minutes must be > 0"):
+        fs.fit("vae_dense", fs.DataConfig(source=str(npz)), {"max_minutes": 0})
+    run = fs.fit("vae_dense", fs.DataConfig(source=str(npz)),
+                 {"epochs": 100000, "batch_size": 16, "max_minutes": 0.02, "early_stopping": False,
+                  "tensorboard": False}, {}, tmp_path / "r")
+    t = run.config["training"]
+    assert t["stopped_by_time"] and t["epochs_run"] < 100000 and t["train_seconds"] < 30
+
+
+# --- the model's own batches: rounds, processes, workers, heap -------------------------------
+
+def test_batch_plan_splits_rounds_evenly_over_processes():
+    from factorseq.batching import NewRound
+    from factorseq.train.batches import layout
+
+    started = []
+    items = [NewRound([0, 1], lambda: started.append("a")), [2, 3], [4],
+             NewRound([5, 6], lambda: started.append("b")), [7]]
+    one, starts1 = layout(items, 0, 1)
+    assert [b.tolist() for b in one] == [[0, 1], [2, 3], [4], [5, 6], [7]]
+    assert sorted(starts1) == [0, 3]
+    r0, s0 = layout(items, 0, 2)
+    r1, s1 = layout(items, 1, 2)
+    # round a: 3 batches padded to 4 (its first repeated); round b: 2 batches
+    assert [b.tolist() for b in r0] == [[0, 1], [4], [5, 6]]
+    assert [b.tolist() for b in r1] == [[2, 3], [0, 1], [7]]
+    assert sorted(s0) == sorted(s1) == [0, 2]  # both processes open a round at the same step
+    s0[2]()
+    assert started == ["b"]
+
+
+def _seq_npz(tmp_path, n_seq=12, per=8):
+    rng = np.random.default_rng(0)
+    seq = np.repeat(np.arange(n_seq), per)
+    x = rng.normal(size=(len(seq), 6, 3)) + (seq % 3)[:, None, None]
+    p = tmp_path / "seq.npz"
+    np.savez(p, data=x.astype(np.float32), seq_id=seq)
+    return p
+
+
+FHVAE_TINY = {"hidden": 6, "layers": 1, "z1_dim": 2, "z2_dim": 2, "sequences_per_round": 2}
+
+
+def test_fhvae_rounds_start_with_their_batches_even_with_prefetching_workers(tmp_path,
+                                                                           monkeypatch):
+    from factorseq.models.fhvae import FHVAE
+
+    trained, stale = [], []
+    loss = FHVAE.loss
+
+    def checked(self, batch, *a, **kw):
+        if self.training:  # every training batch belongs to the round in the table
+            table = set(self.round_seq[self.round_seq < 2 ** 62].tolist())
+            trained.append(len(batch["x"]))
+            if not set(batch["seq_id"].tolist()) <= table:
+                stale.append(sorted(set(batch["seq_id"].tolist()) - table))
+        return loss(self, batch, *a, **kw)
+
+    monkeypatch.setattr(FHVAE, "loss", checked)
+    fs.fit("fhvae", fs.DataConfig(source=str(_seq_npz(tmp_path))),
+           {"epochs": 2, "batch_size": 4, "num_workers": 2, "val_fraction": 0.0,
+            "tensorboard": False}, FHVAE_TINY, tmp_path / "r")
+    assert stale == [] and sum(trained) == 2 * 12 * 8  # every window once per epoch
+
+
+@pytest.mark.parametrize("trim", [False, True])
+def test_heap_trimming_is_opt_in(tmp_path, monkeypatch, trim):
+    import factorseq.heap as heap
+
+    calls = []
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: lambda pad: calls.append(pad))
+    fs.fit("fhvae", fs.DataConfig(source=str(_seq_npz(tmp_path))),
+           {"epochs": 1, "batch_size": 4, "trim_heap": trim, "tensorboard": False},
+           FHVAE_TINY, tmp_path / "r")
+    # on: before each of the 6 rounds of 2 sequences and before the validation pass
+    assert len(calls) == (7 if trim else 0)
+
+
+def test_epochs_of_varying_length_all_train_every_window_and_validate(tmp_path):
+    """FHVAE's rounds make each epoch a different number of batches: every epoch still sees
+    each training window once and ends with a validation pass."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    seq = np.repeat(np.arange(16), rng.integers(3, 15, 16))
+    p = tmp_path / "var.npz"
+    np.savez(p, data=rng.normal(size=(len(seq), 6, 3)).astype(np.float32), seq_id=seq)
+    run = fs.fit("fhvae", fs.DataConfig(source=str(p)),
+                 {"epochs": 6, "batch_size": 4, "tensorboard": False, "patience": 100},
+                 {**FHVAE_TINY, "sequences_per_round": 3}, tmp_path / "r")
+    log = pd.read_csv(tmp_path / "r" / "logs" / "metrics.csv")
+    assert sorted(log.dropna(subset=["val_loss"])["epoch"]) == list(range(6))
+    assert run.config["training"]["epochs_run"] == 6

@@ -95,3 +95,17 @@ def test_python_run_in_user_units(runs):
     ssrun = fs.load(ss)
     assert ssrun.predict_proba(ssrun.load_data().x[:4]).shape == (4, 3)
     assert isinstance(fs.TimeVAEConfig(), fs.TimeVAEConfig)
+
+
+def test_fit_takes_a_typed_model_config_and_writes_nothing_without_out(tmp_path, monkeypatch):
+    import factorseq as fs
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "w.npz", data=rng.random((80, 12, 2)).astype(np.float32))
+    run = fs.fit("timevae", fs.DataConfig(source=str(tmp_path / "w.npz")),
+                 {"epochs": 1, "batch_size": 32, "tensorboard": False},
+                 fs.TimeVAEConfig(latent_dim=3, hidden_layer_sizes=(8, 16), trend_poly=1))
+    assert run.path is None and sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+    c = run.model.config
+    assert (c.latent_dim, c.trend_poly, c.seq_len, c.n_features) == (3, 1, 12, 2)
+    assert run.sample(3).shape == (3, 12, 2)

@@ -19,6 +19,7 @@ from .config import build, to_dict
 from .data.config import DataConfig
 from .data.scaler import Scaler
 from .errors import FactorseqError
+from .io import atomic_output
 from .models.base import SequenceModel
 from .registry import get_model_class
 from .run import Run
@@ -34,20 +35,15 @@ def _class_path(obj: Any) -> str:
 
 
 def write_config(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path / (CONFIG + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
-    tmp.replace(path / CONFIG)
+    """``path/config.json``, all or nothing (a reader never sees half a config)."""
+    with atomic_output(Path(path) / CONFIG) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
 
 
-def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
-             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
-             ) -> Path:
-    """Write the weights and the full config of a trained model into ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model = model.cpu()
-    save_model(model, str(path / WEIGHTS), metadata={"format": "factorseq",
-                                                     "version": __version__})
+def run_payload(model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
+                data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """The full config of a trained model (what ``config.json`` holds)."""
     payload = {
         "format": "factorseq-run",
         "version": __version__,
@@ -61,7 +57,20 @@ def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dic
         else train_config,
     }
     payload.update(extra or {})
-    write_config(path, payload)
+    return payload
+
+
+def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
+             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
+             ) -> Path:
+    """Write the weights and the full config of a trained model into ``path`` (each file all
+    or nothing; the config last, so a run with a trained config has its weights)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model = model.cpu()
+    with atomic_output(path / WEIGHTS) as tmp:
+        save_model(model, str(tmp), metadata={"format": "factorseq", "version": __version__})
+    write_config(path, run_payload(model, scaler, schema, data_config, train_config, extra))
     return path
 
 

@@ -28,6 +28,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 Opt = typer.Option
 
 
+def Flag(*decls: str, help: str | None = None) -> Any:  # noqa: N802 (used like typer.Option)
+    """A boolean flag: it takes no value, and ``--help`` shows no type for it."""
+    return typer.Option(*decls, help=help, metavar="")
+
+
 def _echo_err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
 
@@ -113,14 +118,15 @@ def train(
     sequences_per_round: Annotated[int | None, Opt("--sequences-per-round")] = None,
     devices: Annotated[int | None, Opt(help="number of processes/devices")] = None,
     strategy: Annotated[str | None, Opt(help="auto | ddp | ddp_spawn ...")] = None,
-    resume: Annotated[bool, Opt("--resume", help="continue from RUN/checkpoints/last.ckpt")]
+    resume: Annotated[bool, Flag("--resume", help="continue from RUN/checkpoints/last.ckpt")]
     = False,
-    force: Annotated[bool, Opt("--force", help="overwrite an existing run directory")] = False,
+    force: Annotated[bool, Flag("--force", help="replace an existing run (once the new one "
+                                                "has trained)")] = False,
 ) -> None:
     """Train MODEL on DATA and write a run directory."""
     from .config import build
     from .data.config import DataConfig
-    from .train import TrainConfig, fit
+    from .train import fit
 
     s = split_settings(config, set_)
     tr, dt, md = s["train"], s["data"], s["model"]
@@ -141,9 +147,9 @@ def train(
         md["sequences_per_round"] = sequences_per_round
     dt["source"] = data
     data_cfg = build(DataConfig, dt, what="data config")
-    train_cfg = build(TrainConfig, tr, what="train config")
     t0 = time.perf_counter()
-    run = fit(model, data_cfg, train_cfg, md, out, force=force, resume=resume)
+    # the train keys the user set, as a dict: the model's train_defaults fill the others
+    run = fit(model, data_cfg, tr, md, out, force=force, resume=resume)
     if run is not None:
         summary = run.config.get("training", {})
         print(f"trained {model} in {time.perf_counter() - t0:.1f}s "
@@ -158,13 +164,13 @@ def sample(
     n: Annotated[int, Opt("--n", help="number of windows")] = 1000,
     seed: Annotated[int, Opt()] = 0,
     label: Annotated[int | None, Opt(help="class to generate (conditional models)")] = None,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Draw N synthetic windows from the model's prior, in the data's original units."""
     from .checkpoint import load
-    from .io import check_output, write_windows
+    from .io import FORMATS, check_output, write_windows
 
-    out = check_output(out, force)
+    out = check_output(out, force, formats=FORMATS)  # before any drawing
     r = load(run)
     t0 = time.perf_counter()
     x = r.sample(n, y=label, seed=seed)
@@ -184,27 +190,54 @@ def evaluate(
     repeats: Annotated[int, Opt(help="metric repeats (mean and std)")] = 5,
     seed: Annotated[int, Opt()] = 0,
     set_: Annotated[list[str] | None, Opt("--set", help="evaluator option key=value")] = None,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Score a trained model with the metrics of its kind; write them as JSON."""
     from .checkpoint import load
     from .config import parse_sets
-    from .io import check_output, read_windows
+    from .io import atomic_output, check_output, read_windows
     from .metrics.evaluators import get_evaluator
 
     out = check_output(out, force)
     if repeats < 1:
         raise FactorseqError(f"--repeats must be >= 1, got {repeats}")
+    synth = read_windows(samples) if samples is not None else None
     r = load(run)
     real = r.load_data(data)
-    synth = read_windows(samples) if samples is not None else None
     ev = get_evaluator(r.model.evaluator)(r, real, repeats=repeats, samples=synth, seed=seed,
                                           **parse_sets(set_))
     t0 = time.perf_counter()
     metrics = ev.evaluate()
     metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))
-    out.write_text(json.dumps(metrics, indent=2))
-    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, list)}, indent=1))
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    _print_scores(metrics, out)
+
+
+def score_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(name, "mean ± std" or value) of every score in a metrics dict (nested keys dotted);
+    counts, lists and texts are left to the JSON file."""
+    rows: list[tuple[str, str]] = []
+    for k, v in metrics.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and {"mean", "std"} <= set(v):
+            rows.append((name, f"{v['mean']:.4f} ± {v['std']:.4f}"))
+        elif isinstance(v, dict):
+            rows.extend(score_rows(v, name + "."))
+        elif isinstance(v, float) and name != "seconds":
+            rows.append((name, f"{v:.4g}"))
+    return rows
+
+
+def _print_scores(metrics: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("score", "mean ± std")
+    for name, text in score_rows(metrics):
+        table.add_row(name, text)
+    Console(highlight=False).print(table)
+    print(f"wrote {out} ({metrics.get('seconds', 0):.1f} s; every value in the file)")
 
 
 @app.command()
@@ -214,19 +247,15 @@ def report(
     metrics: Annotated[Path | None, Opt(help="metrics JSON (default RUN/metrics.json)")] = None,
     data: Annotated[str | None, Opt(help="real data (default: the training data)")] = None,
     samples: Annotated[Path | None, Opt(help="synthetic windows file (default: sample)")] = None,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Write a self-contained HTML report: samples, PCA/t-SNE, losses, metrics, model plots."""
+    from .io import check_output
     from .report import write_report
 
-    out = check_output_path(out, force)
+    out = check_output(out, force)
     write_report(run, out, metrics=metrics, data=data, samples=samples)
     print(f"wrote {out}")
-
-
-def check_output_path(out: Path, force: bool) -> Path:
-    from .io import check_output
-    return check_output(out, force)
 
 
 def _load_plugins() -> None:
@@ -239,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, mapping user errors to exit 2 and ``error: ...``."""
     _load_plugins()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except FactorseqError as e:
         _echo_err(str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2
@@ -251,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except typer.Exit as e:
         return e.exit_code
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        if code == 130:  # typer >= 0.2x turns Ctrl-C into exit code 130
+            _echo_err("interrupted")
+        return code
     return 0
 
 

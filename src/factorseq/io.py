@@ -1,10 +1,16 @@
-"""Writing and reading synthetic windows: ``.npz``, ``.npy``, ``.csv``, ``.parquet``.
+"""Writing and reading synthetic windows: ``.npz``, ``.npy``, ``.csv``, ``.parquet``; and the
+one way factorseq writes any output file (:func:`atomic_output`).
 
 Tables are long: one row per (sample, step) with the feature columns, so a user can open them
 in any tool; reading turns them back into (samples, time, features).
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,41 +21,90 @@ from .errors import FactorseqError, check_shape
 FORMATS = (".npz", ".npy", ".csv", ".parquet")
 
 
-def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to overwrite an existing output unless ``force``; create the parent folder."""
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Write ``path`` all or nothing: yields a temporary path in the same folder (same suffix,
+    so writers that go by the suffix still work); on success it is flushed to disk and renamed
+    onto ``path`` (one atomic step: readers see the old file or the new one, never a part), on
+    any failure or interruption it is removed and ``path`` is left as it was.
+
+        with atomic_output(out) as tmp:
+            np.save(tmp, x)
+    """
     p = Path(path)
+    # a fresh name (not mkstemp: that creates the file 0600; writers create it with the umask)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{p.suffix}")
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise FactorseqError(f"nothing was written to {p}")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # the bytes reach the disk before the name points to them
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable(folder: str | Path) -> None:
+    """``folder`` can be written into: it (or, until it exists, its nearest existing ancestor)
+    is a folder we may write to. A FactorseqError otherwise, before any work is done."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise FactorseqError(f"cannot create {folder}: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise FactorseqError(f"cannot write to {probe}: permission denied")
+
+
+def check_output(path: str | Path, force: bool, *, formats: tuple[str, ...] | None = None
+                 ) -> Path:
+    """Check an output file before any work: refuse to overwrite an existing one unless
+    ``force``, refuse a folder, an unknown suffix (``formats``, e.g. ``FORMATS``) or a folder
+    we cannot write to; create the parent folder."""
+    p = Path(path)
+    if formats is not None and p.suffix.lower() not in formats:
+        raise FactorseqError(f"unknown output format {p.suffix or p.name!r} for {p}; use "
+                             f"{', '.join(formats)}")
+    if p.is_dir():
+        raise FactorseqError(f"output {p} is a directory")
     if p.exists() and not force:
         raise FactorseqError(f"output {p} exists; use --force to overwrite")
-    if p.exists() and p.is_dir():
-        raise FactorseqError(f"output {p} is a directory")
-    p.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FactorseqError(f"cannot create {p.parent}: {e.strerror}") from None
     return p
 
 
 def write_windows(path: str | Path, x: np.ndarray, feature_names: list[str] | None = None,
                   extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Save windows ``x`` (samples, time, features) in the format named by the suffix."""
+    """Save windows ``x`` (samples, time, features) in the format named by the suffix (all or
+    nothing: see :func:`atomic_output`)."""
     p = Path(path)
     check_shape("samples", x, 3)
     n, t, d = x.shape
     names = list(feature_names or [f"f{i}" for i in range(d)])
     suffix = p.suffix.lower()
-    if suffix == ".npz":
-        np.savez_compressed(p, data=x, feature_names=np.array(names), **(extra or {}))
-    elif suffix == ".npy":
-        np.save(p, x)
-    elif suffix in (".csv", ".parquet"):
-        df = pd.DataFrame(x.reshape(n * t, d), columns=names)
-        df.insert(0, "step", np.tile(np.arange(t), n))
-        df.insert(0, "sample", np.repeat(np.arange(n), t))
-        for k, v in (extra or {}).items():
-            df[k] = np.repeat(np.asarray(v), t)
-        if suffix == ".csv":
-            df.to_csv(p, index=False)
-        else:
-            df.to_parquet(p, index=False)
-    else:
+    if suffix not in FORMATS:
         raise FactorseqError(f"unknown output format {p.suffix!r}; use {', '.join(FORMATS)}")
+    with atomic_output(p) as tmp:
+        if suffix == ".npz":
+            np.savez_compressed(tmp, data=x, feature_names=np.array(names), **(extra or {}))
+        elif suffix == ".npy":
+            np.save(tmp, x)
+        else:
+            df = pd.DataFrame(x.reshape(n * t, d), columns=names)
+            df.insert(0, "step", np.tile(np.arange(t), n))
+            df.insert(0, "sample", np.repeat(np.arange(n), t))
+            for k, v in (extra or {}).items():
+                df[k] = np.repeat(np.asarray(v), t)
+            if suffix == ".csv":
+                df.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
     return p
 
 
@@ -81,7 +136,7 @@ def read_windows(path: str | Path) -> np.ndarray:
             x = df[feats].to_numpy(np.float32).reshape(n, t, len(feats))
         else:
             raise FactorseqError(f"unknown samples format {p.suffix!r}; use {', '.join(FORMATS)}")
-    except (ValueError, OSError, KeyError) as e:
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise FactorseqError(f"cannot read {p}: {str(e).splitlines()[0][:200]}") from None
     check_shape("samples", x, 3)
     if not np.isfinite(x).all():

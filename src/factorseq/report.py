@@ -17,6 +17,7 @@ import torch  # noqa: E402
 
 from .checkpoint import load  # noqa: E402
 from .errors import FactorseqError  # noqa: E402
+from .io import atomic_output  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
@@ -72,6 +73,17 @@ def _missing_values(schema: dict[str, Any], data_cfg: dict[str, Any]) -> list[st
             "missing, before <code>--impute</code> handled them.</p>" + _table(rows)]
 
 
+def _mark_scaled(fig):
+    """Label the value axes of a model's time plots as scaled (left column of the figure)."""
+    if any("time" in ax.get_xlabel() for ax in fig.axes):
+        for ax in fig.axes:
+            spec = ax.get_subplotspec()
+            if spec is not None and spec.is_first_col():
+                label = ax.get_ylabel()
+                ax.set_ylabel(f"{label} (scaled)" if label else "scaled value")
+    return fig
+
+
 def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | None = None,
                  data: str | None = None, samples: str | Path | None = None) -> Path:
     """Render the report of ``run_dir`` into the HTML file ``out``."""
@@ -114,7 +126,9 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
 
     curves = loss_curves_figure(run.path / "logs" / "metrics.csv")
     if curves is not None:
-        parts.append("<h2>Training curves</h2>" + _figure("loss per epoch", curves))
+        parts.append("<h2>Training curves</h2>" + _figure(
+            "loss per epoch; epochs are numbered from 1, as epochs_run and best_epoch above",
+            curves))
 
     real = run.load_data(data)
     synth = read_windows(samples) if samples is not None else None
@@ -130,12 +144,16 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     with torch.no_grad():
         model_figs = run.model.report_figures(x)
     if model_figs:
-        parts.append(f"<h2>Inside {html.escape(cfg['model'])}</h2>")
-        parts.extend(_figure(t, f) for t, f in model_figs)
+        kind = run.scaler.to_dict().get("kind", "?")
+        parts.append(f"<h2>Inside {html.escape(cfg['model'])}</h2><p class='muted'>The model "
+                     f"works on scaled data ({html.escape(str(kind))} scaler): values in these "
+                     "figures are in that scaled space, not in the data's units.</p>")
+        parts.extend(_figure(f"{t} (scaled values)", _mark_scaled(f)) for t, f in model_figs)
 
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>factorseq: "
             f"{html.escape(cfg['model'])}</title><style>{_CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>")
     out = Path(out)
-    out.write_text(page)
+    with atomic_output(out) as tmp:
+        tmp.write_text(page)
     return out

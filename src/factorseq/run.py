@@ -58,20 +58,24 @@ class Run:
         return self.model.has(capability)
 
     def load_data(self, source: str | None = None) -> SequenceData:
-        """The training data (raw units), or ``source`` read with the same options.
+        """The training data (raw units), or ``source`` (a file, WAV, folder or bundled name)
+        read with the same options, cut into windows as long as the model's (every
+        ``segment_hop`` frames for speech runs). Checks the windows against the model's.
 
         Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
-        ``source`` named here is read as it is (e.g. the complete set to score against).
-        Checks the feature count against the model's."""
+        ``source`` named here is read as it is (e.g. the complete set to score against)."""
         from .data.loaders import load_data
         cfg = self.data_config
         if source is not None:
-            cfg = dataclasses.replace(cfg, source=str(source), remove_rate=0.0)
+            hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
+            cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
+                                      stride=int(hop), remove_rate=0.0)
         data = load_data(cfg)
-        want = self.schema["n_features"]
-        if data.n_features != want:
-            raise FactorseqError(f"data {source or cfg.source!r} has {data.n_features} features "
-                                 f"but the model was trained on {want}")
+        c = self.model.config
+        if data.n_features != c.n_features or data.seq_len != c.seq_len:
+            raise FactorseqError(f"data {source or cfg.source!r} has windows of {data.seq_len} "
+                                 f"x {data.n_features} but the model expects {c.seq_len} x "
+                                 f"{c.n_features} (time x features)")
         return data
 
     # --- units -----------------------------------------------------------------------------

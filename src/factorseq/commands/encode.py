@@ -6,7 +6,6 @@ also the value of the whole sequence (``z2_seq_0``: FHVAE's mu2, else the sequen
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +13,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from ..cli import app
-from ..errors import FactorseqError
+from ..cli import Flag, app
 
 Opt = typer.Option
 TABLES = (".parquet", ".csv")
@@ -71,42 +69,22 @@ def encode_table(run, data) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _data_for(run, data: str | None):
-    """The training data, or ``data`` read with the run's options and the model's window."""
-    if data is None:
-        return run.load_data()
-    from ..data.loaders import load_data
-
-    cfg = run.data_config
-    meta = run.schema.get("meta", {})
-    cfg = dataclasses.replace(cfg, source=str(data), window=run.model.config.seq_len,
-                              stride=int(meta.get("segment_hop", cfg.stride)))
-    d = load_data(cfg)
-    c = run.model.config
-    if d.n_features != c.n_features or d.seq_len != c.seq_len:
-        raise FactorseqError(f"data {data!r} has windows of {d.seq_len} x {d.n_features} but "
-                             f"the model expects {c.seq_len} x {c.n_features} (time x features)")
-    return d
-
-
 @app.command("encode")
 def encode(
     run: Annotated[Path, typer.Argument(help="run directory")],
     out: Annotated[Path, Opt("--out", help="table to write: .parquet or .csv")],
     data: Annotated[str | None, Opt(help="bundled name, file, WAV folder or table (default: "
                                          "the training data)")] = None,
-    force: Annotated[bool, Opt("--force", help="replace an existing output file")] = False,
+    force: Annotated[bool, Flag("--force", help="replace an existing output file")] = False,
 ) -> None:
     """Write the codes of every window of DATA (one row each, with its source)."""
     from ..checkpoint import load
     from ..io import check_output
 
-    out = check_output(out, force)
-    if out.suffix.lower() not in TABLES:
-        raise FactorseqError(f"--out must end in .parquet or .csv, got {out.name}")
+    out = check_output(out, force, formats=TABLES)
     r = load(run)
     r.model.require("encodes")
-    d = _data_for(r, data)
+    d = r.load_data(data)
     table = encode_table(r, d)
     write_table(table, out)
     skipped = (d.meta or {}).get("skipped_files") or []
@@ -117,13 +95,11 @@ def encode(
 
 
 def write_table(table: pd.DataFrame, out: Path) -> None:
-    """Write ``table`` to ``out`` (.csv or .parquet) through a temporary file and a rename."""
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    try:
+    """Write ``table`` to ``out`` (.csv or .parquet), all or nothing."""
+    from ..io import atomic_output
+
+    with atomic_output(out) as tmp:
         if out.suffix.lower() == ".csv":
             table.to_csv(tmp, index=False)
         else:
             table.to_parquet(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)

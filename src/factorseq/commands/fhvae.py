@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import typer
 
-from ..cli import app
+from ..cli import Flag, app
 from ..errors import FactorseqError
 
 Opt = typer.Option
@@ -74,15 +74,15 @@ def convert(
     out: Annotated[Path, Opt("--out", help="converted WAV to write")],
     n_iter: Annotated[int, Opt("--n-iter", help="Griffin-Lim iterations")] = 60,
     seed: Annotated[int, Opt()] = 0,
-    force: Annotated[bool, Opt("--force")] = False,
+    force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Say SOURCE's words in TARGET's voice: z2 -> z2 - mu2(source) + mu2(target), decode the
     log-mel segments, overlap-average them and vocode with Griffin-Lim."""
     from ..data.speech import griffin_lim, write_wav
-    from ..io import check_output
+    from ..io import atomic_output, check_output
     from ..metrics.fhvae import overlap_average
 
-    out = check_output(out, force)
+    out = check_output(out, force, formats=(".wav", ".flac"))
     if n_iter < 1:
         raise FactorseqError(f"--n-iter must be >= 1, got {n_iter}")
     r = _fhvae_run(run)
@@ -100,7 +100,8 @@ def convert(
     peak = float(np.abs(wave).max())
     if peak > 0.99:  # Griffin-Lim's level follows the decoded energy: keep it unclipped
         wave = wave * (0.99 / peak)
-    write_wav(out, wave, fe.sample_rate)
+    with atomic_output(out) as tmp:
+        write_wav(tmp, wave, fe.sample_rate)
     print(f"wrote {out} ({len(wave) / fe.sample_rate:.2f} s, {len(frames)} frames, "
           f"{len(src)} segments; |mu2 shift| = "
           f"{float(torch.linalg.norm(mu2['target'] - mu2['source'])):.2f})")

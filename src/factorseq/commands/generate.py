@@ -20,9 +20,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..cli import app
+from ..cli import Flag, app
 from ..errors import FactorseqError
-from .encode import _data_for, sequence_names
+from .encode import sequence_names
 
 Opt = typer.Option
 
@@ -42,7 +42,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, object]:
 def reference_windows(run, source: str, seq: str | None, index: list[int] | None
                       ) -> np.ndarray:
     """The chosen reference windows (raw units) of ``source``."""
-    d = _data_for(run, source)
+    d = run.load_data(source)
     rows = np.arange(d.n_windows)
     if seq is not None:
         if d.seq_id is None:
@@ -84,9 +84,9 @@ def generate(
     scale: Annotated[list[str] | None, Opt("--scale", help="NAME=FACTOR, e.g. seasonal=2")]
     = None,
     seed: Annotated[int, Opt()] = 0,
-    list_factors: Annotated[bool, Opt("--list", help="list the model's factors and exit")]
+    list_factors: Annotated[bool, Flag("--list", help="list the model's factors and exit")]
     = False,
-    force: Annotated[bool, Opt("--force", help="replace an existing output file")] = False,
+    force: Annotated[bool, Flag("--force", help="replace an existing output file")] = False,
 ) -> None:
     """Generate N windows with chosen factors held, set or scaled (see --list)."""
     from ..checkpoint import load
@@ -95,9 +95,7 @@ def generate(
     if not list_factors:
         if out is None:
             raise FactorseqError("--out is required (or --list to see the factors)")
-        out = check_output(out, force)
-        if out.suffix.lower() not in FORMATS:
-            raise FactorseqError(f"unknown output format {out.suffix!r}; use {', '.join(FORMATS)}")
+        out = check_output(out, force, formats=FORMATS)
     values, scales = _pairs(value, "--value"), _pairs(scale, "--scale")
     r = load(run)
     r.model.require("factors")

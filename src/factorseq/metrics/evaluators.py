@@ -17,6 +17,7 @@ import abc
 import importlib
 import multiprocessing
 import pkgutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar
@@ -118,12 +119,21 @@ class GenerativeEvaluator(Evaluator):
     the real data has gaps, only its complete windows, if at least ``min_complete`` (100);
     else, or with ``imputed``, windows filled within themselves, never the placeholders of
     ``--impute mask``; see :mod:`factorseq.metrics.gaps`; metrics.json says which).
+
+    Fidelity (``fidelity``, default true; :mod:`.fidelity`): ``context_fid`` and
+    ``correlational`` (Diffusion-TS), ``{mean, std, values}`` over the same seeds; TS2Vec
+    trains ``ts2vec_iterations`` mini-batches (default: its authors' 200 / 600). Privacy
+    (``privacy``, default true; :mod:`.privacy`): ``dcr`` and ``membership_auc`` of the
+    synthetic windows against the run's own training / validation split of its training data
+    (whatever ``data`` is scored). ``score_seconds`` gives the seconds of each group.
     """
 
     defaults: ClassVar[dict[str, Any]] = {"disc_iterations": 2000, "pred_iterations": 5000,
                                           "batch_size": 128, "processes": 1,
                                           "plot_windows": 1000, "space": None,
-                                          "real_windows": "complete", "min_complete": 100}
+                                          "real_windows": "complete", "min_complete": 100,
+                                          "fidelity": True, "privacy": True,
+                                          "ts2vec_iterations": None}
 
     def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
                  seed: int = 0, **options: Any) -> None:
@@ -143,6 +153,14 @@ class GenerativeEvaluator(Evaluator):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise FactorseqError(f"generative evaluator option {key} must be an integer "
                                      f">= {least}, got {value!r}")
+        for key in ("fidelity", "privacy"):
+            if not isinstance(self.options[key], bool):
+                raise FactorseqError(f"generative evaluator option {key} must be true or false, "
+                                     f"got {self.options[key]!r}")
+        it = self.options["ts2vec_iterations"]
+        if it is not None and (isinstance(it, bool) or not float(it).is_integer() or it < 0):
+            raise FactorseqError(f"generative evaluator option ts2vec_iterations must be an "
+                                 f"integer >= 0, got {it!r}")
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._real_info: dict[str, Any] = {}
 
@@ -211,7 +229,38 @@ class GenerativeEvaluator(Evaluator):
                         f"{o['pred_iterations']} it., batch {o['batch_size']})",
             "iterations": {"discriminative": o["disc_iterations"],
                            "predictive": o["pred_iterations"], "batch_size": o["batch_size"]},
+            **self._fidelity_privacy(real, synthetic, seeds),
         }
+
+    def _fidelity_privacy(self, real: np.ndarray, synthetic: np.ndarray, seeds: list[int]
+                          ) -> dict[str, Any]:
+        """Context-FID and correlational (option ``fidelity``), DCR and membership AUC
+        (option ``privacy``), and the seconds of each."""
+        from .fidelity import SUBSET_FRACTION, context_fid, correlational_score
+        from .privacy import privacy_scores, run_split
+
+        o, out, seconds = self.options, {}, {}
+        it = None if o["ts2vec_iterations"] is None else int(o["ts2vec_iterations"])
+        size = max(2, int(len(real) * SUBSET_FRACTION))  # Diffusion-TS's N / 5 subsets
+        groups = {"context_fid": lambda s: context_fid(real, synthetic, seed=s, iterations=it),
+                  "correlational": lambda s: correlational_score(real, synthetic, seed=s,
+                                                                 size=size)}
+        for name, fn in groups.items() if o["fidelity"] else ():
+            t0 = time.perf_counter()
+            out[name] = summarize([fn(s) for s in seeds])
+            seconds[name] = round(time.perf_counter() - t0, 2)
+        if o["privacy"]:
+            t0 = time.perf_counter()
+            split = run_split(self.run)
+            if split is None:
+                out.update(dcr=None, membership_auc=None,
+                           privacy_skipped="the run has no validation split to hold out")
+            else:
+                scale = (lambda a: a) if self.space == "raw" else self.run.scaler.transform
+                train, holdout = (np.asarray(scale(a), dtype=np.float32) for a in split)
+                out.update(privacy_scores(train, holdout, synthetic, seeds=seeds))
+            seconds["privacy"] = round(time.perf_counter() - t0, 2)
+        return {**out, "score_seconds": seconds} if seconds else out
 
     def figures(self) -> list[tuple[str, Any]]:
         from .plots import pca_tsne_figures, samples_figure

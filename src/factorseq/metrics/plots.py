@@ -137,12 +137,16 @@ def samples_figure(real: np.ndarray, synthetic: np.ndarray, feature_names: list[
 def loss_curves_figure(csv_path: str | Path) -> Figure | None:
     """Every ``*loss*`` column of a Lightning CSVLogger ``metrics.csv`` against the epoch.
 
-    Rows where a column is NaN are skipped for that column (Lightning writes step- and
-    epoch-level metrics on different rows); several values in one epoch are averaged. Falls
-    back to the step when there is no epoch column. None when the file is missing or has no
-    loss column.
+    Epochs are numbered from 1, as in the run's summary (``epochs_run``, ``best_epoch``), with
+    integer ticks. Rows where a column is NaN are skipped for that column (Lightning writes
+    step- and epoch-level metrics on different rows); several values in one epoch are averaged.
+    The first epoch's loss often dwarfs the rest: the y-range then follows the later epochs
+    (the title says so) or, for positive losses spanning decades, the axis is logarithmic.
+    Falls back to the step when there is no epoch column. None when the file is missing or has
+    no loss column.
     """
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     path = Path(csv_path)
     if not path.is_file():
@@ -155,24 +159,36 @@ def loss_curves_figure(csv_path: str | Path) -> Figure | None:
     cols = [c for c in df.columns if "loss" in c.lower()]
     if x_col is None or not cols:
         return None
-    fig = new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    plotted, lo, hi = 0, np.inf, -np.inf
+    curves = {}
     for c in cols:
         sub = df[[x_col, c]].apply(pd.to_numeric, errors="coerce").dropna()
-        if sub.empty:
-            continue
-        curve = sub.groupby(x_col)[c].mean()
+        if not sub.empty:
+            curve = sub.groupby(x_col)[c].mean()
+            curves[c] = curve.set_axis(curve.index + (1 if x_col == "epoch" else 0))
+    if not curves:
+        return None
+    fig = new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    for c, curve in curves.items():
         ax.plot(curve.index, curve.values, marker="o" if len(curve) < 30 else None,
                 markersize=3, label=c)
-        lo, hi = min(lo, float(curve.min())), max(hi, float(curve.max()))
-        plotted += 1
-    if not plotted:
-        return None
-    if lo > 0 and hi / lo > 100:
+    title = "training curves"
+    values = np.concatenate([v.values for v in curves.values()])
+    first = min(float(v.index.min()) for v in curves.values())
+    later = np.concatenate([v.values[v.index > first] for v in curves.values()])
+    if len(later) and values.min() > 0 and values.max() / values.min() > 100:
         ax.set_yscale("log")  # losses spanning decades (e.g. KL vs reconstruction)
+    elif len(later):
+        lo, hi = float(later.min()), float(later.max())
+        pad = 0.1 * (hi - lo) or 0.1 * abs(hi) or 0.1
+        if values.max() > hi + pad or values.min() < lo - pad:  # the first epoch is off-scale
+            ax.set_ylim(lo - pad, hi + pad)
+            title += f" (y-range of {x_col}s after the first; the first is off the scale)"
+    if x_col == "epoch":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(left=first - 0.5)
     ax.set_xlabel(x_col)
     ax.set_ylabel("loss")
-    ax.set_title("training curves")
+    ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small")
     return fig

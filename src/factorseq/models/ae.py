@@ -16,6 +16,7 @@ import torch
 
 from ..config import require
 from ..nn.backbones import SeqDecoder, SeqEncoder, check_backbone, check_output
+from ..nn.gaussian import robust_cholesky
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
@@ -113,13 +114,7 @@ class AE(CodeAutoencoder):
         mean = z.mean(0)
         cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) if len(z) > 1 \
             else torch.zeros(z.shape[1], z.shape[1], dtype=z.dtype, device=z.device)
-        eye = torch.eye(len(mean), dtype=z.dtype, device=z.device)
-        ridge = 1e-6 * (float(cov.diagonal().mean()) + 1e-12)
-        for _ in range(8):  # grow the ridge until Sigma + ridge I is positive definite
-            chol, info = torch.linalg.cholesky_ex(cov + ridge * eye)
-            if int(info) == 0:
-                break
-            ridge *= 10
+        chol = robust_cholesky(cov)
         self.code_mean.copy_(mean.float())
         self.code_chol.copy_(chol.float())
 

@@ -290,6 +290,10 @@ class SequenceModel(nn.Module, abc.ABC):
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         """Called by the trainer before each epoch (annealing, training phases)."""
 
+    def on_optimizer_step(self, step: int) -> None:
+        """Called by the trainer after each optimiser step of automatic optimisation (``step``
+        = optimiser steps so far, from 1), e.g. to update an EMA copy of the weights."""
+
     def make_batch_sampler(self, data: Any, batch_size: int, seed: int) -> Any:
         """Optional custom batching of the training windows (``data`` is the scaled
         SequenceData): an iterable of index lists, re-iterated every epoch. None = shuffled

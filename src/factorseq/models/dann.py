@@ -38,6 +38,7 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import grad_reverse, optimizer_step
 from ..nn.backbones import SeqEncoder, check_backbone, mlp
+from ..nn.schedule import ScheduleState
 from ..registry import register
 from .base import CLASSIFIES, ENCODES, ModelConfig, SequenceModel
 from .outputs import CodeSpec
@@ -143,19 +144,29 @@ class DANN(SequenceModel):
         c = config
         self.classifier = SequenceClassifier(c)
         self.domain_classifier = mlp(c.feature_dim, c.head_hidden, 1, layers=2)
-        self.lambd = 0.0
-        self._epoch, self._max_epochs, self._batch, self._per_epoch = 0, 1, 0, 0
+        # where training is (resumes with the run): epoch, batch within it, an epoch's length
+        self.schedule = ScheduleState(epoch=0, max_epochs=1, batch=0, per_epoch=0, lambd=0.0)
 
     # --- schedule ----------------------------------------------------------------------------
+    @property
+    def lambd(self) -> float:
+        """The reversal weight of the latest training step."""
+        return self.schedule.get("lambd")
+
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
-        if self._batch:
-            self._per_epoch = self._batch
-        self._epoch, self._max_epochs, self._batch = epoch, max(max_epochs, 1), 0
+        s = self.schedule
+        if s.get("batch"):
+            s.set("per_epoch", s.get("batch"))
+        s.set("epoch", epoch)
+        s.set("max_epochs", max(max_epochs, 1))
+        s.set("batch", 0)
 
     def progress(self) -> float:
         """Training progress p in [0, 1] (per batch once an epoch's length is known)."""
-        within = min(self._batch / self._per_epoch, 1.0) if self._per_epoch else 0.0
-        return (self._epoch + within) / self._max_epochs
+        s = self.schedule
+        per = s.get("per_epoch")
+        within = min(s.get("batch") / per, 1.0) if per else 0.0
+        return (s.get("epoch") + within) / s.get("max_epochs")
 
     # --- the contract ------------------------------------------------------------------------
     def _check(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
@@ -201,9 +212,9 @@ class DANN(SequenceModel):
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
                       backward: Any, step: int) -> dict[str, Any]:
         """One DANN update through the reversal layer."""
-        self.lambd = reversal_lambda(self.progress(), self.config.schedule_gamma,
-                                     self.config.lambda_max)
-        self._batch += 1
+        self.schedule.set("lambd", reversal_lambda(self.progress(), self.config.schedule_gamma,
+                                                   self.config.lambda_max))
+        self.schedule.add("batch")
         t = self._terms(batch, self.lambd)
         optimizer_step(optimizers["dann"], t["loss"], backward)
         return {**{k: v.detach() for k, v in t.items()}, "lambda": self.lambd}

@@ -31,6 +31,7 @@ KL(z1) in over the first epochs. Weights > 1 give a looser bound, as beta > 1 do
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import NewRound
 from ..config import require
 from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
-from ..heap import release_free_heap
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import (
@@ -404,9 +405,13 @@ class HierarchicalBatchSampler:
     """Batches of window indices, round by round (Scalable FHVAE's hierarchical sampling).
 
     Every epoch the training sequences are shuffled and cut into rounds of at most
-    ``model.table_rows`` sequences; at the start of a round the model's mu2 table is set in
-    closed form for them (:meth:`FHVAE.start_round`), then their windows are yielded in shuffled
-    mini-batches. Each epoch sees every window once; state is O(windows) indices only.
+    ``model.table_rows`` sequences; each round's windows are yielded in shuffled mini-batches,
+    its first batch as a ``NewRound`` whose ``start`` sets the model's mu2 table in closed form
+    for the round's sequences (:meth:`FHVAE.start_round`). The trainer calls it right before
+    that batch is trained (``batching.in_order`` does the same in one loop); iterating never
+    touches the model. Each epoch sees every window once; an epoch is a function of
+    (seed, epoch) (``set_epoch``; without it each pass is the next epoch); state is O(windows)
+    indices only.
     """
 
     def __init__(self, model: FHVAE, x: np.ndarray, seq_id: np.ndarray, batch_size: int,
@@ -422,6 +427,9 @@ class HierarchicalBatchSampler:
         self.rows = len(model.round_seq)
         self.epoch = 0
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
     def _rounds(self, epoch: int) -> list[np.ndarray]:
         """Positions (into self.ids) of the sequences of each round of an epoch."""
         perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.ids))
@@ -431,15 +439,16 @@ class HierarchicalBatchSampler:
         return sum(math.ceil(int(self.counts[r].sum()) / self.batch_size)
                    for r in self._rounds(self.epoch))
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[np.ndarray | NewRound]:
         epoch = self.epoch
         self.epoch += 1
         rng = np.random.default_rng([self.seed, epoch, 1])
         for r in self._rounds(epoch):
-            release_free_heap()  # see factorseq.heap: keeps RSS flat as rounds go by
             idx = np.concatenate([self.order[s:s + n]
                                   for s, n in zip(self.starts[r], self.counts[r], strict=True)])
-            self.model.start_round(self.ids[r], self.x, self.seq_id, idx)
+            start = functools.partial(self.model.start_round, self.ids[r], self.x, self.seq_id,
+                                      idx)
             idx = rng.permutation(idx)
             for i in range(0, len(idx), self.batch_size):
-                yield idx[i:i + self.batch_size].tolist()
+                batch = idx[i:i + self.batch_size]
+                yield NewRound(batch, start) if i == 0 else batch

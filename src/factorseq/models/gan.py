@@ -30,6 +30,7 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import StepNet, check_backbone, check_output, one_hot_condition, repeat_steps
+from ..nn.schedule import ScheduleState
 from ..registry import register
 from .base import CONDITIONAL, FACTORS, GENERATES, ModelConfig, SequenceModel
 from .outputs import CodeSpec, Factor
@@ -101,12 +102,17 @@ class GAN(SequenceModel):
         super().__init__(config)
         c = config
         k = c.n_classes if c.conditional else 0
-        self.generator = StepNet(c.latent_dim + k, c.hidden, c.n_features, c.layers,
-                                 c.backbone, activation=c.output)
+        self.generator = StepNet(c.latent_dim + k + self.code_dim(), c.hidden, c.n_features,
+                                 c.layers, c.backbone, activation=c.output)
         self.discriminator = StepNet(c.n_features + k, c.hidden, 1, c.layers, c.backbone)
         # empirical label frequencies (fitted in on_fit_end) for unconditioned sampling
         self.register_buffer("label_freq", torch.full((max(k, 1),), 1.0 / max(k, 1)))
-        self._round = 0
+        self.schedule = ScheduleState(step=0)  # batches trained: D or G (resumes with the run)
+
+    def code_dim(self) -> int:
+        """Size of the codes fed to the generator at every step besides noise and label (none
+        here; InfoGAN's categorical and continuous codes)."""
+        return 0
 
     # --- the two players -------------------------------------------------------------------
     def _condition(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor | None:
@@ -160,8 +166,8 @@ class GAN(SequenceModel):
         self.check_input(x)
         c = self._condition(batch, len(x))
         cfg = self.config
-        pos = self._round % (cfg.d_steps + cfg.g_steps)
-        self._round += 1
+        pos = self.schedule.get("step") % (cfg.d_steps + cfg.g_steps)
+        self.schedule.add("step")
         if pos < cfg.d_steps:
             d = self._d_loss(x, c)
             optimizer_step(optimizers["disc"], d, backward)

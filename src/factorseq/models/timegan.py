@@ -41,6 +41,7 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import RECURRENT, StepNet, check_backbone
+from ..nn.schedule import ScheduleState
 from ..registry import register
 from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
 from .outputs import CodeSpec
@@ -139,16 +140,20 @@ class TimeGAN(SequenceModel):
         self.generator = StepNet(self.z_dim, h, h, n, cell, activation="sigmoid")
         self.supervisor = StepNet(h, h, h, n - 1, cell, activation="sigmoid")
         self.discriminator = StepNet(h, h, 1, n, cell)
-        self.phase = "embedding"
-        self._joint_batches = 0
+        # the phase (index into PHASES) and joint batches so far (resume with the run)
+        self.schedule = ScheduleState(phase=0, joint_batches=0)
 
     # --- phases ------------------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        return PHASES[self.schedule.get("phase")]
+
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         e, s = phase_epochs(self.config, max_epochs)
         phase = "embedding" if epoch < e else "supervised" if epoch < e + s else "joint"
         if phase == "joint" and self.phase != "joint":
-            self._joint_batches = 0
-        self.phase = phase
+            self.schedule.set("joint_batches", 0)
+        self.schedule.set("phase", PHASES.index(phase))
 
     # --- networks ----------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -237,8 +242,8 @@ class TimeGAN(SequenceModel):
         out.update({k: v.detach() for k, v in g.items()})
         out["e_loss_t0"] = e["e_loss_t0"].detach()
         out["loss"] = g["g_loss"].detach()
-        self._joint_batches += 1
-        if self._joint_batches % 2 == 0:  # one discriminator batch per two generator batches
+        self.schedule.add("joint_batches")
+        if self.schedule.get("joint_batches") % 2 == 0:  # one D batch per two G batches
             d = self.discriminator_loss(x)
             out["d_loss"] = d.detach()
             if float(d.detach()) > self.config.d_threshold:

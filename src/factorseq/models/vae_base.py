@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..nn.gaussian import MomentAccumulator, robust_cholesky
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from .base import (
     DECODES,
@@ -34,11 +35,18 @@ class VAEConfig(ModelConfig):
     - ``hidden_layer_sizes``: units (dense) or filters (conv) per encoder layer, reversed in the
       decoder ((50, 100, 200)).
     - ``reconstruction_wt``: weight of the reconstruction error against the KL term (3.0).
+    - ``observation_noise``: what a sample is given its code z. ``none``: the decoder mean g(z)
+      (the reference). ``diagonal`` / ``full``: g(z) + e, e ~ N(m, S) i.i.d. over time steps,
+      where m and S are the maximum-likelihood Gaussian of the training residuals
+      x - g(E[z|x]) fitted after training (``on_fit_end``): S diagonal (per-feature noise) or the
+      channels' full covariance (noise correlated across channels, e.g. two sensors that share
+      one noise source).
     """
 
     latent_dim: int = 8
     hidden_layer_sizes: tuple[int, ...] = (50, 100, 200)
     reconstruction_wt: float = 3.0
+    observation_noise: str = "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,6 +59,11 @@ class VAEConfig(ModelConfig):
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         require(self.reconstruction_wt > 0,
                 f"reconstruction_wt must be > 0, got {self.reconstruction_wt}")
+        require(self.observation_noise in NOISES, f"observation_noise must be one of "
+                f"{', '.join(NOISES)}, got {self.observation_noise!r}")
+
+
+NOISES = ("none", "diagonal", "full")
 
 
 def timevae_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor,
@@ -85,6 +98,15 @@ class GaussianVAE(SequenceModel):
     scaler = "minmax"  # the reference scales every data set with a MinMaxScaler
     encoder: nn.Module
     decoder: nn.Module
+    # runs saved before the option existed sample decoder means
+    legacy_config = {"observation_noise": "none"}
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        if config.observation_noise != "none":  # N(m, L L^T) of the residuals, fitted later
+            d = config.n_features
+            self.register_buffer("noise_mean", torch.zeros(d))
+            self.register_buffer("noise_chol", torch.zeros(d, d))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, logvar)`` of q(z|x), each (batch, latent_dim); x is (batch, time, features)."""
@@ -110,8 +132,33 @@ class GaussianVAE(SequenceModel):
 
     def _sample(self, n: int, y: torch.Tensor | None,
                 generator: torch.Generator | None) -> torch.Tensor:
-        """n windows (n, time, features): z ~ N(0, I) decoded."""
-        return self._decode(self._sample_codes(n, {}, generator))
+        """n windows (n, time, features): z ~ N(0, I) decoded, plus the observation noise."""
+        x = self._decode(self._sample_codes(n, {}, generator))
+        if self.config.observation_noise == "none":
+            return x
+        eps = torch.randn(x.shape, generator=generator, device=x.device)
+        return x + self.noise_mean + eps @ self.noise_chol.T
+
+    @torch.no_grad()
+    def on_fit_end(self, loader) -> None:
+        """Fit the observation noise: the Gaussian of the residuals x - g(E[z|x]) of every
+        training window and step, diagonal or with the channels' full covariance."""
+        if self.config.observation_noise == "none":
+            return
+        acc = MomentAccumulator()
+        for b in loader:
+            x = b["x"].to(self.device)
+            r = x - self.decoder(self.encoder(x)[0])
+            if "x_mask" in b:  # residuals of observed entries only (rows fully observed)
+                r = r[b["x_mask"].to(self.device).bool().all(-1)]
+            acc.add(r)
+        if acc.n < 2:
+            return
+        mean, cov = acc.mean_cov()
+        if self.config.observation_noise == "diagonal":
+            cov = torch.diag(cov.diagonal())
+        self.noise_mean.copy_(mean.float())
+        self.noise_chol.copy_(robust_cholesky(cov).float())
 
     def loss(self, batch: dict[str, torch.Tensor],
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

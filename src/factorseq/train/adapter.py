@@ -12,7 +12,6 @@ from typing import Any
 import lightning as L
 import torch
 
-from ..heap import release_free_heap
 from ..models.base import SequenceModel
 from .config import TrainConfig
 
@@ -38,9 +37,6 @@ class LitAdapter(L.LightningModule):
         self._groups = list(model.optimizer_groups())
 
     # Lightning's hooks ----------------------------------------------------------------------
-    def on_validation_epoch_start(self) -> None:
-        release_free_heap()  # between training and validation buffers (see factorseq.heap)
-
     def on_train_epoch_start(self) -> None:
         self.model.on_train_epoch_start(self.current_epoch, self.trainer.max_epochs)
 
@@ -81,8 +77,8 @@ class LitAdapter(L.LightningModule):
             kw = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
             kw.update(self.model.optimizer_config(name))
             opts.append(torch.optim.Adam([p for p in params if p.requires_grad], **kw))
-        if not self.automatic_optimization:
-            return opts
+        if not self.automatic_optimization or cfg.lr_schedule == "cosine":
+            return opts if len(opts) > 1 else opts[0]
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opts[0], mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience,
             min_lr=cfg.min_lr)
@@ -93,3 +89,23 @@ class LitAdapter(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.automatic_optimization and self.train_cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.grad_clip)
+        lr = self._scheduled_lr()
+        if self.automatic_optimization and lr is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def _scheduled_lr(self) -> float | None:
+        """Linear warm-up over ``warmup_steps``, then with ``lr_schedule=cosine`` a half
+        cosine from lr to min_lr over the remaining steps; None = leave the lr alone."""
+        cfg, step = self.train_cfg, self.global_step
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule != "cosine":
+            return None
+        total = max(int(self.trainer.estimated_stepping_batches) - cfg.warmup_steps, 1)
+        progress = min((step - cfg.warmup_steps) / total, 1.0)
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.automatic_optimization:
+            self.model.on_optimizer_step(self.global_step)

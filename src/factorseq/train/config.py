@@ -2,10 +2,28 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import Any
 
-from ..config import require
+from ..config import build, require
 
 
+def _records_given(cls: type) -> type:
+    """Instances remember which fields their caller set (``given()``): the keys a model's
+    ``train_defaults`` may not override."""
+    init = cls.__init__
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        init(self, *args, **kwargs)
+        self._given = frozenset(names[:len(args)]) | frozenset(kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_records_given
 @dataclasses.dataclass
 class TrainConfig:
     """How to train. Defaults are sized for 2 CPU cores.
@@ -17,7 +35,19 @@ class TrainConfig:
     set's / model's preprocessing (``minmax``, ``standard``, ``none``). ``threads`` is torch's
     intra-op thread count per process: 1 by default, because these models are small and a
     second thread fighting other work for 2 cores slows training by an order of magnitude
-    (measured: BENCHMARKS.md); ``null`` lets torch use every core.
+    (measured: BENCHMARKS.md); ``null`` lets torch use every core; it is restored when
+    training ends. ``max_minutes`` stops training after that much wall-clock time (the weights
+    kept are chosen as at any other end). ``early_stopping`` false runs every epoch (models
+    whose loss is no stopping signal, e.g. GANs, never stop early). ``trim_heap`` hands freed
+    C heap back to the OS at each round and validation pass (flat resident size on big
+    corpora; see ``factorseq.heap``).
+
+    ``warmup_steps`` > 0 raises the learning rate linearly from lr / warmup_steps to lr over the
+    first steps. ``lr_schedule``: ``plateau`` (the above) or ``cosine`` (after the warm-up, a
+    half cosine from lr down to ``min_lr`` at the last step; no plateau reductions).
+    ``max_steps`` (optimiser steps) ends training before ``epochs`` when reached.
+
+    A model's ``train_defaults`` fill the fields the caller did not set (:meth:`given`).
     """
 
     epochs: int = 500
@@ -32,6 +62,9 @@ class TrainConfig:
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     grad_clip: float | None = None
+    warmup_steps: int = 0
+    lr_schedule: str = "plateau"
+    max_steps: int | None = None
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"
@@ -42,12 +75,40 @@ class TrainConfig:
     progress: bool | None = None
     log_every_n_steps: int = 50
     tensorboard: bool = True
+    max_minutes: float | None = None
+    early_stopping: bool = True
+    trim_heap: bool = False
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        require(self.lr_schedule in ("plateau", "cosine"),
+                f"lr_schedule must be plateau or cosine, got {self.lr_schedule!r}")
+        require(self.max_steps is None or self.max_steps >= 1,
+                f"max_steps must be >= 1 or null, got {self.max_steps}")
         require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         require(self.patience >= 1, "patience must be >= 1")
         require(0 < self.lr_factor < 1, "lr_factor must be in (0, 1)")
         require(self.devices >= 1 and self.num_nodes >= 1, "devices and num_nodes must be >= 1")
+        require(self.max_minutes is None or self.max_minutes > 0,
+                f"max_minutes must be > 0 (or null for no limit), got {self.max_minutes}")
+        require(self.threads is None or self.threads >= 1,
+                f"threads must be >= 1 (or null for all cores), got {self.threads}")
+        require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+
+    def given(self) -> frozenset[str]:
+        """The fields the caller set (keyword or position; every field of a built copy)."""
+        return getattr(self, "_given", frozenset(f.name for f in dataclasses.fields(self)))
+
+
+def effective_train_config(defaults: dict[str, Any],
+                           train: TrainConfig | dict[str, Any] | None) -> TrainConfig:
+    """``TrainConfig(**{**defaults, **user_given})``: a model's ``train_defaults`` under the
+    keys the user set (a dict of them, or the fields a TrainConfig was given)."""
+    if isinstance(train, TrainConfig):
+        given = {k: getattr(train, k) for k in train.given()}
+    else:
+        given = dict(train or {})
+    return build(TrainConfig, {**defaults, **given}, what="train config")

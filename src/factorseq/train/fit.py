@@ -1,17 +1,21 @@
-"""``fit``: data -> scaled split -> model -> Lightning -> run directory.
+"""``fit``: data -> scaled split -> model -> Lightning -> run directory (or a run in memory).
 
 Everything is generic over the registry: the model class supplies its config type, default
-scaler, optimiser groups and hooks; this module never looks at a model's name.
+scaler, training defaults, optimiser groups, batching and hooks; this module never looks at a
+model's name. Outputs are checked before any work and never lose a user's files: ``--force``
+replaces only a factorseq run, and only once the new one has trained (``train.outputs``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import logging
 import os
-import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,10 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from ..checkpoint import CONFIG, Run, load, read_config, save_run, write_config
+from ..checkpoint import CONFIG, Run, load, read_config, run_payload, save_run, write_config
 from ..config import build, to_dict
 from ..data.config import DataConfig
 from ..data.loaders import load_data
@@ -30,29 +34,19 @@ from ..data.scaler import make_scaler
 from ..errors import FactorseqError
 from ..registry import get_model_class
 from .adapter import LitAdapter, TrainingDiverged
-from .config import TrainConfig
+from .batches import BatchPlan, StartRounds, TrimHeap
+from .config import TrainConfig, effective_train_config
 from .data import check_missing_support, check_size, make_loader, scaled, split
+from .outputs import Target, is_child_process, plan_target
 
 log = logging.getLogger("factorseq")
 
-
-def is_child_process() -> bool:
-    """True in the extra processes a DDP launcher starts (they must not touch outputs)."""
-    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
-
-
-def prepare_out(out: Path, *, force: bool, resume: bool) -> None:
-    if is_child_process():
-        return
-    if resume:
-        if not (out / "checkpoints" / "last.ckpt").is_file():
-            raise FactorseqError(f"nothing to resume in {out} (no checkpoints/last.ckpt)")
-        return
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise FactorseqError(f"output {out} exists; use --force to overwrite or --resume")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+_QUIET_WARNINGS = (".*does not have many workers.*", ".*GPU available.*", ".*sync_dist=True.*",
+                   ".*LeafSpec.*", ".*smaller than the logging interval.*",
+                   ".*exists and is not empty.*", ".*dirpath has changed.*",
+                   ".*no `val_dataloader`.*")
+_SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
 
 
 def model_config(cls: type, data, overrides: dict[str, Any]):
@@ -62,6 +56,22 @@ def model_config(cls: type, data, overrides: dict[str, Any]):
     values.update({k: v for k, v in data.meta.items() if k in fields})
     values.update(overrides)
     return build(cls.Config, values, what=f"{cls.name} config")
+
+
+def overrides_of(cls: type, given: Any) -> dict[str, Any]:
+    """The user's model settings as a dict: a dict as it is, or a model config instance
+    (``fs.TimeVAEConfig(trend_poly=2)``) reduced to the fields that differ from their defaults,
+    so that ``seq_len``/``n_features`` and meta keys still come from the data."""
+    if given is None:
+        return {}
+    if isinstance(given, dict):
+        return dict(given)
+    if not isinstance(given, cls.Config):
+        raise FactorseqError(f"{cls.name} takes a {cls.Config.__name__} or a dict of settings, "
+                             f"got {type(given).__name__}")
+    default = cls.Config()
+    return {f.name: getattr(given, f.name) for f in dataclasses.fields(given)
+            if f.init and getattr(given, f.name) != getattr(default, f.name)}
 
 
 def choose_scaler(cls: type, data, train_cfg: TrainConfig) -> str:
@@ -75,6 +85,46 @@ def choose_scaler(cls: type, data, train_cfg: TrainConfig) -> str:
         return preferred
     return cls.scaler
 
+
+def train_config_for(cls: type, train: TrainConfig | dict[str, Any] | None) -> TrainConfig:
+    """The effective TrainConfig: the model's ``train_defaults`` under the user's keys."""
+    defaults = dict(getattr(cls, "train_defaults", {}) or {})
+    unknown = set(defaults) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:  # a model's bug, not the user's input
+        raise TypeError(f"{cls.__name__}.train_defaults has unknown keys {sorted(unknown)}")
+    return effective_train_config(defaults, train)
+
+
+# --- process-wide state, scoped ------------------------------------------------------------
+
+@contextlib.contextmanager
+def scoped_process_state(threads: int | None) -> Iterator[None]:
+    """Torch's thread count, Lightning's log levels, warning filters and the seed variables
+    Lightning exports, as training needs them and restored afterwards."""
+    saved_threads = torch.get_num_threads()
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    env = {k: os.environ.get(k) for k in _SEED_ENV}
+    with warnings.catch_warnings():
+        for pattern in _QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        try:
+            for name in _QUIET_LOGGERS:
+                logging.getLogger(name).setLevel(logging.ERROR)
+            if threads:
+                torch.set_num_threads(threads)
+            yield
+        finally:
+            torch.set_num_threads(saved_threads)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+            for k, v in env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+# --- callbacks ------------------------------------------------------------------------------
 
 class _Timer(Callback):
     """Wall time and windows seen, for the run summary (training throughput)."""
@@ -109,45 +159,41 @@ class _EpochPrinter(Callback):
               file=sys.stderr, flush=True)
 
 
-def _quiet() -> None:
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*GPU available.*")
-    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+class _BestInMemory(Callback):
+    """Without a run folder: a copy of the weights of the best epoch of ``monitor`` (what
+    ModelCheckpoint keeps on disk), nothing written anywhere."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None or not torch.isfinite(score):
+            return
+        if self.best_score is None or float(score) < self.best_score:
+            self.best_score, self.best_epoch = float(score), trainer.current_epoch + 1
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
 
-def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | None = None,
-        model_overrides: dict[str, Any] | None = None, out: str | Path = "runs/run",
-        *, force: bool = False, resume: bool = False) -> Run | None:
-    """Train ``model_name`` on the data of ``data_cfg`` and write a run directory at ``out``.
+@dataclasses.dataclass
+class _Prepared:
+    """Everything training needs, built (and so validated) before any output is touched."""
 
-    Returns the loaded :class:`Run` (None in DDP child processes). With ``resume`` the stored
-    resolved configs of ``out`` are used and training continues from ``checkpoints/last.ckpt``
-    (``train_cfg.epochs`` may raise the ceiling).
-    """
-    _quiet()
-    out = Path(out)
-    train_cfg = train_cfg or TrainConfig()
-    model_overrides = dict(model_overrides or {})
-    if resume:
-        stored = read_config(out)
-        if stored["model"] != model_name:
-            raise FactorseqError(f"{out} holds a {stored['model']} run, not {model_name}")
-        data_cfg = build(DataConfig, stored["data_config"], what="data config")
-        epochs = train_cfg.epochs
-        train_cfg = build(TrainConfig, stored["train_config"], what="train config")
-        train_cfg.epochs = max(epochs, train_cfg.epochs)
-        model_overrides = stored["model_config"]
-    prepare_out(out, force=force, resume=resume)
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
-    L.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    cls: type
+    model: Any
+    scaler: Any
+    schema: dict[str, Any]
+    data_cfg: DataConfig
+    train_cfg: TrainConfig
+    train_data: Any
+    val_data: Any
 
-    cls = get_model_class(model_name)
+
+def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
+             model_overrides: dict[str, Any]) -> _Prepared:
     data = load_data(data_cfg)
     check_missing_support(cls, data)
     # --labels N promises exactly N labels for training: they all stay in the training split
@@ -155,95 +201,118 @@ def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | None = N
     train_raw, val_raw = split(data, train_cfg.val_fraction, train_cfg.seed, keep)
     check_size(train_raw.n_windows, train_cfg.batch_size)
     scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
-    train_data, val_data = scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler)
     model = cls(model_config(cls, data, model_overrides))
-    schema = data.schema()
+    return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg,
+                     scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler))
 
-    if not resume and not is_child_process():  # the resolved config, before any epoch
-        write_config(out, {"format": "factorseq-run", "status": "training", "model": cls.name,
-                           "model_config": to_dict(model.config), "scaler": scaler.to_dict(),
-                           "data_schema": schema, "data_config": to_dict(data_cfg),
-                           "train_config": to_dict(train_cfg)})
 
-    sampler = model.make_batch_sampler(train_data, train_cfg.batch_size, train_cfg.seed)
-    train_loader = make_loader(train_data, train_cfg.batch_size, shuffle=True,
-                               seed=train_cfg.seed, batch_sampler=sampler,
-                               num_workers=train_cfg.num_workers)
-    val_loader = (make_loader(val_data, max(train_cfg.batch_size, 256), shuffle=False,
-                              seed=train_cfg.seed, num_workers=train_cfg.num_workers)
-                  if val_data is not None else None)
-    monitor = "val_loss" if val_loader is not None else "train_loss"
+def _loaders(p: _Prepared) -> tuple[Any, Any, BatchPlan | None]:
+    cfg = p.train_cfg
+    sampler = p.model.make_batch_sampler(p.train_data, cfg.batch_size, cfg.seed)
+    plan = BatchPlan(sampler) if sampler is not None else None
+    train = make_loader(p.train_data, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                        batch_sampler=plan, num_workers=cfg.num_workers)
+    val = (make_loader(p.val_data, max(cfg.batch_size, 256), shuffle=False, seed=cfg.seed,
+                       num_workers=cfg.num_workers) if p.val_data is not None else None)
+    return train, val, plan
 
-    timer = _Timer()
-    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", save_last=True,
-                           monitor=monitor if model.monitor_early_stopping else None,
-                           save_top_k=1, mode="min", enable_version_counter=False)
-    callbacks: list[Callback] = [timer, ckpt]
-    if model.monitor_early_stopping:
-        callbacks.append(EarlyStopping(monitor=monitor, patience=train_cfg.patience,
-                                       min_delta=train_cfg.min_delta, mode="min"))
-    progress = sys.stderr.isatty() if train_cfg.progress is None else train_cfg.progress
-    if not progress:
+
+def _callbacks(p: _Prepared, work: Path | None, monitor: str, plan: BatchPlan | None
+               ) -> list[Callback]:
+    cfg, model = p.train_cfg, p.model
+    callbacks: list[Callback] = [_Timer()]
+    if cfg.trim_heap:
+        callbacks.append(TrimHeap(plan))  # before a round starts: trimmed, then filled
+    if plan is not None:
+        callbacks.append(StartRounds(plan))
+    keep_best = monitor if model.monitor_early_stopping else None
+    if work is not None:
+        callbacks.append(ModelCheckpoint(dirpath=work / "checkpoints", filename="best",
+                                         save_last=True, monitor=keep_best, save_top_k=1,
+                                         mode="min", enable_version_counter=False))
+    elif keep_best is not None:
+        callbacks.append(_BestInMemory(keep_best))
+    if model.monitor_early_stopping and cfg.early_stopping:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=cfg.patience,
+                                       min_delta=cfg.min_delta, mode="min"))
+    if not _progress(cfg):
         callbacks.append(_EpochPrinter())
-    loggers: list[Any] = [CSVLogger(str(out), name="logs", version="")]
-    if train_cfg.tensorboard:
-        loggers.append(TensorBoardLogger(str(out), name="tensorboard", version="",
+    return callbacks
+
+
+def _progress(cfg: TrainConfig) -> bool:
+    return sys.stderr.isatty() if cfg.progress is None else cfg.progress
+
+
+def _loggers(cfg: TrainConfig, work: Path | None) -> list[Any] | bool:
+    if work is None:
+        return False
+    loggers: list[Any] = [CSVLogger(str(work), name="logs", version="")]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(str(work), name="tensorboard", version="",
                                          default_hp_metric=False))
-    trainer = L.Trainer(
-        accelerator=train_cfg.accelerator, devices=train_cfg.devices,
-        num_nodes=train_cfg.num_nodes, strategy=train_cfg.strategy,
-        max_epochs=train_cfg.epochs, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=progress, enable_model_summary=False,
-        log_every_n_steps=train_cfg.log_every_n_steps, deterministic=False,
-        limit_val_batches=1.0 if val_loader is not None else 0,
-        num_sanity_val_steps=0, default_root_dir=str(out))
-    adapter = LitAdapter(model, train_cfg)
+    return loggers
+
+
+def _strategy(name: str, model: Any) -> str:
+    """Models with several optimisers take several backward passes per batch, each through
+    part of the parameters: DDP must then look for the parameters a pass leaves out."""
+    if model.manual_optimization and name in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{name}_find_unused_parameters_true"
+    return name
+
+
+def _trainer(p: _Prepared, work: Path | None, callbacks: list[Callback], has_val: bool,
+             own_batches: bool) -> L.Trainer:
+    cfg = p.train_cfg
+    return L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=_strategy(cfg.strategy, p.model), max_epochs=cfg.epochs, callbacks=callbacks,
+        max_steps=cfg.max_steps or -1,  # whichever comes first: epochs, steps, time
+        logger=_loggers(cfg, work), enable_checkpointing=work is not None,
+        max_time=datetime.timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
+        enable_progress_bar=_progress(cfg), enable_model_summary=False,
+        log_every_n_steps=cfg.log_every_n_steps, deterministic=False,
+        limit_val_batches=1.0 if has_val else 0, num_sanity_val_steps=0,
+        # a model's own batches are split over processes by its BatchPlan, and their number
+        # may change with the epoch: Lightning asks for it again every epoch
+        use_distributed_sampler=not own_batches,
+        reload_dataloaders_every_n_epochs=1 if own_batches else 0,
+        default_root_dir=str(work) if work is not None else None)
+
+
+# --- the run folder -----------------------------------------------------------------------
+
+def _initial_config(p: _Prepared) -> dict[str, Any]:
+    return {"format": "factorseq-run", "status": "training", "model": p.cls.name,
+            "model_config": to_dict(p.model.config), "scaler": p.scaler.to_dict(),
+            "data_schema": p.schema, "data_config": to_dict(p.data_cfg),
+            "train_config": to_dict(p.train_cfg)}
+
+
+def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | None
+             ) -> tuple[DataConfig, TrainConfig, dict[str, Any], int]:
+    """The stored configs of ``out``; the user's ``epochs``/``max_minutes`` may raise the
+    ceilings. Also the number of epochs ``checkpoints/last.ckpt`` has done."""
     last = out / "checkpoints" / "last.ckpt"
-    csv_log = out / "logs" / "metrics.csv"
-    earlier = pd.read_csv(csv_log) if resume and csv_log.is_file() else None
-    t0 = time.perf_counter()
+    if not last.is_file():
+        raise FactorseqError(f"nothing to resume in {out} (no checkpoints/last.ckpt)")
+    stored = read_config(out)
+    if stored["model"] != model_name:
+        raise FactorseqError(f"{out} holds a {stored['model']} run, not {model_name}")
+    data_cfg = build(DataConfig, stored["data_config"], what="data config")
+    cfg = build(TrainConfig, stored["train_config"], what="train config")
+    given = train if isinstance(train, dict) else (
+        {k: getattr(train, k) for k in train.given()} if train is not None else {})
+    if "epochs" in given:
+        cfg.epochs = max(int(given["epochs"]), cfg.epochs)
+    if "max_minutes" in given:
+        cfg.max_minutes = given["max_minutes"]
     try:
-        trainer.fit(adapter, train_loader, val_loader,
-                    ckpt_path=str(last) if resume else None, weights_only=True)
-    except TrainingDiverged as e:
-        if is_child_process():
-            raise
-        kept = _restore(adapter, last)
-        msg = f"training diverged: {e}"
-        if kept is None:
-            raise FactorseqError(msg + "; no good checkpoint to keep (lower train.lr?)") from None
-        save_run(out, model, scaler, schema, data_cfg, train_cfg,
-                 {"status": "diverged", "training": {"kept_epoch": kept, "error": str(e)}})
-        raise FactorseqError(msg + f"; kept the last good checkpoint (epoch {kept}) in {out}") \
-            from None
-    if earlier is not None and trainer.is_global_zero:  # CSVLogger restarts its file on resume
-        _merge_logs(csv_log, earlier)
-    if trainer.interrupted:
-        raise FactorseqError(f"training interrupted; continue with --resume (run {out})")
-    if not trainer.is_global_zero:
-        return None
-    best_epoch = None
-    if ckpt.best_model_path and model.monitor_early_stopping:
-        best_epoch = _restore(adapter, Path(ckpt.best_model_path))
-    model.eval()
-    model.on_fit_end(make_loader(train_data, 1024, shuffle=False, seed=0))
-    stopped = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
-    summary = {
-        "epochs_run": trainer.current_epoch,
-        "best_epoch": best_epoch,
-        "best_score": float(ckpt.best_model_score) if ckpt.best_model_score is not None
-        else None,
-        "monitor": monitor,
-        "stopped_early": bool(stopped and stopped.stopped_epoch > 0),
-        "train_seconds": round(timer.seconds, 3),
-        "wall_seconds": round(time.perf_counter() - t0, 3),
-        "windows_per_second": round(timer.windows / timer.seconds, 1) if timer.seconds else None,
-        "n_train": train_data.n_windows,
-        "n_val": val_data.n_windows if val_data is not None else 0,
-    }
-    save_run(out, model, scaler, schema, data_cfg, train_cfg,
-             {"status": "trained", "training": summary})
-    return load(out)
+        done = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+    except Exception as e:  # noqa: BLE001 (any failure to read it is a corrupt checkpoint)
+        raise FactorseqError(f"{last} is corrupt: {str(e).splitlines()[0][:200]}") from None
+    return data_cfg, cfg, stored["model_config"], done
 
 
 def _merge_logs(csv_log: Path, earlier: pd.DataFrame) -> None:
@@ -261,6 +330,159 @@ def _restore(adapter: LitAdapter, ckpt_path: Path) -> int | None:
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     adapter.load_state_dict(state["state_dict"])
     return int(state.get("epoch", 0)) + 1
+
+
+# --- fit ------------------------------------------------------------------------------------
+
+def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | dict[str, Any] | None
+        = None, model_overrides: dict[str, Any] | Any = None, out: str | Path | None = None,
+        *, force: bool = False, resume: bool = False) -> Run | None:
+    """Train ``model_name`` on the data of ``data_cfg``.
+
+    ``train_cfg``: a TrainConfig or a dict of ``train.`` keys; the model's ``train_defaults``
+    fill the keys it does not set. ``model_overrides``: a dict of model keys or the model's
+    config (``fs.TimeVAEConfig(trend_poly=2)``: the fields set away from their defaults count).
+    With ``out`` a run directory is written there and the loaded :class:`Run` returned (None in
+    DDP child processes); ``force`` replaces an existing factorseq run at ``out`` once the new
+    one has trained; ``resume`` continues ``out`` from ``checkpoints/last.ckpt`` with its
+    stored configs (``epochs`` may raise the ceiling). Without ``out`` nothing is written: the
+    best weights are kept in memory and the Run has ``path=None``.
+    """
+    cls = get_model_class(model_name)
+    out = Path(out) if out is not None else None
+    model_overrides = overrides_of(cls, model_overrides)
+    done = 0
+    if resume:
+        if out is None:
+            raise FactorseqError("resume needs the run directory (out)")
+        data_cfg, cfg, model_overrides, done = _resumed(out, model_name, train_cfg)
+    else:
+        cfg = train_config_for(cls, train_cfg)
+    if out is None and cfg.devices * cfg.num_nodes > 1:
+        raise FactorseqError("training on several processes needs a run directory (out)")
+    target = plan_target(out, force=force, resume=resume) if out is not None else None
+    with scoped_process_state(cfg.threads):
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        p = _prepare(cls, data_cfg, cfg, model_overrides)
+        if target is None:
+            return _fit_in_memory(p)
+        if resume and not is_child_process():
+            print(f"resuming {out} after epoch {done}: training continues with epoch "
+                  f"{done + 1} (up to {cfg.epochs})", file=sys.stderr, flush=True)
+        return _fit_to_folder(p, target, resume)
+
+
+def _fit_in_memory(p: _Prepared) -> Run:
+    train_loader, val_loader, plan = _loaders(p)
+    monitor = "val_loss" if val_loader is not None else "train_loss"
+    callbacks = _callbacks(p, None, monitor, plan)
+    trainer = _trainer(p, None, callbacks, val_loader is not None, plan is not None)
+    adapter = LitAdapter(p.model, p.train_cfg)
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(adapter, train_loader, val_loader, weights_only=True)
+    except TrainingDiverged as e:
+        raise FactorseqError(f"training diverged: {e}; nothing kept (no out folder; lower "
+                             "train.lr?)") from None
+    best = next((c for c in callbacks if isinstance(c, _BestInMemory)), None)
+    if best is not None and best.state is not None:
+        adapter.load_state_dict(best.state)
+    summary = _summary(p, trainer, callbacks, monitor, t0,
+                       best.best_epoch if best else None, best.best_score if best else None)
+    _finish_model(p)
+    config = run_payload(p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
+                         {"status": "trained", "training": summary})
+    return Run(path=None, model=p.model, scaler=p.scaler, config=config)
+
+
+def _fit_to_folder(p: _Prepared, target: Target, resume: bool) -> Run | None:
+    try:
+        return _train_in(p, target, resume)
+    except BaseException:
+        target.abandon()  # a replacement that did not finish: the old run stays as it was
+        raise
+
+
+def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
+    work = target.prepare()
+    if not resume and not is_child_process():  # the resolved config, before any epoch
+        write_config(work, _initial_config(p))
+    train_loader, val_loader, plan = _loaders(p)
+    monitor = "val_loss" if val_loader is not None else "train_loss"
+    callbacks = _callbacks(p, work, monitor, plan)
+    trainer = _trainer(p, work, callbacks, val_loader is not None, plan is not None)
+    adapter = LitAdapter(p.model, p.train_cfg)
+    last, csv_log = work / "checkpoints" / "last.ckpt", work / "logs" / "metrics.csv"
+    earlier = pd.read_csv(csv_log) if resume and csv_log.is_file() else None
+    t0 = time.perf_counter()
+    try:
+        with target.shared_with_children():
+            trainer.fit(adapter, train_loader, val_loader,
+                        ckpt_path=str(last) if resume else None, weights_only=True)
+    except TrainingDiverged as e:
+        if is_child_process():
+            raise
+        _keep_diverged(p, adapter, target, last, str(e))
+    if earlier is not None and trainer.is_global_zero:  # CSVLogger restarts its file on resume
+        _merge_logs(csv_log, earlier)
+    if trainer.interrupted:
+        if target.replaces:
+            raise FactorseqError(f"training interrupted; {target.out} is unchanged")
+        raise FactorseqError(f"training interrupted; continue with --resume (run {work})")
+    if not trainer.is_global_zero:
+        return None
+    ckpt = next(c for c in callbacks if isinstance(c, ModelCheckpoint))
+    best_epoch = None
+    if ckpt.best_model_path and p.model.monitor_early_stopping:
+        best_epoch = _restore(adapter, Path(ckpt.best_model_path))
+    score = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    summary = _summary(p, trainer, callbacks, monitor, t0, best_epoch, score)
+    _finish_model(p)
+    save_run(work, p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
+             {"status": "trained", "training": summary})
+    return load(target.commit())
+
+
+def _keep_diverged(p: _Prepared, adapter: LitAdapter, target: Target, last: Path,
+                   error: str) -> None:
+    """A new run that diverged keeps its last good checkpoint; a replacement that diverged
+    replaces nothing. Always raises."""
+    msg = f"training diverged: {error}"
+    if target.replaces:
+        raise FactorseqError(msg + f"; {target.out} is unchanged (lower train.lr?)") from None
+    kept = _restore(adapter, last)
+    if kept is None:
+        raise FactorseqError(msg + "; no good checkpoint to keep (lower train.lr?)") from None
+    save_run(target.work, p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
+             {"status": "diverged", "training": {"kept_epoch": kept, "error": error}})
+    raise FactorseqError(msg + f"; kept the last good checkpoint (epoch {kept}) in "
+                         f"{target.out}") from None
+
+
+def _finish_model(p: _Prepared) -> None:
+    p.model.eval()
+    p.model.on_fit_end(make_loader(p.train_data, 1024, shuffle=False, seed=0))
+
+
+def _summary(p: _Prepared, trainer: L.Trainer, callbacks: list[Callback], monitor: str,
+             t0: float, best_epoch: int | None, best_score: float | None) -> dict[str, Any]:
+    timer = next(c for c in callbacks if isinstance(c, _Timer))
+    stopped = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
+    clock = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return {
+        "epochs_run": trainer.current_epoch,
+        "best_epoch": best_epoch,
+        "best_score": best_score,
+        "monitor": monitor,
+        "stopped_early": bool(stopped and stopped.stopped_epoch > 0),
+        "stopped_by_time": bool(clock is not None and (clock.time_remaining() or 0) <= 0),
+        "train_seconds": round(timer.seconds, 3),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "windows_per_second": round(timer.windows / timer.seconds, 1) if timer.seconds
+        else None,
+        "n_train": p.train_data.n_windows,
+        "n_val": p.val_data.n_windows if p.val_data is not None else 0,
+    }
 
 
 __all__ = ["fit", "TrainConfig", "CONFIG"]
