@@ -39,6 +39,8 @@ SMALL = {
     "fhvae": ({"hidden": 8, "layers": 1, "z1_dim": 2, "z2_dim": 2, "sequences_per_round": 4},
               "dec_gauss"),
     "ssvae": ({"hidden": 8, "n_classes": 3}, "decoder"),
+    "diffusion_ts": ({"d_model": 8, "enc_layers": 1, "dec_layers": 1, "heads": 2,
+                      "timesteps": 20}, "denoiser"),
 }
 MASKED = sorted(n for n in registry.available() if not n.startswith("_")
                 and getattr(registry.get_model_class(n), "handles_missing", False))
@@ -135,8 +137,8 @@ def test_ssvae_log_px_by_hand(likelihood):
 
 def test_the_models_that_honour_the_mask():
     # adversarial models stay out: their discriminators would learn the placeholders
-    assert {"ae", "vae", "aae", "vae_dense", "vae_conv", "timevae", "fhvae", "ssvae"} \
-        <= set(MASKED)
+    assert {"ae", "vae", "aae", "vae_dense", "vae_conv", "timevae", "fhvae", "ssvae",
+            "diffusion_ts"} <= set(MASKED)
     assert not {"gan", "timegan", "vaegan", "dann"} & set(MASKED)
 
 
@@ -260,6 +262,13 @@ def test_cli_train_sample_evaluate_report_with_impute_mask(tmp_path, capsys):
     msg = user_error(capsys, "evaluate", run, "--out", tmp_path / "x.json",
                      "--set", "real_windows=placeholders")
     assert "real_windows must be complete or imputed" in msg
+    assert m["dcr"] is not None  # privacy: the run's split, gaps filled within windows
+    from factorseq.checkpoint import load
+    from factorseq.metrics.privacy import run_split
+    train, val = run_split(load(run))
+    gappy = load(run).load_data()
+    mean_f1 = gappy.x[:, :, 1][~gappy.x_mask[:, :, 1]][0]  # channel 1's placeholder
+    assert not np.isclose(np.concatenate([train, val])[:, :, 1], mean_f1).any()
     assert cli("report", run, "--out", tmp_path / "r.html", "--metrics", tmp_path / "c.json") == 0
     page = (tmp_path / "r.html").read_text()
     assert "Missing values" in page and "18.8%" in page  # f1: 72 of 384 values
