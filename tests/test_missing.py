@@ -153,13 +153,13 @@ def test_models_that_ignore_the_mask_are_refused(tmp_path, capsys, monkeypatch):
     path, _ = _windows_with_gaps(tmp_path)
     from factorseq.registry import get_model_class
 
-    cls = get_model_class("vae_dense")
+    cls = get_model_class("gan")  # adversarial: its discriminator would see the placeholders
     data = load_data(DataConfig(source=path, impute="mask"))
-    with pytest.raises(FactorseqError, match="vae_dense cannot train on data with gaps"):
+    with pytest.raises(FactorseqError, match="gan cannot train on data with gaps"):
         check_missing_support(cls, data)
-    msg = user_error(capsys, "train", "vae_dense", "--data", path, "--impute", "mask",
+    msg = user_error(capsys, "train", "gan", "--data", path, "--impute", "mask",
                      "--out", tmp_path / "r")
-    assert "--impute linear, ffill or mean" in msg
+    assert "impute first with --impute linear, ffill or mean" in msg and "timevae" in msg
     assert not (tmp_path / "r" / "config.json").exists()
 
 

@@ -55,6 +55,24 @@ def _figure(title: str, fig) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+def _missing_values(schema: dict[str, Any], data_cfg: dict[str, Any]) -> list[str]:
+    """One section when the training data had gaps: the policy and each feature's fraction
+    missing before it was applied (``data_schema.missing_rate``)."""
+    rate = schema.get("missing_rate")
+    if not rate:
+        return []
+    rows = [("--impute", html.escape(str(schema.get("impute")))),
+            ("all features", f"{sum(rate.values()) / len(rate):.1%}")]
+    if data_cfg.get("remove_rate"):
+        seed = data_cfg.get("remove_seed")
+        seed = data_cfg.get("seed") if seed is None else seed
+        rows.append(("removed on purpose", html.escape(
+            f"{data_cfg['remove_rate']:g} ({data_cfg.get('remove_pattern')}, seed {seed})")))
+    rows += [(name, f"{v:.1%}") for name, v in rate.items()]
+    return ["<h2>Missing values</h2><p>Fraction of each feature's training values that were "
+            "missing, before <code>--impute</code> handled them.</p>" + _table(rows)]
+
+
 def _mark_scaled(fig):
     """Label the value axes of a model's time plots as scaled (left column of the figure)."""
     if any("time" in ax.get_xlabel() for ax in fig.axes):
@@ -71,6 +89,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     """Render the report of ``run_dir`` into the HTML file ``out``."""
     from .io import read_windows
     from .metrics.evaluators import get_evaluator
+    from .metrics.gaps import fill_within_windows
     from .metrics.plots import loss_curves_figure
 
     run = load(run_dir)
@@ -93,6 +112,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
         [("run", html.escape(str(run.path))), ("factorseq version", cfg.get("version", "?")),
          ("windows (time x features)", f"{schema['seq_len']} x {schema['n_features']}")]
         + _flatten(training, "training.")))
+    parts.extend(_missing_values(schema, cfg.get("data_config", {})))
     parts.append("<details><summary>Resolved configuration</summary><pre>"
                  + html.escape(json.dumps({k: cfg[k] for k in ("model_config", "train_config",
                                                                "data_config") if k in cfg},
@@ -117,7 +137,10 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     if figs:
         parts.append("<h2>Real and synthetic / latent structure</h2>")
         parts.extend(_figure(t, f) for t, f in figs)
-    x = torch.as_tensor(run.scaler.transform(real.x[: min(len(real.x), 256)]))
+    x = real.x[: min(len(real.x), 256)]
+    if real.x_mask is not None:  # gaps: filled within each window, not the mean placeholders
+        x = fill_within_windows(x, real.x_mask[: len(x)])
+    x = torch.as_tensor(run.scaler.transform(x))
     with torch.no_grad():
         model_figs = run.model.report_figures(x)
     if model_figs:

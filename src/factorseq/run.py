@@ -60,13 +60,16 @@ class Run:
     def load_data(self, source: str | None = None) -> SequenceData:
         """The training data (raw units), or ``source`` (a file, WAV, folder or bundled name)
         read with the same options, cut into windows as long as the model's (every
-        ``segment_hop`` frames for speech runs). Checks the windows against the model's."""
+        ``segment_hop`` frames for speech runs). Checks the windows against the model's.
+
+        Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
+        ``source`` named here is read as it is (e.g. the complete set to score against)."""
         from .data.loaders import load_data
         cfg = self.data_config
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
-                                      stride=int(hop))
+                                      stride=int(hop), remove_rate=0.0)
         data = load_data(cfg)
         c = self.model.config
         if data.n_features != c.n_features or data.seq_len != c.seq_len:

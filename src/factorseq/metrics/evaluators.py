@@ -26,6 +26,8 @@ import numpy as np
 
 from ..errors import FactorseqError, ShapeError
 from ..registry import Registry
+from .gaps import CHOICES as REAL_CHOICES
+from .gaps import real_windows
 from .timegan import discriminative_scores, predictive_table, summarize
 
 # the metrics package is imported (every module of it) before the first look-up
@@ -113,7 +115,10 @@ class GenerativeEvaluator(Evaluator):
     ``processes`` (1: the two trainings, predictors then discriminators, one after the other;
     2 runs them in two spawned processes with identical results, worth it only on idle
     cores; the caller's main module must then be import-safe), ``plot_windows``
-    (1000: windows per set in the PCA / t-SNE figures).
+    (1000: windows per set in the PCA / t-SNE figures), ``real_windows`` (``complete``: when
+    the real data has gaps, only its complete windows, if at least ``min_complete`` (100);
+    else, or with ``imputed``, windows filled within themselves, never the placeholders of
+    ``--impute mask``; see :mod:`factorseq.metrics.gaps`; metrics.json says which).
 
     Fidelity (``fidelity``, default true; :mod:`.fidelity`): ``context_fid`` and
     ``correlational`` (Diffusion-TS), ``{mean, std, values}`` over the same seeds; TS2Vec
@@ -126,6 +131,7 @@ class GenerativeEvaluator(Evaluator):
     defaults: ClassVar[dict[str, Any]] = {"disc_iterations": 2000, "pred_iterations": 5000,
                                           "batch_size": 128, "processes": 1,
                                           "plot_windows": 1000, "space": None,
+                                          "real_windows": "complete", "min_complete": 100,
                                           "fidelity": True, "privacy": True,
                                           "ts2vec_iterations": None}
 
@@ -135,8 +141,12 @@ class GenerativeEvaluator(Evaluator):
         if self.options["space"] not in (None, "scaled", "raw"):
             raise FactorseqError(f"generative evaluator option space must be scaled or raw, "
                                  f"got {self.options['space']!r}")
+        if self.options["real_windows"] not in REAL_CHOICES:
+            raise FactorseqError(f"generative evaluator option real_windows must be "
+                                 f"{' or '.join(REAL_CHOICES)}, got "
+                                 f"{self.options['real_windows']!r}")
         for key in ("disc_iterations", "pred_iterations", "batch_size", "processes",
-                    "plot_windows"):  # the integer options
+                    "plot_windows", "min_complete"):  # the integer options
             value, least = self.options[key], 0 if key.endswith("iterations") else 1
             if isinstance(value, float) and value.is_integer():  # --set x=1e3 parses as float
                 value = self.options[key] = int(value)
@@ -152,6 +162,7 @@ class GenerativeEvaluator(Evaluator):
             raise FactorseqError(f"generative evaluator option ts2vec_iterations must be an "
                                  f"integer >= 0, got {it!r}")
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._real_info: dict[str, Any] = {}
 
     @property
     def space(self) -> str:
@@ -168,7 +179,9 @@ class GenerativeEvaluator(Evaluator):
         if self._arrays is None:
             if self.data is None:
                 self.data = self.run.load_data()
-            x = np.asarray(self.data.x, dtype=np.float32)
+            x, self._real_info = real_windows(self.data, self.options["real_windows"],
+                                              self.options["min_complete"])
+            self._raw_real = x
             if self.samples is not None:
                 raw = np.asarray(self.samples, dtype=np.float32)
                 _check_pair(x, raw)  # before the scaler sees a wrong feature count
@@ -211,6 +224,7 @@ class GenerativeEvaluator(Evaluator):
             "repeats": self.repeats,
             "seed": self.seed,
             "space": self.space,
+            **self._real_info,
             "protocol": f"TimeGAN (GRU discriminator {o['disc_iterations']} it., GRU predictor "
                         f"{o['pred_iterations']} it., batch {o['batch_size']})",
             "iterations": {"discriminative": o["disc_iterations"],
@@ -254,7 +268,7 @@ class GenerativeEvaluator(Evaluator):
         real, synthetic = self.real_and_synthetic()
         names = getattr(self.data, "feature_names", None)
         # sample windows in the data's own units; the 2-D views in the scaled space (TimeGAN)
-        raw_real = np.asarray(self.data.x, dtype=np.float32)
+        raw_real = self._raw_real  # the windows scored against (complete or imputed)
         raw_syn = np.asarray(self.run.scaler.inverse_transform(synthetic), dtype=np.float32)
         figs = [("real vs synthetic windows",
                  samples_figure(raw_real, raw_syn, names, seed=self.seed))]

@@ -142,6 +142,7 @@ def run_split(run: Any) -> tuple[np.ndarray, np.ndarray] | None:
     from ..config import build
     from ..train.config import TrainConfig
     from ..train.data import split
+    from .gaps import fill_within_windows
 
     stored = (getattr(run, "config", None) or {}).get("train_config")
     if stored is None:
@@ -152,4 +153,6 @@ def run_split(run: Any) -> tuple[np.ndarray, np.ndarray] | None:
     train, val = split(data, cfg.val_fraction, cfg.seed, keep)
     if val is None:
         return None
-    return np.asarray(train.x, dtype=np.float32), np.asarray(val.x, dtype=np.float32)
+    # gaps (--impute mask): filled within each window, never the mean placeholders
+    return tuple(np.asarray(d.x if d.x_mask is None else fill_within_windows(d.x, d.x_mask),
+                            dtype=np.float32) for d in (train, val))

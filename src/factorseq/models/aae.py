@@ -30,6 +30,7 @@ import torch
 from ..config import require
 from ..nn.adversarial import discriminator_loss, generator_loss, optimizer_step
 from ..nn.backbones import mlp
+from ..nn.masking import batch_mask
 from ..registry import register
 from .ae import AEConfig, CodeAutoencoder, sse
 from .base import reparameterize
@@ -72,6 +73,9 @@ class AAE(CodeAutoencoder):
     Config = AAEConfig
     manual_optimization: ClassVar[bool] = True
     monitor_early_stopping: ClassVar[bool] = False
+    # the reconstruction sums over observed entries; the discriminator sees codes and prior
+    # draws, never windows, so no placeholder can reach it
+    handles_missing: ClassVar[bool] = True
     # runs saved before ``posterior`` existed have a deterministic encoder (latent_dim outputs)
     legacy_config: ClassVar[dict[str, Any]] = {"posterior": "deterministic"}
 
@@ -113,9 +117,10 @@ class AAE(CodeAutoencoder):
     def optimizer_config(self, name: str) -> dict[str, float]:
         return adversarial_lrs(self.config, name) if name != "ae" else {}
 
-    def _terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _terms(self, x: torch.Tensor, mask: torch.Tensor | None = None
+               ) -> dict[str, torch.Tensor]:
         z = self.code(x)
-        recon = sse(x, self.decoder(z)).mean()
+        recon = sse(x, self.decoder(z), mask).mean()
         d = discriminator_loss(self.discriminator(self.prior(len(x))),
                                self.discriminator(z.detach()))
         g = generator_loss(self.discriminator(z))
@@ -125,7 +130,7 @@ class AAE(CodeAutoencoder):
         """Validation: ``loss`` is the reconstruction error (per window, summed)."""
         x = batch["x"]
         self.check_input(x)
-        t = self._terms(x)
+        t = self._terms(x, batch_mask(batch, x))
         return {"loss": t["recon"], **t}
 
     def training_step(self, batch: dict[str, torch.Tensor], optimizers: dict[str, Any],
@@ -133,7 +138,7 @@ class AAE(CodeAutoencoder):
         """Reconstruction phase, then regularisation phase (D, then the encoder)."""
         x = batch["x"]
         self.check_input(x)
-        recon = sse(x, self.decoder(self.code(x))).mean()
+        recon = sse(x, self.decoder(self.code(x)), batch_mask(batch, x)).mean()
         optimizer_step(optimizers["ae"], recon, backward)
         z = self.code(x)
         d = discriminator_loss(self.discriminator(self.prior(len(x))),

@@ -25,6 +25,7 @@ ELBO on real windows. ``--set adversary=false`` is ``vae`` exactly (the perfect 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 
@@ -59,6 +60,8 @@ class AAVAE(VAE):
     """VAE + a per-step discriminator whose belief that a window is real weights its ELBO."""
 
     Config = AAVAEConfig
+    # its discriminator reads whole real windows: gaps would be placeholders to it (impute first)
+    handles_missing: ClassVar[bool] = False
 
     def __init__(self, config: AAVAEConfig) -> None:
         super().__init__(config)

@@ -17,6 +17,7 @@ import torch
 from ..config import require
 from ..nn.backbones import SeqDecoder, SeqEncoder, check_backbone, check_output
 from ..nn.gaussian import robust_cholesky
+from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import DECODES, ENCODES, GENERATES, ModelConfig, SequenceModel
 from .outputs import CodeSpec
@@ -45,9 +46,11 @@ class AEConfig(ModelConfig):
         check_output(self.output)
 
 
-def sse(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Squared error summed over time and features, per window: shape (batch,)."""
-    return ((x - x_hat) ** 2).flatten(1).sum(1)
+def sse(x: torch.Tensor, x_hat: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared error summed over time and features, per window: shape (batch,); with ``mask``
+    (batch, time, features), 1 = observed, over the observed entries only (not rescaled: see
+    :mod:`factorseq.nn.masking`)."""
+    return masked_sum(((x - x_hat) ** 2).flatten(1), None if mask is None else mask.flatten(1), 1)
 
 
 class CodeAutoencoder(SequenceModel):
@@ -78,6 +81,7 @@ class AE(CodeAutoencoder):
     """Deterministic autoencoder; samples from a Gaussian fitted to the training codes."""
 
     Config = AEConfig
+    handles_missing = True  # reconstruction over observed entries only
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__(config, config.latent_dim)
@@ -93,7 +97,7 @@ class AE(CodeAutoencoder):
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = batch["x"]
         self.check_input(x)
-        recon = sse(x, self.decoder(self.encoder(x))).mean()
+        recon = sse(x, self.decoder(self.encoder(x)), batch_mask(batch, x)).mean()
         return {"loss": recon, "recon": recon}
 
     @torch.no_grad()

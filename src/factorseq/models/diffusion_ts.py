@@ -29,9 +29,10 @@ import torch
 from torch import nn
 
 from ..config import require
-from ..errors import FactorseqError, check_shape
+from ..errors import FactorseqError
 from ..nn.diffusion import GaussianDiffusion, diffusion_ts_loss
 from ..nn.diffusion_ts_blocks import DiffusionTSDenoiser
+from ..nn.masking import batch_mask
 from ..registry import register
 from .base import DECODES, DECOMPOSES, ENCODES, GENERATES, ModelConfig, SequenceModel
 from .outputs import CodeSpec, Decomposition
@@ -197,10 +198,9 @@ class DiffusionTS(SequenceModel):
         observed entries. Returns ``loss``, ``reconstruction``, ``fourier``."""
         x = batch["x"]
         self.check_input(x)
-        mask = batch.get("x_mask")
+        mask = batch_mask(batch, x)  # the one reader of x_mask (nn.masking)
         x0 = 2.0 * x - 1.0  # [0, 1] -> [-1, 1]
         if mask is not None:
-            check_shape("x_mask", mask, 3, features=x.shape[2], time=x.shape[1])
             x0 = torch.where(mask.bool(), x0, torch.zeros_like(x0))  # missing: no NaN inside
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator,
                           device=x.device)

@@ -44,6 +44,7 @@ from ..batching import NewRound
 from ..config import require
 from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
+from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import (
     DECODES,
@@ -154,6 +155,7 @@ class FHVAE(SequenceModel):
 
     Config = FHVAEConfig
     capabilities = frozenset({GENERATES, ENCODES, DECODES, FACTORS})
+    handles_missing = True  # log p(x | z1, z2) sums over observed entries only
     evaluator = "fhvae"
     scaler = "standard"
 
@@ -362,7 +364,7 @@ class FHVAE(SequenceModel):
         cands, target, n_i = self._mu2_candidates(z2_mean, seq)
         mu2 = cands[target]
         terms = fhvae_terms(x, x_mean, x_logvar, z1_mean, z1_logvar, z2_mean, z2_logvar, mu2,
-                            n_i, cands, target, c.z2_std, c.mu2_std)
+                            n_i, cands, target, c.z2_std, c.mu2_std, batch_mask(batch, x))
         w = self.kl_z1_weight if kl_z1_weight is None else kl_z1_weight
         extra = ((1.0 - w) * terms["kl_z1"] - (c.z2_kl_weight - 1.0) * terms["kl_z2"]
                  - (c.z2_mean_weight - 1.0) * terms["z2_spread"])
@@ -374,14 +376,17 @@ def fhvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
                 z1_mean: torch.Tensor, z1_logvar: torch.Tensor, z2_mean: torch.Tensor,
                 z2_logvar: torch.Tensor, mu2: torch.Tensor, n_i: torch.Tensor,
                 cands: torch.Tensor, target: torch.Tensor, z2_std: float = 0.5,
-                mu2_std: float = 1.0) -> dict[str, torch.Tensor]:
+                mu2_std: float = 1.0, x_mask: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
     """Per-segment terms of the FHVAE objective, each (batch,).
 
     x, x_mean, x_logvar: (batch, time, features); z*_mean/logvar: (batch, dim); mu2: (batch,
     z2_dim) the mu2 of each segment's sequence; n_i: (batch,) its number of segments; cands:
-    (S, z2_dim) all mu2 of the softmax; target: (batch,) index of each segment's mu2 in cands.
+    (S, z2_dim) all mu2 of the softmax; target: (batch,) index of each segment's mu2 in cands;
+    x_mask: (batch, time, features), 1 = observed: log p(x|z) is then the log-likelihood of
+    the observed entries (:mod:`factorseq.nn.masking`).
     """
-    log_px_z = log_gauss(x, x_mean, x_logvar).sum((1, 2))
+    log_px_z = masked_sum(log_gauss(x, x_mean, x_logvar), x_mask, (1, 2))
     kl_z1 = gaussian_kl(z1_mean, z1_logvar)
     kl_z2 = gaussian_kl(z2_mean, z2_logvar, mu2, 2.0 * math.log(z2_std))
     z2_spread = 0.5 * ((z2_mean - mu2) ** 2).sum(-1) / z2_std ** 2  # the mean part of kl_z2

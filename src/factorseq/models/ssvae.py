@@ -30,6 +30,7 @@ from torch import nn
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import (
     CLASSIFIES,
@@ -173,6 +174,15 @@ class _Decoder(nn.Module):
         return self.out(with_code(h))[..., : self.T].transpose(1, 2)
 
 
+def _lift(m: torch.Tensor | None, dim: int) -> torch.Tensor | None:
+    """``m.unsqueeze(dim)`` (the x_mask follows x's broadcasting), None stays None."""
+    return None if m is None else m.unsqueeze(dim)
+
+
+def _rows(m: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
+    return None if m is None else m[rows]
+
+
 def log_normal(z: torch.Tensor, mean: torch.Tensor | float = 0.0,
                logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
     """log N(z; mean, diag(e^logvar)), summed over the last dim."""
@@ -208,6 +218,7 @@ class SSVAE(SequenceModel):
     """
 
     capabilities = frozenset({GENERATES, CONDITIONAL, ENCODES, DECODES, FACTORS, CLASSIFIES})
+    handles_missing = True  # log p(x | y, z) sums over observed entries only
 
     Config = SSVAEConfig
     evaluator = "ssvae"
@@ -251,23 +262,29 @@ class SSVAE(SequenceModel):
         """Mean (Gaussian) or logits (Bernoulli) of p(x|y,z): (..., time, features)."""
         return _flat(self.decoder, torch.cat([z, y], -1), 1)
 
-    def log_px(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """log p(x | y, z) summed over (time, features); ``x`` broadcasts against params."""
+    def log_px(self, x: torch.Tensor, params: torch.Tensor,
+               x_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x | y, z) summed over (time, features); ``x`` broadcasts against params, and
+        ``x_mask`` (shaped like x, 1 = observed) keeps the observed entries only."""
         if self.config.likelihood == "bernoulli":
-            x = x.expand_as(params)
-            return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum((-2, -1))
-        lv = self.obs_logvar.clamp(min=self.config.min_logvar)
-        return -0.5 * (_LOG_2PI + lv + (x - params) ** 2 / lv.exp()).sum((-2, -1))
+            ll = -F.binary_cross_entropy_with_logits(params, x.expand_as(params),
+                                                     reduction="none")
+        else:
+            lv = self.obs_logvar.clamp(min=self.config.min_logvar)
+            ll = -0.5 * (_LOG_2PI + lv + (x - params) ** 2 / lv.exp())
+        return masked_sum(ll, x_mask, (-2, -1))
 
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y, self.K).to(torch.get_default_dtype())
 
     # --- the two terms ---------------------------------------------------------------------
-    def unlabelled_term(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """ELBO of log p(x) with y summed out (or relaxed); ``x`` (B, T, D) -> (B,)."""
+    def unlabelled_term(self, x: torch.Tensor, h: torch.Tensor,
+                        x_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ELBO of log p(x) with y summed out (or relaxed); ``x`` (B, T, D) -> (B,); ``x_mask``
+        (B, T, D), 1 = observed, limits log p(x|y,z) to the observed entries."""
         c, K, S = self.config, self.K, self.config.samples
         log_py = -math.log(K)
-        xs = x.unsqueeze(0)  # broadcast over samples
+        xs, ms = x.unsqueeze(0), _lift(x_mask, 0)  # broadcast over samples
         if c.inference == "y_then_z":
             log_q = F.log_softmax(self.y_logits(h), -1)  # (B, K)
             if c.y_estimator == "enumerate":
@@ -275,13 +292,13 @@ class SSVAE(SequenceModel):
                 mean, lv = self.z_params(h.unsqueeze(1).expand(-1, K, -1), eye)  # (B, K, Z)
                 z = self.rsample(mean.expand(S, *mean.shape), lv.expand(S, *lv.shape))
                 dec = self.decoder_params(z, eye.expand(S, -1, -1, -1))  # (S, B, K, T, D)
-                rec = self.log_px(xs.unsqueeze(2), dec)
+                rec = self.log_px(xs.unsqueeze(2), dec, _lift(ms, 2))
                 inner = (rec + log_normal(z) - log_normal(z, mean, lv)).mean(0)  # (B, K)
                 return (log_q.exp() * (inner + log_py - log_q)).sum(-1)
             yt = self.relaxed(log_q.expand(S, *log_q.shape))  # (S, B, K)
             mean, lv = self.z_params(h.expand(S, *h.shape), yt)
             z = self.rsample(mean, lv)
-            rec = self.log_px(xs, self.decoder_params(z, yt))
+            rec = self.log_px(xs, self.decoder_params(z, yt), ms)
             inner = rec + log_normal(z) - log_normal(z, mean, lv)
             return inner.mean(0) - categorical_kl_uniform(log_q)
         # z_then_y: z_s ~ q(z|x), then y given (z_s, x)
@@ -292,11 +309,12 @@ class SSVAE(SequenceModel):
         if c.y_estimator == "enumerate":
             eye = torch.eye(K, dtype=h.dtype, device=h.device).expand(S, h.shape[0], K, K)
             rec = self.log_px(xs.unsqueeze(2),
-                              self.decoder_params(z.unsqueeze(2).expand(-1, -1, K, -1), eye))
+                              self.decoder_params(z.unsqueeze(2).expand(-1, -1, K, -1), eye),
+                              _lift(ms, 2))
             y_term = (log_q.exp() * (rec + log_py - log_q)).sum(-1)
             return (y_term + z_term).mean(0)
         yt = self.relaxed(log_q)
-        rec = self.log_px(xs, self.decoder_params(z, yt))
+        rec = self.log_px(xs, self.decoder_params(z, yt), ms)
         return (rec + z_term - categorical_kl_uniform(log_q)).mean(0)
 
     def relaxed(self, log_q: torch.Tensor) -> torch.Tensor:
@@ -304,9 +322,10 @@ class SSVAE(SequenceModel):
         u = torch.rand_like(log_q).clamp(1e-10, 1.0 - 1e-7)
         return torch.softmax((log_q - torch.log(-torch.log(u))) / self.config.temperature, -1)
 
-    def supervised_term(self, x: torch.Tensor, h: torch.Tensor, y: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(labelled objective, log q(y|x) estimate), each (B,), for rows with known ``y``."""
+    def supervised_term(self, x: torch.Tensor, h: torch.Tensor, y: torch.Tensor,
+                        x_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(labelled objective, log q(y|x) estimate), each (B,), for rows with known ``y``;
+        ``x_mask`` as in :meth:`unlabelled_term`."""
         c, S = self.config, self.config.samples
         y1 = self.onehot(y).expand(S, -1, -1)
         if c.inference == "y_then_z":  # proposal q(z|x,y): w_s = q(y|x), uniform
@@ -322,7 +341,7 @@ class SSVAE(SequenceModel):
             logits = self.y_logits(h.expand(S, *h.shape), z)
             log_qy_z = F.log_softmax(logits, -1).gather(-1, y.expand(S, -1)[..., None])[..., 0]
             log_qyz = log_r + log_qy_z
-        log_pxyz = (self.log_px(x.unsqueeze(0), self.decoder_params(z, y1))
+        log_pxyz = (self.log_px(x.unsqueeze(0), self.decoder_params(z, y1), _lift(x_mask, 0))
                     - math.log(self.K) + log_normal(z))
         return labelled_term(log_pxyz, log_qyz, log_r, c.alpha)
 
@@ -336,6 +355,7 @@ class SSVAE(SequenceModel):
             raise FactorseqError("likelihood=bernoulli needs data in [0, 1]; use "
                                  "--set train.scaler=minmax")
         y, mask = self._labels(batch, x)
+        xm = batch_mask(batch, x)  # gaps: 1 = observed (None: complete)
         h = self.features(x)
         n = x.shape[0]
         if self.config.objective == "classifier":
@@ -350,11 +370,11 @@ class SSVAE(SequenceModel):
         total = h.sum() * 0.0
         terms: dict[str, torch.Tensor] = {}
         if (~mask).any():
-            u = self.unlabelled_term(x[~mask], h[~mask])
+            u = self.unlabelled_term(x[~mask], h[~mask], _rows(xm, ~mask))
             total = total + u.sum()
             terms["unlabelled_elbo"] = u.mean().detach()
         if mask.any():
-            sup, log_qy = self.supervised_term(x[mask], h[mask], y[mask])
+            sup, log_qy = self.supervised_term(x[mask], h[mask], y[mask], _rows(xm, mask))
             total = total + self.config.gamma * sup.sum()
             terms["labelled_term"] = sup.mean().detach()
             terms["log_qy"] = log_qy.mean().detach()

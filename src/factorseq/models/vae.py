@@ -18,6 +18,7 @@ import dataclasses
 import torch
 
 from ..config import require
+from ..nn.masking import batch_mask
 from ..registry import register
 from .ae import AEConfig, CodeAutoencoder, sse
 from .base import gaussian_kl, reparameterize
@@ -68,15 +69,19 @@ class VAE(GaussianCodeAutoencoder):
     """Plain sequence VAE: Gaussian encoder and decoder, N(0, I) prior."""
 
     Config = VAEConfig
+    handles_missing = True  # the Gaussian likelihood sums over observed entries only
 
-    def window_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def window_terms(self, x: torch.Tensor, mask: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-window (recon, kl), each (batch,), of windows x (batch, time, features): the
-        squared error of a reparameterised reconstruction and KL(q(z|x) || N(0, I))."""
+        squared error of a reparameterised reconstruction over the observed entries (``mask``
+        (batch, time, features), 1 = observed; None = all) and KL(q(z|x) || N(0, I))."""
         mean, logvar = self.posterior(x)
         x_hat = self.decoder(reparameterize(mean, logvar))
-        return sse(x, x_hat), gaussian_kl(mean, logvar)
+        return sse(x, x_hat, mask), gaussian_kl(mean, logvar)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        recon, kl = (t.mean() for t in self.window_terms(batch["x"]))
+        x = batch["x"]
+        recon, kl = (t.mean() for t in self.window_terms(x, batch_mask(batch, x)))
         loss = self.config.recon_weight * recon + self.config.beta * kl
         return {"loss": loss, "recon": recon, "kl": kl}

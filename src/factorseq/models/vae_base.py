@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import require
 from ..nn.gaussian import MomentAccumulator, robust_cholesky
+from ..nn.masking import batch_mask, masked_mean, masked_sum
 from .base import (
     DECODES,
     ENCODES,
@@ -65,15 +66,22 @@ class VAEConfig(ModelConfig):
 NOISES = ("none", "diagonal", "full")
 
 
-def timevae_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+def timevae_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor,
+                                mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-window reconstruction error of the reference, shape (batch,).
 
     ``sum_{t,d} (x - x_hat)^2 + sum_t (mean_d x - mean_d x_hat)^2``: the squared error plus the
     squared error of the per-time-step mean over features (the reference's ``axis=[2]`` term),
     for ``x``/``x_hat`` of shape (batch, time, features).
+
+    With ``mask`` (same shape, 1 = observed) both sums run over observed entries only and the
+    step means are means over the features observed at that step (x and x_hat averaged over
+    the same features, so the term still compares like with like); a step with no observed
+    feature adds nothing. See :mod:`factorseq.nn.masking` for why the sum is not rescaled.
     """
-    err = (x - x_hat).pow(2).sum(dim=(1, 2))
-    err_mean = (x.mean(dim=2) - x_hat.mean(dim=2)).pow(2).sum(dim=1)
+    err = masked_sum((x - x_hat).pow(2), mask, (1, 2))
+    step = masked_mean(x, mask, 2) - masked_mean(x_hat, mask, 2)
+    err_mean = step.pow(2).sum(dim=1)
     return err + err_mean
 
 
@@ -86,6 +94,7 @@ class GaussianVAE(SequenceModel):
 
     Config = VAEConfig
     capabilities = frozenset({GENERATES, ENCODES, DECODES})
+    handles_missing = True  # the reconstruction term sums over observed entries only
     scaler = "minmax"  # the reference scales every data set with a MinMaxScaler
     encoder: nn.Module
     decoder: nn.Module
@@ -157,16 +166,18 @@ class GaussianVAE(SequenceModel):
 
         Per window: ``reconstruction_wt * R(x, decode(z)) + KL(q(z|x) || N(0, I))`` with
         z ~ q(z|x) reparameterised (the reference decodes a sample in training and validation)
-        and R = :func:`timevae_reconstruction_loss`. The reference's Keras ``train_step`` sums
-        both terms over the batch (``reduce_sum``); we divide by the batch size so the loss is
-        a per-window mean like every factorseq model: the gradient is scaled by 1/batch, which
-        Adam's normalised step leaves essentially unchanged (up to eps / grad clipping).
-        Returns ``loss`` and the batch means ``reconstruction`` (unweighted R) and ``kl``.
+        and R = :func:`timevae_reconstruction_loss` over the observed entries (``x_mask``;
+        the encoder sees the placeholders, the loss never asks for them). The reference's
+        Keras ``train_step`` sums both terms over the batch (``reduce_sum``); we divide by the
+        batch size so the loss is a per-window mean like every factorseq model: the gradient is
+        scaled by 1/batch, which Adam's normalised step leaves essentially unchanged (up to eps /
+        grad clipping). Returns ``loss`` and the batch means ``reconstruction`` (unweighted R)
+        and ``kl``.
         """
         x = batch["x"]
         mean, logvar = self.posterior(x)
         z = reparameterize(mean, logvar, generator)
-        recon = timevae_reconstruction_loss(x, self.decoder(z))
+        recon = timevae_reconstruction_loss(x, self.decoder(z), batch_mask(batch, x))
         kl = gaussian_kl(mean, logvar)
         total = self.config.reconstruction_wt * recon + kl
         return {"loss": total.mean(), "reconstruction": recon.mean(), "kl": kl.mean()}

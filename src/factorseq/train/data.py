@@ -59,9 +59,9 @@ def check_missing_support(model_cls: type, data: SequenceData) -> None:
     able = [n for n, c in registry_items().items() if getattr(c, "handles_missing", False)]
     name = getattr(model_cls, "name", model_cls.__name__)
     raise FactorseqError(f"model {name} cannot train on data with gaps (--impute mask keeps "
-                         f"{int((~data.x_mask).sum()):,} missing values): its loss ignores "
-                         f"x_mask; use --impute linear, ffill or mean, or a model that "
-                         f"handles missing values ({', '.join(able) or 'none yet'})")
+                         f"{int((~data.x_mask).sum()):,} missing values): its loss cannot leave "
+                         f"them out; impute first with --impute linear, ffill or mean, or use "
+                         f"a model that handles missing values ({', '.join(able) or 'none'})")
 
 
 def collate_batch(batch):
