@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,19 @@ def test_force_refuses_a_folder_that_is_not_a_run(data, tmp_path, capsys):
         assert snapshot(thesis) == before
     msg = user_error(capsys, "train", "timevae", "--data", data, "--out", thesis, "--force")
     assert "only a factorseq run" in msg and str(thesis) in msg
+
+
+def test_a_foreign_folder_at_the_staging_place_is_never_removed(data, run, capsys):
+    """A user's folder where --force would stage the new run: refused, and left intact (the
+    failed attempt removes only a staging folder it created itself)."""
+    staging = run.parent / f".{run.name}.factorseq-new"
+    staging.mkdir()
+    (staging / "config.json").write_text('{"mine": true}')  # a config, but not a run's
+    before, old = snapshot(staging), snapshot(run)
+    msg = user_error(capsys, "train", "timevae", "--data", data, "--out", run, "--force", *FAST)
+    assert "not factorseq's" in msg, msg
+    assert snapshot(staging) == before and snapshot(run) == old
+    shutil.rmtree(staging)  # the test's own folder: the shared run fixture stays clean
 
 
 def test_force_with_bad_data_or_settings_keeps_the_old_run(data, run, capsys):

@@ -49,7 +49,7 @@ def _clear(path: Path) -> None:
     """Remove a staging folder factorseq left behind (empty, or holding a run's config)."""
     if not path.exists():
         return
-    if not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG).is_file()):
+    if not path.is_dir() or (any(path.iterdir()) and not is_run(path)):
         raise FactorseqError(f"{path} is in the way and is not factorseq's; move it away")
     shutil.rmtree(path)
 
@@ -62,13 +62,17 @@ class Target:
     out: Path
     work: Path
     replaces: bool = False
+    created: bool = False  # this attempt made ``work`` (only then may it remove it)
 
     def prepare(self) -> Path:
         """Create the folder training writes into (main process only); return it."""
         if not is_child_process():
             if self.replaces:
                 _clear(self.work)
-            self.work.mkdir(parents=True, exist_ok=True)
+                self.work.mkdir(parents=True)
+                self.created = True
+            else:
+                self.work.mkdir(parents=True, exist_ok=True)
         return self.work
 
     @contextlib.contextmanager
@@ -98,8 +102,8 @@ class Target:
 
     def abandon(self) -> None:
         """Drop a replacement attempt (the old run stays); a run trained in place is kept."""
-        if self.replaces and not is_child_process():
-            shutil.rmtree(self.work, ignore_errors=True)
+        if self.replaces and self.created and not is_child_process():
+            shutil.rmtree(self.work, ignore_errors=True)  # the staging folder prepare() made
 
 
 def plan_target(out: Path, *, force: bool, resume: bool) -> Target:
