@@ -34,7 +34,7 @@ from ..nn.diffusion import GaussianDiffusion, diffusion_ts_loss
 from ..nn.diffusion_ts_blocks import DiffusionTSDenoiser
 from ..nn.masking import batch_mask
 from ..registry import register
-from .base import DECODES, DECOMPOSES, ENCODES, GENERATES, ModelConfig, SequenceModel
+from .base import DECODES, DECOMPOSES, ENCODES, GENERATES, ModelConfig, SequenceModel, _count
 from .outputs import CodeSpec, Decomposition
 
 # The reference's per-data-set configs (Config/*.yaml): architecture and diffusion steps;
@@ -266,13 +266,12 @@ class DiffusionTS(SequenceModel):
         """Draw ``n`` windows (n, time, features), [0, 1]-scaled space, with the configured
         sampler (``sampler``/``steps``/``eta``/``spacing`` override it for this call; the
         contract's :meth:`sample` uses the configured one)."""
-        if int(n) != n or n < 1:
-            raise FactorseqError(f"number of samples must be a positive integer, got {n}")
+        n = _count(n)  # the contract's own check of a window count
         c = self.config
         sampler = sampler or c.sampler
         if sampler not in ("ddim", "ancestral"):
             raise FactorseqError(f"sampler must be ddim or ancestral, got {sampler!r}")
-        x_T = torch.randn((int(n), c.seq_len, c.n_features), generator=generator,
+        x_T = torch.randn((n, c.seq_len, c.n_features), generator=generator,
                           device=generator.device if generator is not None else self.device)
         x_T = x_T.to(self.device)
         clip = 1.0 if c.clip else None
