@@ -32,7 +32,7 @@ import torch
 
 from factorseq.checkpoint import Run, load, read_config
 from factorseq.config import build
-from factorseq.data.scaler import Scaler
+from factorseq.data.scaler import MinMaxScaler, Scaler
 from factorseq.metrics.timegan import discriminative_scores
 from factorseq.models.diffusion_ts import DiffusionTS, DiffusionTSConfig
 from factorseq.registry import get_model_class
@@ -93,14 +93,27 @@ def speed(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def validation_windows(run) -> np.ndarray:
-    """The run's held-out validation windows, [0, 1]-scaled (the split fit() made)."""
+def validation_windows(run, raw: bool = False) -> np.ndarray:
+    """The run's held-out validation windows (the split fit() made), in the run's scaled
+    space, or in the data's units with ``raw``."""
     train_cfg = build(TrainConfig, run.config["train_config"], what="train config")
     data = run.load_data()
     _, val = split(data, train_cfg.val_fraction, train_cfg.seed)
     if val is None:
         raise SystemExit("the run has no validation split (val_fraction 0)")
-    return np.asarray(run.scaler.transform(val.x), dtype=np.float32)
+    return np.asarray(val.x if raw else run.scaler.transform(val.x), dtype=np.float32)
+
+
+def protocol_space(run, real: np.ndarray, synth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled validation windows and samples in the space ``factorseq evaluate`` scores in:
+    the run's own MinMax space, or for another scaler (quantile) a MinMax fitted on all the
+    run's windows; raw units when the data set declares it (TimeGAN's sines)."""
+    if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
+        return run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
+    if run.scaler.kind == "minmax":
+        return real, synth
+    mm = MinMaxScaler().fit(run.load_data().x)
+    return (mm.transform(run.scaler.inverse_transform(a)) for a in (real, synth))
 
 
 def load_run(path: Path, ckpt: Path | None):
@@ -130,8 +143,9 @@ def score(args: argparse.Namespace) -> dict:
                   for i in range(0, n, 4096)]
     wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
     synth = np.concatenate(chunks).astype(np.float32)
-    if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
-        real, synth = run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
+    if run.scaler.kind != "minmax":  # the validation windows themselves, not a round trip
+        real = run.scaler.transform(validation_windows(run, raw=True))
+    real, synth = protocol_space(run, real, synth)
     disc = discriminative_scores(real, synth, seeds=list(range(args.seeds)),
                                  iterations=args.iterations)
     row = {"run": str(args.run), "ckpt": str(args.ckpt) if args.ckpt else None,

@@ -4,6 +4,8 @@ Every array is (windows, time, features); tables are (time, features).
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,6 +76,37 @@ def test_minmax_hits_zero_and_one():
     s = StandardScaler().fit_transform(x)
     np.testing.assert_allclose(s.reshape(-1, 3).mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(s.reshape(-1, 3).std(0), 1, atol=1e-4)
+
+
+def test_quantile_scaler_maps_to_ranks_and_back_to_observed_levels():
+    from factorseq.data.scaler import QuantileScaler
+
+    rng = np.random.default_rng(0)
+    heavy = rng.pareto(1.5, (300, 12))  # a heavy tail: MinMax would squeeze the bulk near 0
+    levels = 10.0 * rng.integers(0, 4, (300, 12)) * (rng.random((300, 12)) < 0.4)  # 60 % zeros
+    x = np.stack([heavy, levels], -1)
+    s = QuantileScaler().fit(x)
+    z = s.transform(x)
+    assert z.shape == x.shape and z.min() >= 0 and z.max() <= 1
+    # uniform output: the heavy channel's median sits at 0.5 (hand: the CDF at the median)
+    assert abs(np.median(z[..., 0]) - 0.5) < 0.01
+    np.testing.assert_allclose(s.inverse_transform(z)[..., 0], heavy, rtol=1e-3, atol=1e-3)
+    # values in [0, 1], and beyond it, map back onto the observed levels 0, 10, 20, 30 (all
+    # but those in the 1/999-wide steps of the quantile grid between two levels)
+    u = rng.uniform(-0.2, 1.2, (50, 12, 2))
+    back = s.inverse_transform(u)[..., 1]
+    assert np.isin(back, [0.0, 10.0, 20.0, 30.0]).mean() > 0.98
+    # 60 % zeros: the lower 55 % of the range is one flat stretch at 0
+    assert (s.inverse_transform(np.full((1, 1, 2), 0.55))[..., 1] == 0).all()
+    again = Scaler.from_dict(json.loads(json.dumps(s.to_dict())))  # JSON, no pickle
+    np.testing.assert_allclose(again.transform(x), z, atol=1e-6)
+    np.testing.assert_allclose(again.inverse_transform(u), s.inverse_transform(u), atol=1e-6)
+    mask = np.ones(x.shape, bool)
+    mask[:150] = False  # the placeholders of never-observed entries do not move the quantiles
+    moved = x.copy()
+    moved[:150] = 1e9
+    np.testing.assert_allclose(QuantileScaler().fit(moved, mask).transform(x[150:]),
+                               QuantileScaler().fit(x[150:]).transform(x[150:]), atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- keep_labels

@@ -299,3 +299,20 @@ def test_evaluation_space_follows_the_data_or_the_option():
     assert got_raw["predictive_real"]["mean"] < got_scaled["predictive_real"]["mean"]
     with pytest.raises(FactorseqError, match="space must be scaled or raw"):
         cls(run, space="log")
+
+
+def test_scores_are_in_the_protocols_minmax_space_whatever_the_models_scaler():
+    """A run trained on quantile (or standardised) inputs is scored in TimeGAN's [0, 1] MinMax
+    space of the real windows, not in its own preprocessing's space."""
+    from factorseq.data.scaler import QuantileScaler
+
+    raw = 3.0 * sines(80) - 1.0
+    minmax_run, quantile_run = FakeRun(raw), FakeRun(raw)
+    quantile_run.scaler = QuantileScaler().fit(raw)
+    cls = get_evaluator("generative")
+    got = [cls(r, _Data(raw), repeats=1, samples=raw[::-1].copy(), **FAST).real_and_synthetic()
+           for r in (minmax_run, quantile_run)]
+    for a, b in zip(got[0], got[1], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(got[1][0], MinMaxScaler().fit_transform(raw), atol=1e-5)
+    assert not np.allclose(got[1][0], quantile_run.scaler.transform(raw), atol=1e-2)

@@ -185,5 +185,74 @@ class StandardScaler(Scaler):
         return s
 
 
+@_register
+class QuantileScaler(Scaler):
+    """Each feature through its empirical CDF to [0, 1] (scikit-learn's QuantileTransformer,
+    uniform output; TabDDPM's numerical preprocessing uses its normal-output twin).
+
+    A heavy tail is spread over the range instead of squeezing the bulk into a corner, and a
+    value held by many entries (an exact 0, readings on a 10-unit grid) becomes a flat stretch
+    of the inverse map, so generated values fall back on the observed levels. The map is
+    monotone per feature: the order of values over time is kept.
+    """
+
+    kind = "quantile"
+
+    def __init__(self, n_quantiles: int = 1000, max_rows: int = 200_000) -> None:
+        self.n_quantiles, self.max_rows = n_quantiles, max_rows
+        self.qt_: Any = None
+
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> QuantileScaler:
+        from sklearn.preprocessing import QuantileTransformer
+
+        rng = np.random.default_rng(0)
+        rows = [c.reshape(-1, c.shape[-1]) for c in _chunks(x, mask)]
+        flat = np.concatenate(rows)
+        _no_observed((~np.isnan(flat)).sum(0))
+        if len(flat) > self.max_rows:  # a seeded subset: quantiles need no more
+            flat = flat[rng.choice(len(flat), self.max_rows, replace=False)]
+        # NaN (never observed) entries are left out of the quantiles by scikit-learn
+        self.qt_ = QuantileTransformer(n_quantiles=min(self.n_quantiles, len(flat)),
+                                       output_distribution="uniform", subsample=None,
+                                       random_state=0).fit(flat)
+        return self
+
+    def _apply(self, x: np.ndarray, inverse: bool) -> np.ndarray:
+        if self.qt_ is None:
+            raise FactorseqError("scaler is not fitted")
+        x = np.asarray(x, dtype=np.float64)
+        check_shape("x", x, None, features=self.qt_.n_features_in_)
+        flat = x.reshape(-1, x.shape[-1])
+        if inverse:  # model outputs may leave [0, 1]; the CDF's range is [0, 1]
+            out = self.qt_.inverse_transform(np.clip(flat, 0.0, 1.0))
+        else:
+            out = self.qt_.transform(flat)
+        return out.reshape(x.shape).astype(np.float32)
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        return self._apply(x, inverse=False)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        return self._apply(x, inverse=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_quantiles": self.n_quantiles,
+                "quantiles": self.qt_.quantiles_.tolist(),
+                "references": self.qt_.references_.tolist()}
+
+    @classmethod
+    def _from_state(cls, d: dict[str, Any]) -> QuantileScaler:
+        from sklearn.preprocessing import QuantileTransformer
+
+        s = cls(int(d["n_quantiles"]))
+        q = np.asarray(d["quantiles"], dtype=np.float64)
+        qt = QuantileTransformer(n_quantiles=len(q), output_distribution="uniform")
+        # the fitted state scikit-learn's transform reads (no pickle: JSON arrays)
+        qt.quantiles_, qt.references_ = q, np.asarray(d["references"], dtype=np.float64)
+        qt.n_quantiles_, qt.n_features_in_ = len(q), q.shape[1]
+        s.qt_ = qt
+        return s
+
+
 def make_scaler(kind: str) -> Scaler:
     return SCALERS.get(kind)()

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..data.scaler import MinMaxScaler
 from ..errors import FactorseqError, ShapeError
 from ..registry import Registry
 from .gaps import CHOICES as REAL_CHOICES
@@ -102,10 +103,10 @@ class GenerativeEvaluator(Evaluator):
     synthetic, test on real), each ``repeats`` times (seeds ``seed .. seed + repeats - 1``),
     plus the predictive score of a GRU trained on the real data itself (the reference line).
 
-    Real windows are ``run.scaler.transform(data.x)``; synthetic ones are the given raw-unit
-    ``samples`` scaled the same way, else ``run.sample(len(real), seed=seed)``. Scores are
-    computed in the [0, 1]-scaled space (the MinMax scaler of TimeGAN's protocol). With fewer
-    (or more) synthetic than real windows, the discriminator sees min(N, M) of each.
+    Real windows are ``data.x`` in TimeGAN's [0, 1] MinMax space (the run's scaler when it is
+    MinMax, else one fitted on those windows: see ``score_scaler``); synthetic ones are the
+    given raw-unit ``samples`` scaled the same way, else ``run.sample(len(real), seed=seed)``.
+    With fewer (or more) synthetic than real windows, the discriminator sees min(N, M) of each.
 
     ``evaluate()`` returns ``discriminative``, ``predictive``, ``predictive_real`` (each
     ``{mean, std, values}``), ``n_real``, ``n_synthetic``, ``repeats``, ``seed``, ``protocol``
@@ -182,19 +183,32 @@ class GenerativeEvaluator(Evaluator):
             x, self._real_info = real_windows(self.data, self.options["real_windows"],
                                               self.options["min_complete"])
             self._raw_real = x
+            sc = self.score_scaler(x)
             if self.samples is not None:
                 raw = np.asarray(self.samples, dtype=np.float32)
                 _check_pair(x, raw)  # before the scaler sees a wrong feature count
-                synthetic = self.run.scaler.transform(raw)
-            else:
+                synthetic = sc.transform(raw)
+            elif sc is self.run.scaler:  # the model's own space is the protocol's
                 synthetic = self.run.sample(len(x), seed=self.seed, scaled=True)
-            real = np.asarray(self.run.scaler.transform(x), dtype=np.float32)
+            else:
+                synthetic = sc.transform(self.run.sample(len(x), seed=self.seed))
+            real = np.asarray(sc.transform(x), dtype=np.float32)
             synthetic = np.asarray(synthetic, dtype=np.float32)
             if self.space == "raw":  # score in the data's own units (TimeGAN's sines)
-                real, synthetic = x, self.run.scaler.inverse_transform(synthetic)
+                real, synthetic = x, sc.inverse_transform(synthetic)
             _check_pair(real, synthetic)
             self._arrays = real, synthetic
         return self._arrays
+
+    def score_scaler(self, x: np.ndarray | None = None) -> Any:
+        """TimeGAN's [0, 1] MinMax space: the run's own scaler when it is MinMax, else (a run
+        trained on quantile or standardised inputs) a MinMax fitted on the real windows, so
+        that scores never depend on the model's preprocessing."""
+        if getattr(self, "_score_scaler", None) is None:
+            own = self.run.scaler
+            self._score_scaler = own if own.kind == "minmax" else \
+                MinMaxScaler().fit(self._raw_real if x is None else x)
+        return self._score_scaler
 
     def evaluate(self) -> dict[str, Any]:
         real, synthetic = self.real_and_synthetic()
@@ -256,7 +270,7 @@ class GenerativeEvaluator(Evaluator):
                 out.update(dcr=None, membership_auc=None,
                            privacy_skipped="the run has no validation split to hold out")
             else:
-                scale = (lambda a: a) if self.space == "raw" else self.run.scaler.transform
+                scale = (lambda a: a) if self.space == "raw" else self.score_scaler().transform
                 train, holdout = (np.asarray(scale(a), dtype=np.float32) for a in split)
                 out.update(privacy_scores(train, holdout, synthetic, seeds=seeds))
             seconds["privacy"] = round(time.perf_counter() - t0, 2)
@@ -269,7 +283,8 @@ class GenerativeEvaluator(Evaluator):
         names = getattr(self.data, "feature_names", None)
         # sample windows in the data's own units; the 2-D views in the scaled space (TimeGAN)
         raw_real = self._raw_real  # the windows scored against (complete or imputed)
-        raw_syn = np.asarray(self.run.scaler.inverse_transform(synthetic), dtype=np.float32)
+        raw_syn = synthetic if self.space == "raw" else np.asarray(
+            self.score_scaler().inverse_transform(synthetic), dtype=np.float32)
         figs = [("real vs synthetic windows",
                  samples_figure(raw_real, raw_syn, names, seed=self.seed))]
         for title, fig in pca_tsne_figures(real, synthetic, n=self.options["plot_windows"],
