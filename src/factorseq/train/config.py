@@ -32,9 +32,11 @@ class TrainConfig:
     without an improvement larger than ``min_delta``) ends most runs well before it, and the
     weights of the best validation epoch are kept. The learning rate is multiplied by
     ``lr_factor`` after ``lr_patience`` epochs on a plateau. ``scaler`` overrides the data
-    set's / model's preprocessing (``minmax``, ``standard``, ``none``). ``threads`` is torch's
-    intra-op thread count per process: 1 by default, because these models are small and a
-    second thread fighting other work for 2 cores slows training by an order of magnitude
+    set's / model's preprocessing (``minmax``, ``standard``, ``quantile``: each feature
+    through its empirical CDF, for heavy tails and values on a few levels; ``none``).
+    ``threads`` is torch's intra-op thread count per process: 1 by default, because these
+    models are small and a second thread fighting other work for 2 cores slows training by an
+    order of magnitude
     (measured: BENCHMARKS.md); ``null`` lets torch use every core; it is restored when
     training ends. ``max_minutes`` stops training after that much wall-clock time (the weights
     kept are chosen as at any other end). ``early_stopping`` false runs every epoch (models
