@@ -9,6 +9,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from factorseq.data.container import SequenceData
 from factorseq.errors import FactorseqError, ShapeError
 from factorseq.metrics.gaps import fill_within_windows, real_windows
 from factorseq.models.ae import sse
+from factorseq.models.dsvae import dsvae_terms
 from factorseq.models.fhvae import fhvae_terms
 from factorseq.models.vae_base import timevae_reconstruction_loss
 from factorseq.nn.masking import batch_mask, masked_mean, masked_sum
@@ -39,6 +41,7 @@ SMALL = {
     "fhvae": ({"hidden": 8, "layers": 1, "z1_dim": 2, "z2_dim": 2, "sequences_per_round": 4},
               "dec_gauss"),
     "ssvae": ({"hidden": 8, "n_classes": 3}, "decoder"),
+    "dsvae": ({"hidden": 8, "f_dim": 2, "z_dim": 2}, "decoder"),
     "diffusion_ts": ({"d_model": 8, "enc_layers": 1, "dec_layers": 1, "heads": 2,
                       "timesteps": 20}, "denoiser"),
 }
@@ -118,6 +121,39 @@ def test_fhvae_log_likelihood_sums_over_observed_entries():
     assert float(got) == pytest.approx(want)
 
 
+def test_dsvae_log_likelihood_sums_over_observed_entries():
+    mean, logvar = torch.zeros_like(X), torch.tensor([0.0, math.log(2.0)])
+    f, z = torch.zeros(1, 2), torch.zeros(1, 2, 2)
+    got = dsvae_terms(X, mean, logvar, f, f, z, z, z, z, x_mask=M)["log_px"]
+    # observed: x=1 and x=3 in feature 0 (s^2 = 1), x=4 in feature 1 (s^2 = 2)
+    want = (-0.5 * (math.log(2 * math.pi) + 1.0) - 0.5 * (math.log(2 * math.pi) + 9.0)
+            - 0.5 * (math.log(2 * math.pi) + math.log(2.0) + 16.0 / 2.0))
+    assert float(got) == pytest.approx(want)
+    moved = torch.where(M == 1, X, torch.full_like(X, 1e6))  # a placeholder changes nothing
+    assert float(dsvae_terms(moved, mean, logvar, f, f, z, z, z, z, x_mask=M)["log_px"]) \
+        == pytest.approx(want)
+    unmasked = dsvae_terms(X, mean, logvar, f, f, z, z, z, z)["log_px"]
+    assert float(unmasked) == pytest.approx(want - 0.5 * (math.log(2 * math.pi)
+                                                           + math.log(2.0) + 4.0 / 2.0))
+
+
+def test_dsvae_likelihood_variance_from_observed_entries_only():
+    model = make("dsvae", seq_len=2, n_features=2)
+    zero = torch.zeros_like(X)
+    # the mean squared residual per feature: feature 0 (1 + 9) / 2, feature 1 16 (the 2 left
+    # out), against (4 + 16) / 2 unmasked
+    got = model.likelihood_logvar(X, zero, M)
+    torch.testing.assert_close(got, torch.tensor([math.log(5.0), math.log(16.0)]))
+    torch.testing.assert_close(model.likelihood_logvar(X, zero),
+                               torch.tensor([math.log(5.0), math.log(10.0)]))
+    moved = torch.where(M == 1, X, torch.full_like(X, 1e6))
+    torch.testing.assert_close(model.likelihood_logvar(moved, zero, M), got)
+    # a feature never observed in the batch: the floor (and it adds nothing to log_px)
+    none = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    floor = model.likelihood_logvar(X, zero, none)
+    assert float(floor[1]) == model.config.min_logvar
+
+
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 def test_ssvae_log_px_by_hand(likelihood):
     model = make("ssvae", seq_len=2, n_features=2, likelihood=likelihood)
@@ -138,7 +174,7 @@ def test_ssvae_log_px_by_hand(likelihood):
 def test_the_models_that_honour_the_mask():
     # adversarial models stay out: their discriminators would learn the placeholders
     assert {"ae", "vae", "aae", "vae_dense", "vae_conv", "timevae", "fhvae", "ssvae",
-            "diffusion_ts"} <= set(MASKED)
+            "diffusion_ts", "dsvae"} <= set(MASKED)
     assert not {"gan", "timegan", "vaegan", "dann"} & set(MASKED)
 
 
@@ -272,6 +308,20 @@ def test_cli_train_sample_evaluate_report_with_impute_mask(tmp_path, capsys):
     assert cli("report", run, "--out", tmp_path / "r.html", "--metrics", tmp_path / "c.json") == 0
     page = (tmp_path / "r.html").read_text()
     assert "Missing values" in page and "18.8%" in page  # f1: 72 of 384 values
+
+
+def test_cli_dsvae_trains_on_gaps_and_samples_complete_windows(tmp_path):
+    data, run = _gappy_npz(tmp_path), tmp_path / "run"
+    assert cli("train", "dsvae", "--data", data, "--impute", "mask", "--epochs", 1,
+               "--batch-size", 8, "--out", run, "--set", "hidden=8", "--set", "f_dim=2",
+               "--set", "z_dim=2") == 0
+    assert json.loads((run / "config.json").read_text())["data_schema"]["impute"] == "mask"
+    log = pd.read_csv(run / "logs" / "metrics.csv")
+    assert np.isfinite(log["val_log_px"].dropna()).all() and log["val_log_px"].notna().any()
+    assert cli("sample", run, "--n", 4, "--out", tmp_path / "s.npz") == 0
+    with np.load(tmp_path / "s.npz") as z:
+        s = z["data"]
+    assert s.shape == (4, 8, 2) and np.isfinite(s).all()
 
 
 def test_cli_refuses_an_adversarial_model_on_gaps(tmp_path, capsys):

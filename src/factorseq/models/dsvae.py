@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..nn.masking import batch_mask, masked_mean, masked_sum
 from ..registry import register
 from .base import (
     DECODES,
@@ -93,14 +94,16 @@ class DSVAEConfig(ModelConfig):
 
 def dsvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
                 f_mean: torch.Tensor, f_logvar: torch.Tensor, z_mean: torch.Tensor,
-                z_logvar: torch.Tensor, prior_mean: torch.Tensor, prior_logvar: torch.Tensor
-                ) -> dict[str, torch.Tensor]:
+                z_logvar: torch.Tensor, prior_mean: torch.Tensor, prior_logvar: torch.Tensor,
+                x_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-window terms of the DSVAE bound, each (batch,).
 
     x, x_mean: (batch, time, features), x_logvar broadcastable to them; f_*: (batch, f_dim);
-    z_* and prior_*: (batch, time, z_dim), the posterior and the prior p(z_t | z_<t) per step.
-    ``elbo = log_px - kl_f - kl_z``."""
-    log_px = (-0.5 * (_LOG_2PI + x_logvar + (x - x_mean) ** 2 / x_logvar.exp())).sum((1, 2))
+    z_* and prior_*: (batch, time, z_dim), the posterior and the prior p(z_t | z_<t) per step;
+    x_mask: like x, 1 = observed: log_px is then the log-likelihood of the observed entries
+    (:mod:`factorseq.nn.masking`). ``elbo = log_px - kl_f - kl_z``."""
+    log_px = masked_sum(-0.5 * (_LOG_2PI + x_logvar + (x - x_mean) ** 2 / x_logvar.exp()),
+                        x_mask, (1, 2))
     kl_f = gaussian_kl(f_mean, f_logvar)
     kl_z = gaussian_kl(z_mean, z_logvar, prior_mean, prior_logvar).sum(1)
     return {"elbo": log_px - kl_f - kl_z, "log_px": log_px, "kl_f": kl_f, "kl_z": kl_z}
@@ -114,6 +117,7 @@ class DSVAE(SequenceModel):
     Config = DSVAEConfig
     capabilities = frozenset({GENERATES, ENCODES, DECODES, FACTORS})
     scaler = "standard"
+    handles_missing = True  # log p(x_t | z_t, f) and its variance read observed entries only
 
     def __init__(self, config: DSVAEConfig) -> None:
         super().__init__(config)
@@ -170,29 +174,40 @@ class DSVAE(SequenceModel):
         """Mean of p(x_t | z_t, f), (batch, time, features), each frame from its own z_t."""
         return self.decoder(torch.cat([z, f.unsqueeze(1).expand(-1, z.shape[1], -1)], -1))
 
-    def likelihood_logvar(self, x: torch.Tensor, x_mean: torch.Tensor) -> torch.Tensor:
+    def likelihood_logvar(self, x: torch.Tensor, x_mean: torch.Tensor,
+                          x_mask: torch.Tensor | None = None) -> torch.Tensor:
         """log s^2 per feature (features,): fixed, or the batch's mean squared residual of each
         feature (x, x_mean: (batch, time, features)), the variance maximising its likelihood;
-        floored at ``min_logvar``."""
+        floored at ``min_logvar``. With ``x_mask`` (like x, 1 = observed) the mean runs over
+        observed entries only, the maximiser of the observed entries' likelihood (a feature
+        with none in the batch gets the floor and adds nothing to log_px)."""
         c = self.config
         if c.likelihood_std is not None:
             return torch.full((c.n_features,), 2.0 * math.log(c.likelihood_std), device=x.device)
-        return ((x - x_mean) ** 2).mean((0, 1)).detach().log().clamp(min=c.min_logvar)
+        sq = (x - x_mean) ** 2
+        if x_mask is None:
+            msr = sq.mean((0, 1))
+        else:  # the (batch, time) pairs as one axis: masked_mean reduces one dim
+            msr = masked_mean(sq.flatten(0, 1), x_mask.flatten(0, 1), 0)
+        return msr.detach().log().clamp(min=c.min_logvar)
 
     # --- objective ------------------------------------------------------------------------
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Negative ELBO per window ``x`` (batch, time, features), batch mean; terms
-        ``log_px``, ``kl_f``, ``kl_z`` (per window) are logged beside it."""
+        ``log_px``, ``kl_f``, ``kl_z`` (per window) are logged beside it. With gaps
+        (``x_mask``, 1 = observed) log_px is the log-likelihood of the observed entries; the
+        encoders see the placeholders, the loss never asks for them."""
         x = batch["x"]
         self.check_input(x)
+        x_mask = batch_mask(batch, x)
         f_mean, f_logvar = self.q_f(x)
         f = reparameterize(f_mean, f_logvar)
         z_mean, z_logvar = self.q_z(x, f)
         z = reparameterize(z_mean, z_logvar)
         p_mean, p_logvar = self.prior_z(z)
         x_mean = self.p_x(z, f)
-        terms = dsvae_terms(x, x_mean, self.likelihood_logvar(x, x_mean), f_mean, f_logvar,
-                            z_mean, z_logvar, p_mean, p_logvar)
+        terms = dsvae_terms(x, x_mean, self.likelihood_logvar(x, x_mean, x_mask), f_mean,
+                            f_logvar, z_mean, z_logvar, p_mean, p_logvar, x_mask)
         return {"loss": -terms["elbo"].mean(), **{k: v.mean().detach() for k, v in terms.items()
                                                   if k != "elbo"}}
 
