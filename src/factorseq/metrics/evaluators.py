@@ -164,6 +164,7 @@ class GenerativeEvaluator(Evaluator):
                                  f"integer >= 0, got {it!r}")
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._real_info: dict[str, Any] = {}
+        self._score_scaler: Any = None
 
     @property
     def space(self) -> str:
@@ -204,7 +205,7 @@ class GenerativeEvaluator(Evaluator):
         """TimeGAN's [0, 1] MinMax space: the run's own scaler when it is MinMax, else (a run
         trained on quantile or standardised inputs) a MinMax fitted on the real windows, so
         that scores never depend on the model's preprocessing."""
-        if getattr(self, "_score_scaler", None) is None:
+        if self._score_scaler is None:
             own = self.run.scaler
             self._score_scaler = own if own.kind == "minmax" else \
                 MinMaxScaler().fit(self._raw_real if x is None else x)
