@@ -423,3 +423,4 @@ def test_style_leakage_is_chance_for_an_independent_code_and_one_for_the_label()
     y_rare = y.copy()
     y_rare[0] = 10  # a class predicted once is left out instead of failing the probe
     assert style_leakage(np.eye(11)[y_rare], y_rare)["probe"] > 0.99
+
