@@ -358,7 +358,7 @@ def main() -> None:
                 r = merge_draws(*key, args.draws or 5, tuple(args.set)) or run_cell(
                     *key, args.draws or 5, True, tuple(args.set))
                 m = r["metrics"]
-                print(f"{data} alpha={alpha:g}: accuracy {_ms(m['accuracy'])} vs baseline "
+                print(f"{data} alpha={_a(alpha)}: accuracy {_ms(m['accuracy'])} vs baseline "
                       f"{_ms(m['baseline_accuracy'])}", flush=True)
             continue
         for n in args.labels:
