@@ -63,7 +63,8 @@ class SSVAEConfig(ModelConfig):
     backbone: str = "gru"  # gru | conv over (time, features), mlp for flat vectors
     inference: str = "y_then_z"  # q(y|x) q(z|x,y) | "z_then_y": q(z|x) q(y|z,x)
     y_estimator: str = "enumerate"  # exact sum over classes | "relaxed" (Gumbel-softmax)
-    alpha: float = 0.1  # extra weight of log q(y|x) on labelled rows (paper: 0.1)
+    alpha: float = 0.1  # extra weight of log q(y|x) on labelled rows (paper: 0.1; kept by
+    # K-fold validation on the N labels of digits, see benchmarks/SSVAE_RESULTS.md)
     gamma: float = 1.0  # weight of the labelled term against the unlabelled one
     samples: int = 1
     temperature: float = 0.67  # Concrete temperature for y_estimator="relaxed"
