@@ -49,7 +49,7 @@ def test_encode_any_encoding_model(runs):
     assert cli("encode", ss, "--out", root / "ss.parquet") == 0
     df = pd.read_parquet(root / "ss.parquet")
     assert {"z_0", "z_1", "y", "probs_0", "probs_2"} <= set(df.columns)
-    assert np.allclose(df[["probs_0", "probs_1", "probs_2"]].sum(1), 1.0, atol=1e-5)
+    assert np.allclose(df[["probs_0", "probs_1", "probs_2"]].sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_generate_by_factor_from_the_command_line(runs, capsys):
