@@ -117,6 +117,47 @@ def test_a_failing_replacement_leaves_the_old_run(data, run, monkeypatch):
     assert snapshot(run) == before and leftovers(run.parent) == []
 
 
+def test_a_run_replaced_by_a_users_folder_during_training_is_never_moved(run, tmp_path):
+    """--force checked ``out`` was a run when training started; if the user put their own
+    folder there meanwhile, the swap refuses, their files stay, and the new run is kept."""
+    from factorseq.train.outputs import plan_target
+
+    out = tmp_path / "r"
+    shutil.copytree(run, out)
+    target = plan_target(out, force=True, resume=False)
+    assert target.replaces
+    work = target.prepare()
+    (work / "model.safetensors").write_bytes(b"new run")
+    shutil.rmtree(out)
+    out.mkdir()
+    (out / "thesis.txt").write_text("mine")  # the user's folder, in the run's place
+    with pytest.raises(FactorseqError, match="no longer a factorseq run"):
+        target.commit()
+    target.abandon()  # what fit() does after a failure: it must keep the new run
+    assert (out / "thesis.txt").read_text() == "mine" and os.listdir(out) == ["thesis.txt"]
+    assert (work / "model.safetensors").read_bytes() == b"new run"
+
+
+def test_a_failed_swap_puts_the_old_run_back(run, tmp_path, monkeypatch):
+    from factorseq.train import outputs
+
+    out = tmp_path / "r"
+    shutil.copytree(run, out)
+    target = outputs.plan_target(out, force=True, resume=False)
+    target.prepare()
+    real = os.rename
+
+    def rename(src, dst):
+        if Path(src) == target.work:
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "rename", rename)
+    with pytest.raises(OSError, match="disk full"):
+        target.commit()
+    assert snapshot(out) == snapshot(run) and leftovers(tmp_path) == [target.work.name]
+
+
 # --- every output all or nothing --------------------------------------------------------------
 
 def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):

@@ -5,7 +5,9 @@
 * ``--force`` replaces only a factorseq run (a folder with a factorseq ``config.json``), and
   only once the new run has trained: training writes into a hidden sibling folder
   (``.NAME.factorseq-new``) that is swapped in at the end; a failed, diverged or interrupted
-  attempt leaves the old run as it was.
+  attempt leaves the old run as it was. At the swap ``--out`` is checked again: if it is no
+  longer a run (the user put a folder there meanwhile) nothing is moved and the new run stays in
+  the staging folder; a failed swap puts the old run back.
 * A new run (absent or empty ``--out``) trains in place, so that ``--resume`` can continue it
   after an interruption.
 
@@ -92,11 +94,22 @@ class Target:
         """Put the trained run at ``out``: the old run is moved aside, the new one renamed into
         place, then the old one removed. Returns ``out``."""
         if self.replaces and not is_child_process():
+            if self.out.exists() and not is_run(self.out):
+                # changed while training: never move or remove what is not a factorseq run
+                self.created = False  # the new run stays where it is (abandon() keeps it)
+                raise FactorseqError(f"{self.out} is no longer a factorseq run, so it was left "
+                                     f"alone; the new run is in {self.work}")
             old = _sibling(self.out, "old")
             _clear(old)
-            os.rename(self.out, old)
-            os.rename(self.work, self.out)
-            shutil.rmtree(old, ignore_errors=True)
+            if self.out.exists():
+                os.rename(self.out, old)
+            try:
+                os.rename(self.work, self.out)
+            except OSError:
+                if old.exists():
+                    os.rename(old, self.out)  # the old run back in its place
+                raise
+            shutil.rmtree(old, ignore_errors=True)  # the run renamed aside just above
             self.replaces, self.work = False, self.out
         return self.out
 
