@@ -32,7 +32,8 @@ import torch
 
 from factorseq.checkpoint import Run, load, read_config
 from factorseq.config import build
-from factorseq.data.scaler import MinMaxScaler, Scaler
+from factorseq.data.scaler import Scaler
+from factorseq.metrics.evaluators import protocol_scaler
 from factorseq.metrics.timegan import discriminative_scores
 from factorseq.models.diffusion_ts import DiffusionTS, DiffusionTSConfig
 from factorseq.registry import get_model_class
@@ -112,7 +113,7 @@ def protocol_space(run, real: np.ndarray, synth: np.ndarray) -> tuple[np.ndarray
         return run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
     if run.scaler.kind == "minmax":
         return real, synth
-    mm = MinMaxScaler().fit(run.load_data().x)
+    mm = protocol_scaler(run.scaler, run.load_data().x)
     return (mm.transform(run.scaler.inverse_transform(a)) for a in (real, synth))
 
 

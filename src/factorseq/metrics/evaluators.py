@@ -97,6 +97,12 @@ def _run_job(job: tuple[Callable[..., Any], tuple, dict]) -> Any:
     return fn(*args, **kw)
 
 
+def protocol_scaler(scaler: Any, x: np.ndarray) -> Any:
+    """TimeGAN's [0, 1] MinMax space for windows ``x``: ``scaler`` itself when it is MinMax,
+    else (quantile, standardised) a MinMax fitted on ``x``."""
+    return scaler if scaler.kind == "minmax" else MinMaxScaler().fit(x)
+
+
 @evaluator("generative")
 class GenerativeEvaluator(Evaluator):
     """TimeGAN's scores of a generative model: discriminative and predictive (train on
@@ -206,9 +212,8 @@ class GenerativeEvaluator(Evaluator):
         trained on quantile or standardised inputs) a MinMax fitted on the real windows, so
         that scores never depend on the model's preprocessing."""
         if self._score_scaler is None:
-            own = self.run.scaler
-            self._score_scaler = own if own.kind == "minmax" else \
-                MinMaxScaler().fit(self._raw_real if x is None else x)
+            self._score_scaler = protocol_scaler(self.run.scaler,
+                                                 self._raw_real if x is None else x)
         return self._score_scaler
 
     def evaluate(self) -> dict[str, Any]:
