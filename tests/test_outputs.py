@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clihelp import cli, user_error
+from clihelp import cli, sine_windows_npz, user_error
 from factorseq.errors import FactorseqError
 from factorseq.io import atomic_output, check_output, read_windows, write_windows
 
@@ -21,14 +21,7 @@ FAST = ["--epochs", "1", "--batch-size", "32", "--set", "train.tensorboard=false
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("outputs")
-    rng = np.random.default_rng(0)
-    t = np.arange(12)
-    x = np.sin(t[None, :, None] * rng.uniform(0.2, 0.6, (160, 1, 2))
-               + rng.uniform(0, 3, (160, 1, 2)))
-    path = root / "w.npz"
-    np.savez(path, data=x.astype(np.float32))
-    return path
+    return sine_windows_npz(tmp_path_factory.mktemp("outputs"), 160)
 
 
 @pytest.fixture(scope="module")

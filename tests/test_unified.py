@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clihelp import sine_windows_npz
 from factorseq.models.aavae import AAVAE, AAVAEConfig
 from factorseq.models.gan import GAN, GANConfig
 from factorseq.models.iwgan import IWGAN, IWGANConfig
@@ -251,13 +252,7 @@ def test_aavae_validation_loss_is_the_unweighted_elbo():
 @pytest.fixture(scope="module")
 def windows(tmp_path_factory):
     root = tmp_path_factory.mktemp("unified")
-    rng = np.random.default_rng(0)
-    t = np.arange(12)
-    x = np.sin(t[None, :, None] * rng.uniform(0.2, 0.6, (96, 1, 2))
-               + rng.uniform(0, 3, (96, 1, 2)))
-    path = root / "w.npz"
-    np.savez(path, data=x.astype(np.float32))
-    return root, path
+    return root, sine_windows_npz(root, 96)
 
 
 @pytest.mark.parametrize("name, tiny", [
