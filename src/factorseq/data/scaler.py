@@ -205,12 +205,19 @@ class QuantileScaler(Scaler):
     def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> QuantileScaler:
         from sklearn.preprocessing import QuantileTransformer
 
-        rng = np.random.default_rng(0)
-        rows = [c.reshape(-1, c.shape[-1]) for c in _chunks(x, mask)]
-        flat = np.concatenate(rows)
-        _no_observed((~np.isnan(flat)).sum(0))
-        if len(flat) > self.max_rows:  # a seeded subset: quantiles need no more
-            flat = flat[rng.choice(len(flat), self.max_rows, replace=False)]
+        # a uniform seeded subset of at most max_rows rows (quantiles need no more), kept chunk
+        # by chunk for windows on disk: the rows with the smallest random keys (bottom-k)
+        rng, flat, keys, count = np.random.default_rng(0), None, None, 0
+        for c in _chunks(x, mask):
+            rows = c.reshape(-1, c.shape[-1])
+            count = count + (~np.isnan(rows)).sum(0)
+            k = rng.random(len(rows))
+            flat = rows if flat is None else np.concatenate([flat, rows])
+            keys = k if keys is None else np.concatenate([keys, k])
+            if len(flat) > self.max_rows:
+                keep = np.argpartition(keys, self.max_rows)[:self.max_rows]
+                flat, keys = flat[keep], keys[keep]
+        _no_observed(count)
         # NaN (never observed) entries are left out of the quantiles by scikit-learn
         self.qt_ = QuantileTransformer(n_quantiles=min(self.n_quantiles, len(flat)),
                                        output_distribution="uniform", subsample=None,
