@@ -23,7 +23,7 @@ from factorseq.models.ae import sse
 from factorseq.models.dsvae import dsvae_terms
 from factorseq.models.fhvae import fhvae_terms
 from factorseq.models.vae_base import timevae_reconstruction_loss
-from factorseq.nn.masking import batch_mask, masked_mean, masked_sum
+from factorseq.nn.masking import batch_mask, interpolate_missing, masked_mean, masked_sum
 from factorseq.train.data import check_missing_support
 
 T, D, B = 12, 3, 4
@@ -167,6 +167,57 @@ def test_ssvae_log_px_by_hand(likelihood):
     got = model.log_px(x, params, M).detach()
     assert float(got) == pytest.approx(float(per[M == 1].sum()), rel=1e-6)
     assert float(model.log_px(x, params).detach()) == pytest.approx(float(per.sum()), rel=1e-6)
+
+
+def test_interpolate_missing_by_hand():
+    # one window, three features over 5 steps; 9 marks a placeholder
+    x = torch.tensor([[[9.0, 9.0, 9.0], [1.0, 2.0, 9.0], [9.0, 9.0, 9.0], [9.0, 9.0, 9.0],
+                       [4.0, 9.0, 9.0]]])
+    m = (x != 9.0).float()
+    got = interpolate_missing(x, m)
+    # feature 0: 1 at t=1 and 4 at t=4 -> 2, 3 between; the 1 repeated before the first
+    assert got[0, :, 0].tolist() == [1.0, 1.0, 2.0, 3.0, 4.0]
+    # feature 1: one observation, repeated both ways
+    assert got[0, :, 1].tolist() == [2.0] * 5
+    # feature 2: nothing observed in the window (nor the batch) -> 0
+    assert got[0, :, 2].tolist() == [0.0] * 5
+    # a second window observes feature 2 (values 6 and 8): the batch's mean 7 fills window 0
+    x2 = torch.cat([x, torch.full_like(x, 9.0)])
+    x2[1, 0, 2], x2[1, 3, 2] = 6.0, 8.0
+    got2 = interpolate_missing(x2, (x2 != 9.0).float())
+    assert got2[0, :, 2].tolist() == [7.0] * 5
+    assert got2[1, :, 2].tolist() == pytest.approx([6.0, 6.0 + 2 / 3, 6.0 + 4 / 3, 8.0, 8.0])
+    assert torch.equal(got2[0], got[0].where(torch.arange(3) != 2, 7.0))
+    # observed entries come back unchanged, and a full mask is the identity
+    assert torch.equal(got[m == 1], x[m == 1])
+    assert torch.equal(interpolate_missing(x, torch.ones_like(x)), x)
+
+
+@pytest.mark.parametrize("fill", ["linear", "zero"])
+def test_diffusion_ts_input_ignores_the_placeholders(fill):
+    # the denoiser's input at a hole is the fill (interpolated or 0), never the placeholder,
+    # so what the data layer put there changes nothing
+    model = make("diffusion_ts", missing_fill=fill)
+    batch = gappy_batch(labelled=False)
+    moved = dict(batch, x=torch.where(batch["x_mask"] == 1, batch["x"], torch.full_like(
+        batch["x"], 1e3)))
+    assert float(loss_of(model, moved).detach()) == float(loss_of(model, batch).detach())
+
+
+def test_diffusion_ts_denoiser_sees_interpolated_holes():
+    # at the smallest step the noised input is ~ the filled window: the holes of a straight
+    # line hold the line (linear) or the mid-range 0 (zero), not the placeholder
+    seen = {}
+    for fill in ("linear", "zero"):
+        model = make("diffusion_ts", missing_fill=fill, seq_len=4, n_features=1)
+        model.diffusion.q_sample = lambda x0, t, noise: x0  # look at x0 itself
+        model.predict_x0 = lambda net, x_t, t, fill=fill: seen.setdefault(fill, x_t)
+        x = torch.tensor([[[0.25], [0.3], [0.3], [0.75]]])  # a line in [-1, 1]: -.5 .. .5
+        mask = torch.tensor([[[1.0], [0.0], [0.0], [1.0]]])
+        model.loss({"x": x, "x_mask": mask})  # the "prediction" is the input: a finite loss
+    torch.testing.assert_close(seen["linear"][0, :, 0], torch.tensor([-0.5, -1 / 6, 1 / 6,
+                                                                        0.5]))
+    torch.testing.assert_close(seen["zero"][0, :, 0], torch.tensor([-0.5, 0.0, 0.0, 0.5]))
 
 
 # ------------------------------------------------------------------------- every model

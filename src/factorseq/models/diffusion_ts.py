@@ -32,7 +32,7 @@ from ..config import require
 from ..errors import FactorseqError
 from ..nn.diffusion import GaussianDiffusion, diffusion_ts_loss
 from ..nn.diffusion_ts_blocks import DiffusionTSDenoiser
-from ..nn.masking import batch_mask
+from ..nn.masking import batch_mask, interpolate_missing
 from ..registry import register
 from .base import DECODES, DECOMPOSES, ENCODES, GENERATES, ModelConfig, SequenceModel, _count
 from .outputs import CodeSpec, Decomposition
@@ -79,6 +79,11 @@ class DiffusionTSConfig(ModelConfig):
       then applied on F's scale (x0 error / c_out(t)): the net learns a correction at low
       noise instead of an identity map. Not in the reference (the presets leave it off); on
       by default.
+    - ``missing_fill`` (data with gaps, ``--impute mask``): what the denoiser's *input* holds at
+      entries never observed before they are noised; the loss never counts them. ``linear``
+      (default): interpolated along time within the window (``nn.masking.interpolate_missing``),
+      so the net only ever sees plausible windows; ``zero``: the mid-range 0 (the first
+      version, kept to compare; at 30 % missing it learns holes that no sample has).
     - ``ema_decay`` / ``ema_every``: EMA of the weights every ``ema_every`` optimiser steps
       (0.995 / 10, reference); ``use_ema`` samples with it; ``encode_steps``: DDIM steps of
       ``encode``/``decode`` (None = min(50, timesteps)).
@@ -108,6 +113,7 @@ class DiffusionTSConfig(ModelConfig):
     encode_steps: int | None = None
     skip: bool | None = None
     sigma_data: float = 0.5
+    missing_fill: str = "linear"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +146,8 @@ class DiffusionTSConfig(ModelConfig):
         require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         require(self.schedule in ("cosine", "linear"),
                 f"schedule must be cosine or linear, got {self.schedule!r}")
+        require(self.missing_fill in ("linear", "zero"),
+                f"missing_fill must be linear or zero, got {self.missing_fill!r}")
         require(self.loss in ("l1", "l2"), f"loss must be l1 or l2, got {self.loss!r}")
         require(self.fourier_weight >= 0, f"fourier_weight must be >= 0, got "
                                           f"{self.fourier_weight}")
@@ -200,8 +208,9 @@ class DiffusionTS(SequenceModel):
         self.check_input(x)
         mask = batch_mask(batch, x)  # the one reader of x_mask (nn.masking)
         x0 = 2.0 * x - 1.0  # [0, 1] -> [-1, 1]
-        if mask is not None:
-            x0 = torch.where(mask.bool(), x0, torch.zeros_like(x0))  # missing: no NaN inside
+        if mask is not None:  # the holes get a finite input value; the loss skips them
+            x0 = (interpolate_missing(x0, mask) if self.config.missing_fill == "linear"
+                  else torch.where(mask.bool(), x0, torch.zeros_like(x0)))
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator,
                           device=x.device)
         noise = torch.randn(x0.shape, generator=generator, device=x.device)

@@ -54,3 +54,30 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None, dim: int) -> to
         return values.mean(dim)
     count = (mask != 0).to(values.dtype).expand_as(values).sum(dim)
     return masked_sum(values, mask, dim) / count.clamp(min=1.0)
+
+
+def interpolate_missing(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x (batch, time, features) with its unobserved entries (``mask`` 0) replaced by linear
+    interpolation along time between the nearest observed entries of the same window and
+    feature; before the first / after the last observation the nearest one is repeated; a
+    feature with no observation in a window takes that feature's mean over the batch's
+    observed entries (0 if the batch has none). Observed entries are returned unchanged.
+
+    For a model that needs a complete input but scores only the observed entries: a plausible
+    value in each hole, so the net never sees placeholders that no complete window has."""
+    obs = mask != 0
+    steps = x.shape[1]
+    t = torch.arange(steps, device=x.device).view(1, -1, 1).expand_as(x)
+    # index of the last observed step at or before t, and of the first at or after t
+    prev = torch.where(obs, t, torch.full_like(t, -1)).cummax(dim=1).values
+    nxt = torch.where(obs, t, torch.full_like(t, steps)).flip(1).cummin(dim=1).values.flip(1)
+    has_prev, has_next = prev >= 0, nxt < steps
+    x_prev = x.gather(1, prev.clamp(min=0))
+    x_next = x.gather(1, nxt.clamp(max=steps - 1))
+    w = (t - prev).to(x.dtype) / (nxt - prev).clamp(min=1).to(x.dtype)
+    between = x_prev + w * (x_next - x_prev)
+    fallback = masked_sum(x, obs, dim=(0, 1)) / obs.to(x.dtype).sum((0, 1)).clamp(min=1.0)
+    fill = torch.where(has_prev & has_next, between,
+                       torch.where(has_prev, x_prev,
+                                   torch.where(has_next, x_next, fallback.expand_as(x))))
+    return torch.where(obs, x, fill)
