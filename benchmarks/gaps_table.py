@@ -20,8 +20,12 @@ is locked by ``.lock``). Scores: every key of metrics.json that is a {mean, std}
     python benchmarks/gaps_table.py [--models timevae diffusion_ts]
         [--data stocks energy stocks-table]
         [--patterns mcar:0.1 mcar:0.3 mcar:0.5 runs:0.3] [--methods drop linear mean mask]
-        [--repeats 5] [-- extra train args]
+        [--repeats 5] [--tag NAME] [-- extra train args]
     python benchmarks/gaps_table.py --table
+
+``--tag NAME`` names a variant of the same cells (its extra train args differ, e.g.
+``--tag zero-fill -- --set missing_fill=zero``): the cells are ``<cell>_NAME`` and the table
+shows the method as ``mask [NAME]``.
 """
 from __future__ import annotations
 
@@ -55,8 +59,8 @@ METHODS = ["drop", "linear", "mean", "mask"]
 
 
 def cell_name(model: str, data: str, pattern: str | None, method: str | None,
-              seed: int = 0) -> str:
-    tail = f"_s{seed}" if seed else ""  # seed 0 keeps the original names
+              seed: int = 0, tag: str = "") -> str:
+    tail = (f"_s{seed}" if seed else "") + (f"_{tag}" if tag else "")  # seed 0: original names
     if pattern is None:
         return f"{model}_{data}_complete{tail}"
     kind, rate = pattern.split(":")
@@ -75,10 +79,10 @@ def train_args(model: str, data: str, pattern: str | None, method: str | None,
 
 
 def run_cell(model: str, data: str, pattern: str | None, method: str | None, repeats: int,
-             extra: list[str], seed: int = 0) -> dict | None:
+             extra: list[str], seed: int = 0, tag: str = "") -> dict | None:
     """The cell's result; None when another lane holds it (``cell/.lock``; a lane killed
     mid-cell leaves its lock behind: delete it to redo the cell)."""
-    cell = OUT / cell_name(model, data, pattern, method, seed)
+    cell = OUT / cell_name(model, data, pattern, method, seed, tag)
     result = cell / "result.json"
     if result.is_file():
         return _add_fidelity(cell, data, repeats, json.loads(result.read_text()))
@@ -88,18 +92,19 @@ def run_cell(model: str, data: str, pattern: str | None, method: str | None, rep
     except FileExistsError:
         return None
     try:
-        return _run_cell(cell, model, data, pattern, method, repeats, extra, seed)
+        return _run_cell(cell, model, data, pattern, method, repeats, extra, seed, tag)
     finally:
         (cell / ".lock").unlink(missing_ok=True)
 
 
 def _run_cell(cell: Path, model: str, data: str, pattern: str | None, method: str | None,
-              repeats: int, extra: list[str], seed: int) -> dict:
+              repeats: int, extra: list[str], seed: int, tag: str = "") -> dict:
     result = cell / "result.json"
     run, timing = cell / "run", cell / "train_wall.json"
     kind, rate = pattern.split(":") if pattern else ("complete", "0")
     res = {"model": model, "data": data, "pattern": kind, "rate": float(rate),
-           "method": method or "complete", "seed": seed}
+           "method": method or "complete", "seed": seed, "tag": tag,
+           "extra_args": extra}
     if timing.is_file() and (run / "model.safetensors").is_file():  # trained: evaluate only
         train_wall = json.loads(timing.read_text())["train_wall_s"]
     else:
@@ -164,17 +169,18 @@ def table() -> str:
                    - {*keys, "predictive_real"})
     keys += extra  # e.g. context_fid once the evaluator has it
     ref = {(r["model"], r["data"], r.get("seed", 0)): r for r in results
-           if r["method"] == "complete"}
+           if r["method"] == "complete" and not r.get("tag")}
     head = (["model", "data", "pattern", "method", "seed", "windows kept"] + keys
             + ["disc − complete", "epochs", "train s"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {"complete": 0, "drop": 1, "linear": 2, "mean": 3, "mask": 4}
     results.sort(key=lambda r: (r["model"], r["data"], r["pattern"] != "complete",
                                 r["pattern"], r["rate"], order.get(r["method"], 9),
-                                r.get("seed", 0)))
+                                r.get("tag", ""), r.get("seed", 0)))
     for r in results:
         pat = "complete" if r["pattern"] == "complete" else f"{r['pattern']} {r['rate']:g}"
-        row = [r["model"], r["data"], pat, r["method"], str(r.get("seed", 0))]
+        method = r["method"] + (f" [{r['tag']}]" if r.get("tag") else "")
+        row = [r["model"], r["data"], pat, method, str(r.get("seed", 0))]
         if r["status"] != "ok":
             msg = r["message"].removeprefix("error: ")
             msg = msg if len(msg) < 90 else msg[:87] + "..."
@@ -209,6 +215,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0, help="training seed (and removal seed)")
+    ap.add_argument("--tag", default="", help="name of a variant (its extra train args)")
+    ap.add_argument("--complete", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the complete-data reference cell (default)")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("extra", nargs="*", help="extra train args after --")
     a = ap.parse_args()
@@ -217,15 +226,17 @@ def main() -> None:
         return
     for model in a.models:
         for data in a.data:
-            cells = [(None, None)] + [(p, m) for p in a.patterns for m in a.methods]
+            cells = ([(None, None)] if a.complete else []) + [
+                (p, m) for p in a.patterns for m in a.methods]
             for pattern, method in cells:
-                r = run_cell(model, data, pattern, method, a.repeats, a.extra, a.seed)
+                tag = a.tag if pattern else ""  # the reference is the untagged complete cell
+                name = cell_name(model, data, pattern, method, a.seed, tag)
+                r = run_cell(model, data, pattern, method, a.repeats, a.extra, a.seed, tag)
                 if r is None:
-                    print(cell_name(model, data, pattern, method, a.seed), "busy", flush=True)
+                    print(name, "busy", flush=True)
                     continue
                 d = r.get("metrics", {}).get("discriminative", {}).get("mean")
-                print(cell_name(model, data, pattern, method, a.seed), r["status"], d,
-                      flush=True)
+                print(name, r["status"], d, flush=True)
     print(table())
 
 
