@@ -94,11 +94,18 @@ def speed(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def validation_windows(run, raw: bool = False) -> np.ndarray:
+def validation_windows(run, raw: bool = False, complete: bool = False) -> np.ndarray:
     """The run's held-out validation windows (the split fit() made), in the run's scaled
-    space, or in the data's units with ``raw``."""
+    space, or in the data's units with ``raw``. ``complete``: for a run trained with values
+    hidden on purpose (``data.remove_rate``), the same windows with nothing hidden."""
     train_cfg = build(TrainConfig, run.config["train_config"], what="train config")
     data = run.load_data()
+    if complete:  # same windows, same seed -> same split, read without the removal
+        whole = run.load_data(run.data_config.source)
+        if len(whole.x) != len(data.x):
+            raise SystemExit(f"the complete data has {len(whole.x)} windows, the run's "
+                             f"{len(data.x)}: not the same split")
+        data = whole
     _, val = split(data, train_cfg.val_fraction, train_cfg.seed)
     if val is None:
         raise SystemExit("the run has no validation split (val_fraction 0)")
@@ -154,7 +161,7 @@ def load_run(path: Path, ckpt: Path | None):
 def score(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     run = load_run(args.run, args.ckpt)
-    real = validation_windows(run)
+    real = validation_windows(run, complete=args.complete_real)
     n = args.n or len(real)
     g = torch.Generator().manual_seed(args.sample_seed)
     w0, c0 = time.perf_counter(), cpu_seconds()
@@ -168,14 +175,15 @@ def score(args: argparse.Namespace) -> dict:
         synth = run.scaler.transform(post_process(run, run.scaler.inverse_transform(synth),
                                                   snap=args.post == "snap"))
     if run.scaler.kind != "minmax":  # the validation windows themselves, not a round trip
-        real = run.scaler.transform(validation_windows(run, raw=True))
+        real = run.scaler.transform(validation_windows(run, raw=True,
+                                                       complete=args.complete_real))
     real, synth = protocol_space(run, real, synth)
     disc = discriminative_scores(real, synth, seeds=list(range(args.seeds)),
                                  iterations=args.iterations)
     row = {"run": str(args.run), "ckpt": str(args.ckpt) if args.ckpt else None,
            "step": int(run.model.ema_updates) * run.model.config.ema_every,
            "sampler": args.sampler, "steps": args.steps, "eta": args.eta,
-           "spacing": args.spacing, "post": args.post,
+           "spacing": args.spacing, "post": args.post, "complete_real": args.complete_real,
            "n": n, "disc_mean": round(float(np.mean(disc)), 4),
            "disc_std": round(float(np.std(disc)), 4), "disc": [round(d, 4) for d in disc],
            "sample_wall_s": round(wall, 1), "sample_cpu_s": round(cpu, 1),
@@ -248,6 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     sc.add_argument("--eta", type=float, default=None)
     sc.add_argument("--spacing", default=None, choices=["linear", "quadratic"])
     sc.add_argument("--n", type=int, default=None, help="windows (default: validation size)")
+    sc.add_argument("--complete-real", action="store_true",
+                    help="score against the validation windows without the values a "
+                         "gappy run hid on purpose (data.remove_rate)")
     sc.add_argument("--seeds", type=int, default=3)
     sc.add_argument("--post", default="none", choices=["none", "clip", "snap"],
                     help="clip samples to the training range / also snap them to its lattice")
