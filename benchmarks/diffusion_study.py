@@ -114,13 +114,13 @@ def validation_windows(run, raw: bool = False, complete: bool = False) -> np.nda
 
 def protocol_space(run, real: np.ndarray, synth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scaled validation windows and samples in the space ``factorseq evaluate`` scores in:
-    the run's own MinMax space, or for another scaler (quantile) a MinMax fitted on all the
-    run's windows; raw units when the data set declares it (TimeGAN's sines)."""
+    the MinMax space of all the run's windows (``protocol_scaler``: the run's own when it is
+    that one); raw units when the data set declares it (TimeGAN's sines)."""
     if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
         return run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
-    if run.scaler.kind == "minmax":
-        return real, synth
     mm = protocol_scaler(run.scaler, run.load_data().x)
+    if mm is run.scaler:
+        return real, synth
     return (mm.transform(run.scaler.inverse_transform(a)) for a in (real, synth))
 
 

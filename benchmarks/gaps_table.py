@@ -199,10 +199,12 @@ def table() -> str:
         t = r["training"]
         lines.append("| " + " | ".join(row + [kept] + cells + [
             delta, str(t.get("epochs_run", "?")), f"{t.get('train_seconds', 0):.0f}"]) + " |")
-    real = {(r["model"], r["data"]): scores(r["metrics"]).get("predictive_real")
-            for r in results if r["status"] == "ok"}
-    notes = sorted({f"{d}: {v['mean']:.3f} ± {v['std']:.3f}" for (_, d), v in real.items()
-                    if v})
+    real: dict[str, list[str]] = {}  # each evaluation trains its own real-data predictor
+    for r in results:
+        v = scores(r["metrics"]).get("predictive_real") if r["status"] == "ok" else None
+        if v:
+            real.setdefault(r["data"], []).append(f"{v['mean']:.3f} ± {v['std']:.3f}")
+    notes = [f"{d}: {', '.join(sorted(set(v)))}" for d, v in sorted(real.items())]
     return "\n".join(lines) + ("\n\nPredictive score of a predictor trained on the real data "
                                f"(reference line): {'; '.join(notes)}." if notes else "")
 

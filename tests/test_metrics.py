@@ -23,6 +23,7 @@ from factorseq.metrics import (
     predictive_table,
     repeated,
 )
+from factorseq.metrics.evaluators import protocol_scaler
 from factorseq.metrics.plots import (
     figure_to_base64_png,
     loss_curves_figure,
@@ -296,9 +297,27 @@ def test_evaluation_space_follows_the_data_or_the_option():
     got_raw = cls(run, data, repeats=1, samples=raw.copy(), **fast).evaluate()
     got_scaled = cls(run, data, repeats=1, samples=raw.copy(), space="scaled", **fast).evaluate()
     assert got_raw["space"] == "raw" and got_scaled["space"] == "scaled"
+    assert got_raw["scaled_by"] is None and got_scaled["scaled_by"] == "run"
     assert got_raw["predictive_real"]["mean"] < got_scaled["predictive_real"]["mean"]
     with pytest.raises(FactorseqError, match="space must be scaled or raw"):
         cls(run, space="log")
+
+
+def test_a_run_fitted_on_other_windows_is_scored_in_the_real_windows_space():
+    """A MinMax run fitted on a subset (``--impute drop`` keeps few windows) is scored in the
+    MinMax space of the real windows it is compared with, like every other run on them; a
+    run fitted on those same windows keeps its own scaler (no round trip)."""
+    raw = 3.0 * sines(80) - 1.0
+    narrow = FakeRun(raw)
+    narrow.scaler = MinMaxScaler().fit(raw[:5])  # a smaller range than the real windows'
+    same = FakeRun(raw)
+    assert protocol_scaler(same.scaler, raw) is same.scaler
+    assert protocol_scaler(narrow.scaler, raw) is not narrow.scaler
+    real, _ = get_evaluator("generative")(narrow, _Data(raw), repeats=1, samples=raw.copy(),
+                                          **FAST).real_and_synthetic()
+    np.testing.assert_allclose(real, MinMaxScaler().fit_transform(raw), atol=1e-6)
+    assert real.min() == pytest.approx(0.0, abs=1e-6) and real.max() == pytest.approx(
+        1.0, abs=1e-5)
 
 
 def test_scores_are_in_the_protocols_minmax_space_whatever_the_models_scaler():

@@ -98,9 +98,17 @@ def _run_job(job: tuple[Callable[..., Any], tuple, dict]) -> Any:
 
 
 def protocol_scaler(scaler: Any, x: np.ndarray) -> Any:
-    """TimeGAN's [0, 1] MinMax space for windows ``x``: ``scaler`` itself when it is MinMax,
-    else (quantile, standardised) a MinMax fitted on ``x``."""
-    return scaler if scaler.kind == "minmax" else MinMaxScaler().fit(x)
+    """TimeGAN's [0, 1] MinMax space of the real windows ``x`` (a MinMax fitted on them):
+    ``scaler`` itself when it is that same MinMax (a run scored on the data it was fitted on,
+    so its samples need no round trip). A run fitted on other windows (quantile or
+    standardised inputs, a subset kept by ``--impute drop``, values hidden on purpose) is
+    scored in the real windows' space, so that every run scored on ``x`` is in one space."""
+    fitted = MinMaxScaler().fit(x)
+    if scaler.kind == "minmax" and all(  # the same min and range, up to float32 rounding
+            np.allclose(a, b, rtol=1e-6, atol=0.0)
+            for a, b in ((scaler.min_, fitted.min_), (scaler.scale_, fitted.scale_))):
+        return scaler
+    return fitted
 
 
 @evaluator("generative")
@@ -109,8 +117,8 @@ class GenerativeEvaluator(Evaluator):
     synthetic, test on real), each ``repeats`` times (seeds ``seed .. seed + repeats - 1``),
     plus the predictive score of a GRU trained on the real data itself (the reference line).
 
-    Real windows are ``data.x`` in TimeGAN's [0, 1] MinMax space (the run's scaler when it is
-    MinMax, else one fitted on those windows: see ``score_scaler``); synthetic ones are the
+    Real windows are ``data.x`` in TimeGAN's [0, 1] MinMax space of those windows (the run's
+    scaler when it is that MinMax: see ``protocol_scaler``); synthetic ones are the
     given raw-unit ``samples`` scaled the same way, else ``run.sample(len(real), seed=seed)``.
     With fewer (or more) synthetic than real windows, the discriminator sees min(N, M) of each.
 
@@ -208,9 +216,8 @@ class GenerativeEvaluator(Evaluator):
         return self._arrays
 
     def score_scaler(self, x: np.ndarray | None = None) -> Any:
-        """TimeGAN's [0, 1] MinMax space: the run's own scaler when it is MinMax, else (a run
-        trained on quantile or standardised inputs) a MinMax fitted on the real windows, so
-        that scores never depend on the model's preprocessing."""
+        """TimeGAN's [0, 1] MinMax space of the real windows (``protocol_scaler``), so that
+        scores never depend on the model's preprocessing or on the windows it was fitted on."""
         if self._score_scaler is None:
             self._score_scaler = protocol_scaler(self.run.scaler,
                                                  self._raw_real if x is None else x)
@@ -244,6 +251,9 @@ class GenerativeEvaluator(Evaluator):
             "repeats": self.repeats,
             "seed": self.seed,
             "space": self.space,
+            # whose MinMax: the run's own scaler, or one fitted on these real windows
+            "scaled_by": None if self.space == "raw" else (
+                "run" if self.score_scaler() is self.run.scaler else "real_windows"),
             **self._real_info,
             "protocol": f"TimeGAN (GRU discriminator {o['disc_iterations']} it., GRU predictor "
                         f"{o['pred_iterations']} it., batch {o['batch_size']})",
