@@ -187,7 +187,9 @@ def table() -> str:
             lines.append("| " + " | ".join(row + ["refused: " + msg.replace("|", "/")]
                                            + [""] * (len(head) - 6)) + " |")
             continue
-        base = ref.get((r["model"], r["data"], 0))  # the seed-0 model on complete data
+        # the complete-data model of the same training seed (else seed 0's)
+        base = ref.get((r["model"], r["data"], r.get("seed", 0))) or ref.get(
+            (r["model"], r["data"], 0))
         total = base["windows_kept"] if base and base["status"] == "ok" else None
         kept = f"{r['windows_kept']:,}" + (f" / {total:,}" if total else "")
         s = scores(r["metrics"])
