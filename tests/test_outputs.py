@@ -94,6 +94,7 @@ def test_force_replaces_only_the_run_once_it_has_trained(data, tmp_path):
     assert (out / "model.safetensors").read_bytes() != old_weights
     assert (parent / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in parent.iterdir()) == ["notes.txt", "run"]
+    assert not (out / ".factorseq-staging").exists()  # the mark never reaches the run
 
 
 def test_a_failing_replacement_leaves_the_old_run(data, run, monkeypatch):
@@ -129,6 +130,48 @@ def test_a_run_replaced_by_a_users_folder_during_training_is_never_moved(run, tm
     target.abandon()  # what fit() does after a failure: it must keep the new run
     assert (out / "thesis.txt").read_text() == "mine" and os.listdir(out) == ["thesis.txt"]
     assert (work / "model.safetensors").read_bytes() == b"new run"
+
+
+def test_a_run_kept_at_the_staging_place_is_never_cleared(run, tmp_path, capsys):
+    """The new run a refused swap kept in the staging folder is the user's now: a later
+    --force is refused before work and removes nothing, so is a leftover old-run folder."""
+    from factorseq.train.outputs import STAGING_MARK, plan_target
+
+    out = tmp_path / "r"
+    shutil.copytree(run, out)
+    target = plan_target(out, force=True, resume=False)
+    work = target.prepare()
+    assert (work / STAGING_MARK).is_file()  # an attempt's staging folder, while it is one
+    shutil.copytree(run, work, dirs_exist_ok=True)  # "trained"
+    shutil.rmtree(out)
+    out.mkdir()
+    (out / "thesis.txt").write_text("mine")
+    with pytest.raises(FactorseqError, match="no longer a factorseq run"):
+        target.commit()
+    kept = snapshot(work)
+    assert STAGING_MARK not in kept
+    shutil.rmtree(out)
+    shutil.copytree(run, out)  # a run at --out again: --force would replace it ...
+    with pytest.raises(FactorseqError, match="not factorseq's"):
+        plan_target(out, force=True, resume=False)  # ... but the kept run is in the way
+    assert snapshot(work) == kept
+    shutil.move(work, tmp_path / "kept")
+    old = out.parent / f".{out.name}.factorseq-old"
+    shutil.copytree(run, old)  # e.g. the only copy of a run a killed swap moved aside
+    with pytest.raises(FactorseqError, match="not factorseq's"):
+        plan_target(out, force=True, resume=False)
+    assert snapshot(old) == snapshot(run)
+
+
+def test_an_interrupted_attempts_staging_folder_is_cleared(run, tmp_path):
+    from factorseq.train.outputs import STAGING_MARK, plan_target
+
+    out = tmp_path / "r"
+    shutil.copytree(run, out)
+    work = plan_target(out, force=True, resume=False).prepare()
+    (work / "partial.ckpt").write_bytes(b"half")  # then the process was killed
+    target = plan_target(out, force=True, resume=False)
+    assert target.prepare() == work and sorted(os.listdir(work)) == [STAGING_MARK]
 
 
 def test_a_failed_swap_puts_the_old_run_back(run, tmp_path, monkeypatch):

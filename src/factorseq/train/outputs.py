@@ -7,7 +7,10 @@
   (``.NAME.factorseq-new``) that is swapped in at the end; a failed, diverged or interrupted
   attempt leaves the old run as it was. At the swap ``--out`` is checked again: if it is no
   longer a run (the user put a folder there meanwhile) nothing is moved and the new run stays in
-  the staging folder; a failed swap puts the old run back.
+  the staging folder for good; a failed swap puts the old run back.
+* Nothing else is ever removed: a staging folder only while it carries factorseq's mark (an
+  interrupted attempt's leftover), the old run only once the new one is in its place; any other
+  folder at those sibling places is refused before work ("move it away").
 * A new run (absent or empty ``--out``) trains in place, so that ``--resume`` can continue it
   after an interruption.
 
@@ -47,13 +50,24 @@ def _sibling(out: Path, role: str) -> Path:
     return out.parent / f".{out.name}.factorseq-{role}"
 
 
+# inside a staging folder for as long as it is one: an interrupted attempt's leftover carries
+# it; a new run kept there (the swap refused) or any folder of the user's does not
+STAGING_MARK = ".factorseq-staging"
+
+
+def _in_the_way(path: Path) -> bool:
+    """``path`` holds something that is not an empty folder or a marked staging folder."""
+    return path.exists() and (not path.is_dir() or (
+        any(path.iterdir()) and not (path / STAGING_MARK).is_file()))
+
+
 def _clear(path: Path) -> None:
-    """Remove a staging folder factorseq left behind (empty, or holding a run's config)."""
-    if not path.exists():
-        return
-    if not path.is_dir() or (any(path.iterdir()) and not is_run(path)):
+    """Remove a staging folder an interrupted attempt left (empty, or still marked); anything
+    else, a user's folder or a run kept there, is refused and left as it is."""
+    if _in_the_way(path):
         raise FactorseqError(f"{path} is in the way and is not factorseq's; move it away")
-    shutil.rmtree(path)
+    if path.exists():
+        shutil.rmtree(path)
 
 
 @dataclasses.dataclass
@@ -72,6 +86,7 @@ class Target:
             if self.replaces:
                 _clear(self.work)
                 self.work.mkdir(parents=True)
+                (self.work / STAGING_MARK).touch()
                 self.created = True
             else:
                 self.work.mkdir(parents=True, exist_ok=True)
@@ -94,13 +109,14 @@ class Target:
         """Put the trained run at ``out``: the old run is moved aside, the new one renamed into
         place, then the old one removed. Returns ``out``."""
         if self.replaces and not is_child_process():
+            old = _sibling(self.out, "old")
             if self.out.exists() and not is_run(self.out):
                 # changed while training: never move or remove what is not a factorseq run
-                self.created = False  # the new run stays where it is (abandon() keeps it)
-                raise FactorseqError(f"{self.out} is no longer a factorseq run, so it was left "
-                                     f"alone; the new run is in {self.work}")
-            old = _sibling(self.out, "old")
-            _clear(old)
+                self._keep(f"{self.out} is no longer a factorseq run, so it was left alone")
+            if _in_the_way(old):  # appeared while training: maybe the only copy of a run
+                self._keep(f"{old} is in the way, so {self.out} was left alone")
+            _clear(old)  # empty at most
+            (self.work / STAGING_MARK).unlink()  # a run from here on, not a staging folder
             if self.out.exists():
                 os.rename(self.out, old)
             try:
@@ -112,6 +128,13 @@ class Target:
             shutil.rmtree(old, ignore_errors=True)  # the run renamed aside just above
             self.replaces, self.work = False, self.out
         return self.out
+
+    def _keep(self, why: str) -> None:
+        """Refuse the swap and keep the new run where it is, for good: abandon() and a later
+        --force's clearing both leave it alone."""
+        self.created = False
+        (self.work / STAGING_MARK).unlink(missing_ok=True)
+        raise FactorseqError(f"{why}; the new run is in {self.work}")
 
     def abandon(self) -> None:
         """Drop a replacement attempt (the old run stays); a run trained in place is kept."""
@@ -137,9 +160,10 @@ def plan_target(out: Path, *, force: bool, resume: bool) -> Target:
                                  f"(no factorseq {CONFIG}); its files are left alone: choose "
                                  "another --out")
         check_writable(out.parent)
-        staging = _sibling(out, "new")
-        if staging.exists() and not staging.is_dir():
-            raise FactorseqError(f"{staging} is in the way and is not factorseq's; move it away")
-        return Target(out, staging, replaces=True)
+        for sibling in (_sibling(out, "new"), _sibling(out, "old")):  # before any work
+            if _in_the_way(sibling):
+                raise FactorseqError(f"{sibling} is in the way and is not factorseq's; move "
+                                     "it away")
+        return Target(out, _sibling(out, "new"), replaces=True)
     check_writable(out)
     return Target(out, out)
