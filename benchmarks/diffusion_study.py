@@ -112,13 +112,16 @@ def validation_windows(run, raw: bool = False, complete: bool = False) -> np.nda
     return np.asarray(val.x if raw else run.scaler.transform(val.x), dtype=np.float32)
 
 
-def protocol_space(run, real: np.ndarray, synth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def protocol_space(run, real: np.ndarray, synth: np.ndarray, complete: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Scaled validation windows and samples in the space ``factorseq evaluate`` scores in:
-    the MinMax space of all the run's windows (``protocol_scaler``: the run's own when it is
-    that one); raw units when the data set declares it (TimeGAN's sines)."""
+    the MinMax space of all the run's windows (``complete``: read without the values hidden on
+    purpose; ``protocol_scaler``: the run's own when it is that one); raw units when the data
+    set declares it (TimeGAN's sines)."""
     if run.config["data_schema"].get("meta", {}).get("eval_space") == "raw":
         return run.scaler.inverse_transform(real), run.scaler.inverse_transform(synth)
-    mm = protocol_scaler(run.scaler, run.load_data().x)
+    mm = protocol_scaler(run.scaler, run.load_data(
+        run.data_config.source if complete else None).x)
     if mm is run.scaler:
         return real, synth
     return (mm.transform(run.scaler.inverse_transform(a)) for a in (real, synth))
@@ -174,10 +177,7 @@ def score(args: argparse.Namespace) -> dict:
     if args.post != "none":
         synth = run.scaler.transform(post_process(run, run.scaler.inverse_transform(synth),
                                                   snap=args.post == "snap"))
-    if run.scaler.kind != "minmax":  # the validation windows themselves, not a round trip
-        real = run.scaler.transform(validation_windows(run, raw=True,
-                                                       complete=args.complete_real))
-    real, synth = protocol_space(run, real, synth)
+    real, synth = protocol_space(run, real, synth, complete=args.complete_real)
     disc = discriminative_scores(real, synth, seeds=list(range(args.seeds)),
                                  iterations=args.iterations)
     row = {"run": str(args.run), "ckpt": str(args.ckpt) if args.ckpt else None,
