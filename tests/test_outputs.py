@@ -128,6 +128,7 @@ def test_a_run_replaced_by_a_users_folder_during_training_is_never_moved(run, tm
     with pytest.raises(FactorseqError, match="no longer a factorseq run"):
         target.commit()
     target.abandon()  # what fit() does after a failure: it must keep the new run
+    target.release()
     assert (out / "thesis.txt").read_text() == "mine" and os.listdir(out) == ["thesis.txt"]
     assert (work / "model.safetensors").read_bytes() == b"new run"
 
@@ -148,6 +149,7 @@ def test_a_run_kept_at_the_staging_place_is_never_cleared(run, tmp_path, capsys)
     (out / "thesis.txt").write_text("mine")
     with pytest.raises(FactorseqError, match="no longer a factorseq run"):
         target.commit()
+    target.release()
     kept = snapshot(work)
     assert STAGING_MARK not in kept
     shutil.rmtree(out)
@@ -168,8 +170,10 @@ def test_an_interrupted_attempts_staging_folder_is_cleared(run, tmp_path):
 
     out = tmp_path / "r"
     shutil.copytree(run, out)
-    work = plan_target(out, force=True, resume=False).prepare()
-    (work / "partial.ckpt").write_bytes(b"half")  # then the process was killed
+    first = plan_target(out, force=True, resume=False)
+    work = first.prepare()
+    (work / "partial.ckpt").write_bytes(b"half")  # then the process was killed ...
+    first.release()  # ... which releases its lock
     target = plan_target(out, force=True, resume=False)
     assert target.prepare() == work and sorted(os.listdir(work)) == [STAGING_MARK]
 
@@ -189,8 +193,9 @@ def test_a_failed_swap_puts_the_old_run_back(run, tmp_path, monkeypatch):
         real(src, dst)
 
     monkeypatch.setattr(outputs.os, "rename", rename)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FactorseqError, match="disk full.*unchanged; the new run is in"):
         target.commit()
+    target.release()
     assert snapshot(out) == snapshot(run) and leftovers(tmp_path) == [target.work.name]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .io import atomic_output
 from .models.base import SequenceModel
 from .registry import get_model_class
 from .run import Run
+from .runfolder import hidden_copies, recover
 
 __all__ = ["CONFIG", "WEIGHTS", "Run", "load", "read_config", "save_run", "write_config"]
 
@@ -96,6 +98,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def load(path: str | Path) -> Run:
     """Load a run directory written by ``factorseq train`` into a ready (eval-mode) model."""
     path = Path(path)
+    for line in recover(path):  # a replacement killed half-way: finish it or roll it back
+        print(line, file=sys.stderr, flush=True)
+    if not path.exists() and hidden_copies(path):
+        raise FactorseqError(f"run directory not found: {path} (a replacement under way, or "
+                             f"one that was interrupted, holds "
+                             f"{' and '.join(map(str, hidden_copies(path)))})")
     cfg = read_config(path)
     cls = get_model_class(cfg["model"])
     if cfg.get("class") and cfg["class"] != f"{cls.__module__}.{cls.__qualname__}":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import zipfile
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             np.save(tmp, x)
     """
     p = Path(path)
+    _remove_dead_temporaries(p)
     # a fresh name (not mkstemp: that creates the file 0600; writers create it with the umask)
     tmp = p.with_name(f".{p.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{p.suffix}")
     try:
@@ -43,6 +45,29 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_dead_temporaries(p: Path) -> None:
+    """Remove the temporary files of earlier writes of ``p`` whose process is gone (killed
+    before it could clean up: kill -9, power loss); a live writer's file is left alone."""
+    pattern = re.compile(rf"\.{re.escape(p.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp{re.escape(p.suffix)}")
+    with contextlib.suppress(OSError):
+        for q in p.parent.iterdir():
+            m = pattern.fullmatch(q.name)
+            if m and q.is_file() and not _alive(int(m.group(1))):
+                q.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's live process (or not a pid we can judge): keep
+    return True
 
 
 def check_writable(folder: str | Path) -> None:

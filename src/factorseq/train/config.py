@@ -99,10 +99,40 @@ class TrainConfig:
         require(self.threads is None or self.threads >= 1,
                 f"threads must be >= 1 (or null for all cores), got {self.threads}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        # a negative clip norm flips the gradient; a negative floor makes the rate negative
+        require(self.grad_clip is None or self.grad_clip > 0,
+                f"grad_clip must be > 0 (or null for none), got {self.grad_clip}")
+        require(self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}")
+        require(0 <= self.seed < 2**32, f"seed must be in [0, 2**32 - 1], got {self.seed}")
+        _check_strategy(self.strategy)
+        _check_accelerator(self.accelerator)
 
     def given(self) -> frozenset[str]:
         """The fields the caller set (keyword or position; every field of a built copy)."""
         return getattr(self, "_given", frozenset(f.name for f in dataclasses.fields(self)))
+
+
+def _check_strategy(name: str) -> None:
+    if name == "auto":
+        return
+    from lightning.pytorch.strategies import StrategyRegistry  # only when one is named
+
+    known = ["auto", *StrategyRegistry.available_strategies()]
+    main = sorted(k for k in known if "unused" not in k and "deepspeed" not in k)
+    require(name in known, f"strategy must be a Lightning strategy name ({', '.join(main)}, "
+            f"...), got {name!r}")
+
+
+def _check_accelerator(name: str) -> None:
+    import torch
+
+    found = {"cpu": True, "auto": True, "gpu": torch.cuda.is_available(),
+             "cuda": torch.cuda.is_available(),
+             "mps": hasattr(torch.backends, "mps") and torch.backends.mps.is_available()}
+    require(name in found, f"accelerator must be one of {', '.join(found)}, got {name!r}")
+    require(found[name], f"accelerator {name!r} is not available on this machine; use cpu "
+            "(or auto)")
 
 
 def effective_train_config(defaults: dict[str, Any],

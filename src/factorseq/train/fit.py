@@ -234,7 +234,8 @@ def _callbacks(p: _Prepared, work: Path | None, monitor: str, plan: BatchPlan | 
         callbacks.append(_BestInMemory(keep_best))
     if model.monitor_early_stopping and cfg.early_stopping:
         callbacks.append(EarlyStopping(monitor=monitor, patience=cfg.patience,
-                                       min_delta=cfg.min_delta, mode="min"))
+                                       min_delta=cfg.min_delta, mode="min",
+                                       strict=False))  # max_steps may end before validation
     if not _progress(cfg):
         callbacks.append(_EpochPrinter())
     return callbacks
@@ -361,15 +362,24 @@ def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | dict[str
     if out is None and cfg.devices * cfg.num_nodes > 1:
         raise FactorseqError("training on several processes needs a run directory (out)")
     target = plan_target(out, force=force, resume=resume) if out is not None else None
-    with scoped_process_state(cfg.threads):
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        p = _prepare(cls, data_cfg, cfg, model_overrides)
-        if target is None:
-            return _fit_in_memory(p)
-        if resume and not is_child_process():
-            print(f"resuming {out} after epoch {done}: training continues with epoch "
-                  f"{done + 1} (up to {cfg.epochs})", file=sys.stderr, flush=True)
-        return _fit_to_folder(p, target, resume)
+    try:
+        with scoped_process_state(cfg.threads):
+            L.seed_everything(cfg.seed, workers=True, verbose=False)
+            try:
+                p = _prepare(cls, data_cfg, cfg, model_overrides)
+            except BaseException:
+                if target is not None:
+                    target.abandon()  # nothing trained: only the parent folders it made
+                raise
+            if target is None:
+                return _fit_in_memory(p)
+            if resume and not is_child_process():
+                print(f"resuming {out} after epoch {done}: training continues with epoch "
+                      f"{done + 1} (up to {cfg.epochs})", file=sys.stderr, flush=True)
+            return _fit_to_folder(p, target, resume)
+    finally:
+        if target is not None:
+            target.release()  # the run folder's lock: one writer at a time
 
 
 def _fit_in_memory(p: _Prepared) -> Run:

@@ -1,0 +1,211 @@
+"""A run folder's one writer, its hidden neighbours, and the recovery of an interrupted swap.
+
+Beside a run folder ``OUT`` (in its parent folder) factorseq may keep:
+
+* ``.OUT.factorseq-lock``: held (``flock``) by the one process that writes ``OUT``; the kernel
+  releases it when that process dies, even by kill -9, so a lock is never left stale.
+* ``.OUT.factorseq-new``: where a replacement (``--force``) trains. It carries the mark
+  ``.factorseq-staging`` while it trains (a leftover is cleared by the next attempt), then
+  ``.factorseq-swap`` once it is a finished run about to be swapped in.
+* ``.OUT.factorseq-old``: the old run moved aside during the swap, marked ``.factorseq-old-run``
+  (the mark is written inside the run before it moves, so the folder is never unmarked).
+
+The swap: mark the old run, rename it aside, rename the new run into place, carry the user's
+own files (anything training did not write: notes, samples, metrics, reports) from the old run
+into the new one, remove the old run. Killed at any point, :func:`recover` (run by the next
+command that trains into or loads ``OUT``) finishes it or rolls it back from the marks alone;
+a file training did not write is never removed.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import FactorseqError
+
+STAGING_MARK = ".factorseq-staging"
+SWAP_MARK = ".factorseq-swap"
+OLD_MARK = ".factorseq-old-run"
+MARKS = (STAGING_MARK, SWAP_MARK, OLD_MARK)
+# what training writes into a run folder; everything else in it is the user's
+TRAINING_ENTRIES = frozenset({"config.json", "model.safetensors", "checkpoints", "logs",
+                              "tensorboard", *MARKS})
+
+
+def sibling(out: Path, role: str) -> Path:
+    """The hidden neighbour ``.OUT.factorseq-ROLE`` (``new``, ``old`` or ``lock``)."""
+    return out.parent / f".{out.name}.factorseq-{role}"
+
+
+def run_status(path: Path) -> str | None:
+    """The ``status`` of a factorseq run config in ``path`` (``trained`` when an older run has
+    none); None when ``path`` holds no factorseq run config."""
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(cfg, dict) or cfg.get("format") != "factorseq-run":
+        return None
+    return str(cfg.get("status", "trained"))
+
+
+def user_entries(folder: Path) -> list[Path]:
+    """The top-level entries of ``folder`` that training did not write (the user's)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES)
+
+
+def never_trained(folder: Path) -> bool:
+    """A run folder a training created but never checkpointed (refused or crashed before its
+    first epoch ended): only training's entries, status ``training``, no checkpoint."""
+    return (run_status(folder) == "training" and not user_entries(folder)
+            and not any((folder / "checkpoints").glob("*.ckpt")))
+
+
+def remove_training_entries(folder: Path, *, and_folder: bool = False) -> None:
+    """Remove what training wrote into ``folder`` (never anything else); with ``and_folder``
+    (training created it) ``folder`` too, if that left it empty."""
+    for name in TRAINING_ENTRIES:
+        p = folder / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    if and_folder:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``.OUT.factorseq-lock`` with the
+    holder's pid written in it. ``acquire`` never waits: a second writer gets a one-line
+    FactorseqError naming the holder."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.path, self._fd = Path(out), sibling(Path(out), "lock"), None
+
+    def acquire(self) -> RunLock:
+        while self._fd is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise FactorseqError(f"{self.out} is being written by process {holder} (lock "
+                                     f"{self.path}); wait for it to finish") from None
+            try:  # the holder before us may have removed the file after we opened it
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # while still held: a waiter re-checks the inode
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def swap_in(out: Path, new: Path) -> list[str]:
+    """Put the finished run ``new`` (marked ``SWAP_MARK``) at ``out``; the run there before is
+    marked, moved aside, and removed once the user's files in it are carried over. Returns the
+    names carried over. Call with the lock held."""
+    old = sibling(out, "old")
+    if out.exists():
+        (out / OLD_MARK).touch()
+        os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except OSError:
+        if old.exists() and not out.exists():
+            os.rename(old, out)  # the old run back in its place
+            (out / OLD_MARK).unlink(missing_ok=True)
+        raise
+    (out / SWAP_MARK).unlink(missing_ok=True)
+    return _finish_old(out, old)
+
+
+def _finish_old(out: Path, old: Path) -> list[str]:
+    """Carry the user's entries of the moved-aside run ``old`` into ``out`` (the new run;
+    ``NAME.previous`` when the new run has a namesake), then remove ``old``, which then holds
+    only what training wrote."""
+    carried = []
+    for entry in user_entries(old):
+        dest, k = out / entry.name, 1
+        while dest.exists() or dest.is_symlink():
+            dest, k = out / f"{entry.name}.previous{'' if k == 1 else k}", k + 1
+        os.rename(entry, dest)
+        carried.append(dest.name)
+    shutil.rmtree(old)
+    return carried
+
+
+def recover(out: Path, *, locked: bool = False) -> list[str]:
+    """Finish or roll back a swap that was interrupted (kill -9, power loss) at ``out``, from
+    the marks alone. Returns what was done, one line each (nothing when there was nothing to
+    do, or when another process holds the lock: the swap is then under way). ``locked``: the
+    caller holds ``out``'s lock already."""
+    out = Path(out)
+    old, new = sibling(out, "old"), sibling(out, "new")
+    pending = ((old / OLD_MARK).is_file() or (new / SWAP_MARK).is_file()
+               or any((out / m).is_file() for m in (OLD_MARK, SWAP_MARK)))
+    if not pending:
+        return []
+    if locked:
+        return _recover_locked(out, old, new)
+    try:
+        lock = RunLock(out).acquire()
+    except FactorseqError:
+        return []
+    try:
+        return _recover_locked(out, old, new)
+    finally:
+        lock.release()
+
+
+def _recover_locked(out: Path, old: Path, new: Path) -> list[str]:
+    done = []
+    old_moved = (old / OLD_MARK).is_file()
+    new_ready = (new / SWAP_MARK).is_file() and run_status(new) == "trained"
+    (out / SWAP_MARK).unlink(missing_ok=True)  # killed right after the new run moved in
+    if not old_moved:
+        (out / OLD_MARK).unlink(missing_ok=True)  # killed before the old run moved aside
+    if not out.exists() and old_moved and not new_ready:
+        (old / OLD_MARK).unlink()
+        os.rename(old, out)
+        return [f"an interrupted replacement of {out} was rolled back: the old run is back"]
+    if new_ready and not (old_moved and out.exists()):
+        carried = swap_in(out, new)
+        done.append(f"an interrupted replacement of {out} was finished: the new run is in place")
+    elif old_moved and out.exists():
+        carried = _finish_old(out, old)
+        done.append(f"an interrupted replacement of {out} was finished: the old run removed")
+    else:
+        carried = []
+    if carried:
+        done.append(f"kept your files from the old run: {', '.join(carried)}")
+    return done
+
+
+def hidden_copies(out: Path) -> list[Path]:
+    """The hidden neighbours of ``out`` that hold a run (for messages that must name them)."""
+    return [p for p in (sibling(out, "new"), sibling(out, "old")) if run_status(p) is not None]
