@@ -46,6 +46,8 @@ def load_yaml(path: str | Path | None) -> dict[str, Any]:
         raise FactorseqError(f"config file not found: {p}")
     try:
         data = yaml.safe_load(p.read_text()) or {}
+    except UnicodeDecodeError:
+        raise FactorseqError(f"config file {p} is not a text (YAML) file") from None
     except yaml.YAMLError as e:
         raise FactorseqError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") \
             from None

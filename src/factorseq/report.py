@@ -101,8 +101,11 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     if mpath.is_file():
         try:
             scores = json.loads(mpath.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise FactorseqError(f"{mpath} is not valid JSON") from None
+        if not isinstance(scores, dict):
+            raise FactorseqError(f"{mpath} must hold a JSON object of scores (name: value), "
+                                 f"not a {type(scores).__name__}")
 
     parts = [f"<h1>factorseq report: <code>{html.escape(cfg['model'])}</code> on "
              f"<code>{html.escape(cfg['data_config']['source'])}</code></h1>"]

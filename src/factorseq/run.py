@@ -14,6 +14,7 @@ the model) unless ``scaled=True`` is passed. Arrays are (windows, time, features
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,14 @@ class Run:
     # --- units -----------------------------------------------------------------------------
     def to_model(self, x: Any, scaled: bool = False) -> np.ndarray:
         """Windows in the user's units -> the model's scaled space (float32)."""
-        x = np.asarray(x, dtype=np.float32)
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (ValueError, TypeError) as e:
+            raise FactorseqError(f"windows must be numbers: {str(e).splitlines()[0][:120]}"
+                                 ) from None
+        if not np.isfinite(x).all():
+            raise FactorseqError("windows contain NaN/inf values; fill them first (see "
+                                 "factorseq.data.missing)")
         return x if scaled else np.asarray(self.scaler.transform(x), dtype=np.float32)
 
     def to_user(self, x: Any, scaled: bool = False) -> np.ndarray:
@@ -89,11 +97,27 @@ class Run:
         x = _numpy(x).astype(np.float32)
         return x if scaled else np.asarray(self.scaler.inverse_transform(x), dtype=np.float32)
 
+    def _check_room(self, n: Any) -> None:
+        """Refuse a request whose windows cannot fit in the free memory (before any work):
+        the model's output, the scaled and the user's copies, float32."""
+        schema = self.config.get("data_schema", {})
+        t, d = int(schema.get("seq_len", 0) or 0), int(schema.get("n_features", 0) or 0)
+        try:
+            need = 3 * 4 * int(n) * t * d
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (TypeError, ValueError, OSError):
+            return  # a bad n is the model's to refuse; no sysconf: no check
+        if need > free:
+            raise FactorseqError(f"{int(n):,} windows of {t} x {d} need about {need / 1e9:.1f} GB "
+                                 f"of memory, more than is free ({free / 1e9:.1f} GB); ask for "
+                                 "fewer and sample in parts (--seed differs per part)")
+
     # --- the contract, in the user's units -----------------------------------------------
     def sample(self, n: int, *, y: Any = None, seed: int = 0, scaled: bool = False
                ) -> np.ndarray:
         """``n`` synthetic windows (n, time, features); ``y``: class(es) for conditional
         models."""
+        self._check_room(n)
         g = torch.Generator().manual_seed(int(seed))
         return self.to_user(self.model.sample(n, y=y, generator=g), scaled)
 
@@ -114,6 +138,7 @@ class Run:
         """Generation by factor (see ``SequenceModel.generate``): factors in ``keep`` from the
         ``reference`` windows, ``values`` set, ``scale`` multiplied, the rest from the prior."""
         ref = None if reference is None else self.to_model(reference, scaled)
+        self._check_room(n)
         g = torch.Generator().manual_seed(int(seed))
         x = self.model.generate(n, reference=ref, keep=keep, values=values, scale=scale,
                                 generator=g)

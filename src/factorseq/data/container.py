@@ -54,6 +54,12 @@ class SequenceData:
                              f"features), got shape {x.shape}")
         if x.shape[0] == 0:
             raise FactorseqError(f"data {self.name!r} has no windows")
+        if 0 in x.shape[1:]:
+            raise FactorseqError(f"data {self.name!r} has shape {x.shape}: windows need at "
+                                 "least one time step and one feature")
+        if np.iscomplexobj(x):
+            raise FactorseqError(f"data {self.name!r} is complex-valued ({x.dtype}); give the "
+                                 "real and imaginary parts as separate features")
         if not np.issubdtype(x.dtype, np.number):
             raise FactorseqError(f"data {self.name!r} must be numeric, got dtype {x.dtype}")
         self.x = x.astype(np.float32, copy=False)

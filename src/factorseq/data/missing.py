@@ -32,6 +32,9 @@ _ALL_MODES = "|".join(IMPUTE_MODES)
 
 def missing_mask(values: np.ndarray, missing: float | None = None) -> np.ndarray:
     """True where an entry is missing: NaN, +-inf, or the sentinel ``missing`` if given."""
+    if np.iscomplexobj(values):  # casting would drop the imaginary part without a word
+        raise FactorseqError(f"data is complex-valued ({np.asarray(values).dtype}); give the "
+                             "real and imaginary parts as separate features")
     values = np.asarray(values, dtype=np.float64)
     mask = ~np.isfinite(values)
     if missing is not None and np.isfinite(missing):

@@ -71,7 +71,13 @@ class Scaler:
     def from_dict(d: dict[str, Any]) -> Scaler:
         if not isinstance(d, dict) or "kind" not in d:
             raise FactorseqError(f"unknown scaler {d!r}")
-        return SCALERS.get(d["kind"])._from_state(d)
+        try:
+            return SCALERS.get(d["kind"])._from_state(d)
+        except KeyError as e:
+            raise FactorseqError(f"the {d['kind']} scaler's state is missing {e}") from None
+        except (TypeError, ValueError) as e:
+            raise FactorseqError(f"the {d['kind']} scaler's state is corrupt: "
+                                 f"{str(e).splitlines()[0][:120]}") from None
 
     @classmethod
     def _from_state(cls, d: dict[str, Any]) -> Scaler:
@@ -79,6 +85,15 @@ class Scaler:
 
 
 _register(Scaler)
+
+
+def _vector(v: Any, name: str) -> np.ndarray:
+    """A saved per-feature vector: finite numbers, one dimension (a damaged config is an
+    error here, not a crash later)."""
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim != 1 or not np.isfinite(a).all():
+        raise ValueError(f"{name} must be a list of finite numbers, got {v!r:.60}")
+    return a
 
 
 @_register
@@ -129,7 +144,7 @@ class MinMaxScaler(Scaler):
     @classmethod
     def _from_state(cls, d: dict[str, Any]) -> MinMaxScaler:
         s = cls(d.get("eps", 1e-7))
-        s.min_, s.scale_ = np.asarray(d["min"]), np.asarray(d["scale"])
+        s.min_, s.scale_ = _vector(d["min"], "min"), _vector(d["scale"], "scale")
         return s
 
 
@@ -181,7 +196,7 @@ class StandardScaler(Scaler):
     @classmethod
     def _from_state(cls, d: dict[str, Any]) -> StandardScaler:
         s = cls()
-        s.mean_, s.std_ = np.asarray(d["mean"]), np.asarray(d["std"])
+        s.mean_, s.std_ = _vector(d["mean"], "mean"), _vector(d["std"], "std")
         return s
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -197,6 +198,10 @@ class SequenceModel(nn.Module, abc.ABC):
         if unknown:
             raise FactorseqError(f"{self.name} has no factor {unknown[0]!r}; its factors: "
                                  f"{', '.join(factors)}")
+        bad = [k for k, s in scale.items() if not _finite_number(s)]
+        if bad:
+            raise FactorseqError(f"scale of {bad[0]} must be a finite number, got "
+                                 f"{scale[bad[0]]!r}")
         if keep and reference is None:
             raise FactorseqError("keeping a factor needs a reference (windows to take it from)")
         given = {k: self.labels_for(n, v) if factors[k].kind == "label" else
@@ -447,3 +452,7 @@ def reparameterize(mean: torch.Tensor, logvar: torch.Tensor,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
     return mean + eps * torch.exp(0.5 * logvar)
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

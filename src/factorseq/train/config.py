@@ -84,7 +84,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(0 < self.lr <= 10, f"lr must be in (0, 10], got {self.lr}")
         require(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         require(self.lr_schedule in ("plateau", "cosine"),
                 f"lr_schedule must be plateau or cosine, got {self.lr_schedule!r}")

@@ -201,7 +201,7 @@ def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
     train_raw, val_raw = split(data, train_cfg.val_fraction, train_cfg.seed, keep)
     check_size(train_raw.n_windows, train_cfg.batch_size)
     scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
-    model = cls(model_config(cls, data, model_overrides))
+    model = _build_model(cls, model_config(cls, data, model_overrides))
     return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg,
                      scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler))
 
@@ -215,6 +215,27 @@ def _loaders(p: _Prepared) -> tuple[Any, Any, BatchPlan | None]:
     val = (make_loader(p.val_data, max(cfg.batch_size, 256), shuffle=False, seed=cfg.seed,
                        num_workers=cfg.num_workers) if p.val_data is not None else None)
     return train, val, plan
+
+
+def _build_model(cls: type, config: Any) -> Any:
+    """The model, or one error line when its parameters (with Adam's two moments and the
+    gradients, 4 copies) would not fit in the free memory."""
+    try:
+        model = cls(config)
+    except (MemoryError, RuntimeError, TypeError, OverflowError) as e:
+        if not isinstance(e, MemoryError | OverflowError) and not any(
+                w in str(e).lower() for w in ("alloc", "overflow")):
+            raise  # a bug, not a size
+        raise FactorseqError(f"the {cls.name} model is too large for this machine's memory "
+                             f"(check its size settings): {str(e).splitlines()[0][:120]}"
+                             ) from None
+    need = 4 * 4 * sum(p.numel() for p in model.parameters())
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > free:
+        raise FactorseqError(f"the {cls.name} model has {need // 16:,} parameters: training "
+                             f"needs about {need / 1e9:.1f} GB, more than is free "
+                             f"({free / 1e9:.1f} GB); check its size settings")
+    return model
 
 
 def _callbacks(p: _Prepared, work: Path | None, monitor: str, plan: BatchPlan | None

@@ -1,0 +1,150 @@
+"""Hostile inputs (issue #21): every one ends in exit 0 with a valid result, or exit 2 with one
+``error:`` line and no file created, changed or lost. Named cases first, then hypothesis
+strategies over data files, ``--set`` values and run configs."""
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clihelp import cli, sine_windows_npz
+from factorseq.checkpoint import load
+
+FAST = ["--epochs", "1", "--batch-size", "8", "--set", "train.tensorboard=false",
+        "--set", "train.progress=false"]
+QUICK = settings(max_examples=8, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    data = sine_windows_npz(root, 48)
+    assert cli("train", "timevae", "--data", data, "--out", root / "run", *FAST) == 0
+    return root
+
+
+@contextlib.contextmanager
+def memory_cap(gb: float = 10.0):
+    """A fuzzed size must fail as an error, never by the kernel's OOM killer taking the
+    machine down: cap this process's address space for the case (restored after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (int(gb * 2**30), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def clean_outcome(capsys, args, folder: Path) -> int:
+    """Run the CLI; exit 0, or exit 2 with exactly one error line and ``folder`` untouched."""
+    before = snapshot(folder)
+    capsys.readouterr()
+    code = cli(*args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (0, 2), (code, err[-3:])
+    if code == 2:
+        assert len(err) == 1 and err[0].startswith("error: "), err
+        assert snapshot(folder) == before
+    return code
+
+
+def write(folder: Path, name: str, content: bytes) -> Path:
+    p = folder / name
+    p.write_bytes(content)
+    return p
+
+
+def test_named_cases_are_one_line_errors(work, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(work / "run", run)
+    np.savez(tmp_path / "zero.npz", data=np.zeros((0, 12, 2), np.float32))
+    np.savez(tmp_path / "complex.npz", data=np.ones((40, 12, 2)) * (1 + 1j))
+    write(tmp_path, "bin.yaml", bytes(range(128, 256)))
+    write(tmp_path, "list.json", b"[1, 2]")
+    cases = [
+        ["train", "vae_conv", "--data", tmp_path / "zero.npz", "--out", tmp_path / "o", *FAST],
+        ["train", "vae_conv", "--data", tmp_path / "complex.npz", "--out", tmp_path / "o",
+         *FAST],
+        ["train", "vae_conv", "--data", work / "w.npz", "--config", tmp_path / "bin.yaml",
+         "--out", tmp_path / "o", *FAST],
+        ["generate", run, "--scale", "seasonal=nan", "--n", "2", "--out", tmp_path / "g.npz"],
+        ["generate", run, "--value", "y=abc", "--n", "2", "--out", tmp_path / "g.npz"],
+        ["sample", run, "--n", "100000000000", "--out", tmp_path / "s.npz"],
+        ["report", run, "--metrics", tmp_path / "list.json", "--out", tmp_path / "r.html"],
+    ]
+    for args in cases:
+        assert clean_outcome(capsys, args, tmp_path) == 2, args
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["scaler"].pop("scale"),
+    lambda c: c["scaler"].update(kind="bogus"),
+    lambda c: c["scaler"].update(min="abc"),
+])
+def test_a_damaged_run_config_is_a_one_line_error(edit, work, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(work / "run", run)
+    cfg = json.loads((run / "config.json").read_text())
+    edit(cfg)
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert clean_outcome(capsys, ["sample", run, "--n", "2", "--out", tmp_path / "s.npz"],
+                         tmp_path) == 2
+
+
+def test_encode_refuses_strings_and_nan(work):
+    run = load(work / "run")
+    for bad in (np.full((1, 12, 2), "a"), np.full((1, 12, 2), np.nan)):
+        with pytest.raises(Exception, match="numbers|NaN"):
+            run.encode(bad)
+
+
+VALUES = st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+                   st.text(max_size=6), st.sampled_from(["null", "true", "[1]", "{a: 1}", ""]))
+KEYS = st.sampled_from(["train.lr", "train.weight_decay", "train.grad_clip", "train.min_lr",
+                        "train.patience", "train.max_steps", "train.val_fraction",
+                        "train.lr_schedule", "train.warmup_steps", "latent_dim",
+                        "trend_poly", "data.window", "data.stride"])
+
+
+@QUICK
+@given(key=KEYS, value=VALUES)
+def test_any_set_value_trains_or_is_refused_cleanly(work, tmp_path, capsys, key, value):
+    folder = tmp_path / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    with memory_cap():
+        code = clean_outcome(capsys, ["train", "timevae", "--data", work / "w.npz", "--out",
+                                      folder / "o", *FAST, "--set", f"{key}={value}"], folder)
+    if code == 0:
+        run = load(folder / "o")
+        assert np.isfinite(run.sample(2)).all()
+
+
+@QUICK
+@given(n=st.integers(0, 20), t=st.integers(0, 6), d=st.integers(0, 3),
+       fill=st.sampled_from([0.0, np.nan, np.inf, 1e38, -1e30]), frac=st.floats(0, 1))
+def test_any_window_array_trains_or_is_refused_cleanly(work, tmp_path, capsys, n, t, d, fill,
+                                                       frac):
+    folder = tmp_path / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    rng = np.random.default_rng(n * 100 + t * 10 + d)
+    x = rng.normal(size=(n, t, d)).astype(np.float64)
+    x[rng.random(x.shape) < frac] = fill
+    np.savez(folder / "x.npz", data=x)
+    with memory_cap():
+        clean_outcome(capsys, ["train", "vae_dense", "--data", folder / "x.npz", "--out",
+                               folder / "o", *FAST, "--batch-size", "2"], folder)
