@@ -230,3 +230,28 @@ def test_max_steps_shorter_than_an_epoch_trains(data, tmp_path):
     assert cli("train", "vae_conv", "--data", data, "--out", out, *FAST, "--batch-size", "8",
                "--set", "train.max_steps=2") == 0
     assert load(out).config["training"]["best_epoch"] is None
+
+
+def test_run_files_share_one_mode_and_unreadable_weights_say_so(runs, tmp_path, capsys):
+    out = tmp_path / "r"
+    shutil.copytree(runs[0], out)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (runs[0] / "config.json",
+                                                      runs[0] / "model.safetensors")}
+    assert len(set(modes.values())) == 1, modes
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file")
+    (out / "model.safetensors").chmod(0)
+    msg = user_error(capsys, "sample", out, "--n", "2", "--out", tmp_path / "s.npz")
+    assert "permission denied" in msg
+
+
+def test_a_tampered_checkpoint_is_refused_without_suggesting_unsafe_loading(runs, data, tmp_path,
+                                                                            capsys):
+    import torch
+
+    out = tmp_path / "r"
+    shutil.copytree(runs[0], out)
+    torch.save({"epoch": 0, "hook": Killed}, out / "checkpoints" / "last.ckpt")
+    msg = user_error(capsys, "train", "vae_conv", "--data", data, "--out", out, "--resume",
+                     "--epochs", "2")
+    assert "never loaded" in msg and "weights_only" not in msg, msg

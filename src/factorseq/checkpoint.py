@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,8 @@ def load(path: str | Path) -> Run:
     weights = path / WEIGHTS
     if not weights.is_file():
         raise FactorseqError(f"{path} has no {WEIGHTS} (training unfinished? try --resume)")
+    if not os.access(weights, os.R_OK):
+        raise FactorseqError(f"cannot read {weights}: permission denied")
     try:
         missing, unexpected = load_model(model, str(weights), strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:

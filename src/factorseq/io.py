@@ -42,9 +42,21 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             raise FactorseqError(f"nothing was written to {p}")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # the bytes reach the disk before the name points to them
+        os.chmod(tmp, _mode_for(p))  # some writers create 0600: every output alike
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode_for(p: Path) -> int:
+    """The mode the file at ``p`` has (a replaced file keeps it), else a new file's under the
+    process's umask."""
+    try:
+        return p.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _remove_dead_temporaries(p: Path) -> None:

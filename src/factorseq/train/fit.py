@@ -331,9 +331,16 @@ def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | N
     if "max_minutes" in given:
         cfg.max_minutes = given["max_minutes"]
     try:
-        done = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        missing = [k for k in ("epoch", "state_dict", "pytorch-lightning_version")
+                   if k not in state]
+        if missing:
+            raise ValueError(f"no {missing[0]!r} entry")
+        done = int(state["epoch"]) + 1
     except Exception as e:  # noqa: BLE001 (any failure to read it is a corrupt checkpoint)
-        raise FactorseqError(f"{last} is corrupt: {str(e).splitlines()[0][:200]}") from None
+        why = ("it holds objects other than tensors and plain values, which are never loaded"
+               if "weights only" in str(e).lower() else str(e).splitlines()[0][:200])
+        raise FactorseqError(f"{last} is corrupt or not factorseq's: {why}") from None
     return data_cfg, cfg, stored["model_config"], done
 
 
