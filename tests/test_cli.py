@@ -184,3 +184,19 @@ def test_abort_and_exit_map_to_exit_codes(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == "error: aborted"
     monkeypatch.setattr(cli_mod, "app", raising(typer.Exit(3)))
     assert cli_mod.main([]) == 3
+
+
+def test_bare_command_prints_help_and_version_works(capsys):
+    assert cli() == 0
+    assert "Usage" in capsys.readouterr().out
+    assert cli("--version") == 0
+    assert capsys.readouterr().out.strip().startswith("factorseq ")
+
+
+def test_dotted_set_keys_reach_nested_data_options():
+    from factorseq.cli import split_settings
+
+    got = split_settings(None, ["data.options.n=300", "data.options.m.k=1", "train.lr=0.1",
+                                "latent_dim=4"])
+    assert got["data"] == {"options": {"n": 300, "m": {"k": 1}}}
+    assert got["train"] == {"lr": 0.1} and got["model"] == {"latent_dim": 4}

@@ -28,6 +28,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 Opt = typer.Option
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"factorseq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, Opt("--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")] = False) -> None:
+    """Disentangled, interpretable generative models of sequences."""
+
+
 def Flag(*decls: str, help: str | None = None) -> Any:  # noqa: N802 (used like typer.Option)
     """A boolean flag: it takes no value, and ``--help`` shows no type for it."""
     return typer.Option(*decls, help=help, metavar="")
@@ -49,10 +63,16 @@ def split_settings(config: Path | None, sets: list[str] | None) -> dict[str, dic
 
     def put(key: str, value: Any) -> None:
         section, _, rest = key.partition(".")
-        if rest and section in out:
-            out[section][rest] = value
-        else:
+        if not (rest and section in out):
             out["model"][key] = value
+            return
+        *path, last = rest.split(".")  # data.options.n=300: {"options": {"n": 300}}
+        node = out[section]
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = value
 
     for key, value in load_yaml(config).items():
         if key in out and isinstance(value, dict):
@@ -275,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         _echo_err(str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2
     except click_exc.UsageError as e:
-        _echo_err(e.format_message().splitlines()[0])
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare ``factorseq``: help was printed
+            return 0
+        _echo_err((e.format_message().splitlines() or [type(e).__name__])[0])
         return 2
     except typer.Abort:  # typer re-exports click's, or has its own (typer >= 0.20's own click)
         _echo_err("aborted")
