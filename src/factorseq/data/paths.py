@@ -1,7 +1,6 @@
-"""Where the bundled data files live: ``$FACTORSEQ_DATA_DIR`` or the repository's ``data/``.
-
-Bundled files stay out of the wheel (the FSDD audio alone is several MB); an editable install
-or a clone finds them next to ``src/``.
+"""Where the bundled data files live: ``$FACTORSEQ_DATA_DIR``, else the copy an installed
+wheel carries (``factorseq/_bundled``: every set but the FSDD audio), else the repository's
+``data/`` (a clone or an editable install).
 """
 from __future__ import annotations
 
@@ -15,7 +14,8 @@ def data_dir() -> Path:
     env = os.environ.get("FACTORSEQ_DATA_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "data"
+    shipped = Path(__file__).resolve().parents[1] / "_bundled"
+    return shipped if shipped.is_dir() else Path(__file__).resolve().parents[3] / "data"
 
 
 def cache_dir() -> Path:
@@ -31,6 +31,7 @@ def cache_dir() -> Path:
 def bundled_file(*parts: str) -> Path:
     p = data_dir().joinpath(*parts)
     if not p.exists():
-        raise FactorseqError(f"bundled data file missing: {p} (set FACTORSEQ_DATA_DIR to the "
-                             "folder holding factorseq's data/)")
+        raise FactorseqError(f"bundled data file missing: {p} (an installed wheel ships every "
+                             "set but the FSDD audio; set FACTORSEQ_DATA_DIR to the data/ "
+                             "folder of a factorseq clone)")
     return p
