@@ -10,12 +10,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clihelp import cli, sine_windows_npz
+from clihelp import cli, sine_windows_npz, user_error
 from factorseq.checkpoint import load
+from factorseq.data.tables import _time_rank
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--set", "train.tensorboard=false",
         "--set", "train.progress=false"]
@@ -148,3 +150,29 @@ def test_any_window_array_trains_or_is_refused_cleanly(work, tmp_path, capsys, n
     with memory_cap():
         clean_outcome(capsys, ["train", "vae_dense", "--data", folder / "x.npz", "--out",
                                folder / "o", *FAST, "--batch-size", "2"], folder)
+
+
+def test_table_values_beyond_float32_and_unordered_time_are_named(tmp_path, capsys):
+    rows = "\n".join(f"{i},{i % 7},{i % 5}" for i in range(1, 41))
+    (tmp_path / "big.csv").write_text("t,a,b\n" + rows.replace("\n4,4,4", "\n4,1e308,4"))
+    (tmp_path / "text.csv").write_text("t,a,b\n" + rows.replace("\n4,", "\nsoon,", 1))
+    before = snapshot(tmp_path)
+    for name, says in (("big", "beyond float32"), ("text", "neither a number nor a date")):
+        msg = user_error(capsys, "train", "vae_conv", "--data", tmp_path / f"{name}.csv",
+                         "--time-column", "t", "--window", "8", "--out", tmp_path / "o", *FAST)
+        assert says in msg, msg
+    assert snapshot(tmp_path) == before
+    assert list(_time_rank(pd.Series(["10", "9", "11"], name="t"))) == [1, 0, 2]  # not text
+
+
+def test_nan_weights_are_refused_at_load(work, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(work / "run", run)
+    tensors = load_file(run / "model.safetensors")
+    first = next(iter(tensors))
+    tensors[first] = tensors[first] * float("nan")
+    save_file(tensors, run / "model.safetensors")
+    with pytest.raises(Exception, match="NaN/inf weights"):
+        load(run)

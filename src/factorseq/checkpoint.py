@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
@@ -126,5 +127,9 @@ def load(path: str | Path) -> Run:
     if missing or unexpected:
         raise FactorseqError(f"{weights} does not match the {cfg['model']} model (missing "
                              f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    bad = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad is not None:
+        raise FactorseqError(f"{weights} holds NaN/inf weights ({bad}): a diverged or damaged "
+                             "run; train it again")
     model.eval()
     return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg)

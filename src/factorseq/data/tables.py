@@ -115,16 +115,34 @@ def _encode_labels(col: pd.Series) -> tuple[np.ndarray, list | None]:
 
 
 def _time_rank(col: pd.Series) -> np.ndarray:
-    """Rank (int) of each time value: numbers as numbers, text parsed as dates if it can."""
+    """Rank (int) of each time value: numbers as numbers (also when written as text: "10"
+    after "9"), text parsed as dates; anything else is an error (ordering it as strings would
+    scramble the series without a word)."""
     values = col
     if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_datetime64_any_dtype(col):
-        try:
-            with warnings.catch_warnings():  # pandas warns when it has to guess the format
-                warnings.simplefilter("ignore")
-                values = pd.to_datetime(col)
-        except (ValueError, TypeError):
-            values = col.astype(str)
+        numbers = pd.to_numeric(col, errors="coerce")
+        if numbers.notna().all():
+            values = numbers
+        else:
+            try:
+                with warnings.catch_warnings():  # pandas warns when it guesses the format
+                    warnings.simplefilter("ignore")
+                    values = pd.to_datetime(col)
+            except (ValueError, TypeError, OverflowError):
+                bad = col[numbers.isna()].iloc[0]
+                raise FactorseqError(f"time column {col.name!r} holds {bad!r}, neither a number "
+                                     "nor a date: its rows cannot be put in time order") from None
     return pd.factorize(values, sort=True)[0]
+
+
+def _check_range(values: np.ndarray, features: list[str], name: str) -> None:
+    """Finite values beyond float32 (training's precision) would become inf there and be
+    taken for missing values: say so instead."""
+    big = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
+    if big.any():
+        row, col = (int(i[0]) for i in np.nonzero(big))
+        raise FactorseqError(f"column {features[col]!r} of {name} holds {values[row, col]:g}, "
+                             f"beyond float32's range (+-3.4e38) that training uses; rescale it")
 
 
 def _series(df: pd.DataFrame, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list]:
@@ -185,6 +203,7 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         else _encode_labels(df[cfg.label_column])
     order, starts, ids = _series(df, cfg)
     values = df[features].to_numpy(dtype=np.float64)[order]
+    _check_range(values, features, name)
     codes_sorted = None if codes is None else codes[order]
     if cfg.remove_rate > 0:  # values hidden on purpose, along the series as they are stored
         values = remove_values(values[None], cfg.remove_rate, cfg.remove_pattern,
