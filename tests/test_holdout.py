@@ -36,7 +36,7 @@ def smooth_walk(rows: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def walk_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("walk") / "walk.csv"
-    pd.DataFrame(smooth_walk(1200), columns=["a", "b"]).to_csv(path, index=False)
+    pd.DataFrame(smooth_walk(3000), columns=["a", "b"]).to_csv(path, index=False)
     return path
 
 
@@ -65,7 +65,7 @@ def test_noisy_copies_are_flagged(walk_csv):
 def test_fresh_series_is_not_flagged(walk_csv):
     """The other side: windows of a new draw of the same process do not leak."""
     _, (train, held) = split_of(walk_csv)
-    series = smooth_walk(1200, seed=5)
+    series = smooth_walk(3000, seed=5)
     fresh = np.lib.stride_tricks.sliding_window_view(series, 12, axis=0).transpose(0, 2, 1)
     out = privacy_scores(train, held, fresh[::3].astype(np.float32), seeds=[0, 1, 2])
     assert out["dcr"]["share_below_holdout_p5"] < 0.3

@@ -12,7 +12,7 @@ import pytest
 import factorseq as fs
 from factorseq.checkpoint import load
 from factorseq.data import DataConfig, load_data
-from factorseq.data.split import make_split, random_split, shares_steps, time_split
+from factorseq.data.split import make_split, portions, random_split, shares_steps, time_split
 from factorseq.data.windows import recover_starts, sliding_windows
 from factorseq.errors import FactorseqError
 
@@ -27,6 +27,20 @@ def test_time_blocks_by_hand():
     assert not shares_steps(s, np.zeros(37, int), start)
     old = random_split(37, 4, 0.2, 0)
     assert shares_steps(old, np.zeros(37, int), start)  # what the time split removes
+
+
+def test_chunks_spread_the_held_out_steps_and_mirror():
+    # 200 steps, 2 chunks of 100: train | val | held out, then held out | val | train
+    edges, labels = portions(200, 4, 0.1, 0.1, blocks=2)
+    assert edges.tolist() == [0, 80, 90, 110, 120, 200]  # the two held-out stretches meet
+    assert labels.tolist() == [0, 1, 2, 1, 0]
+    # fewer chunks when a portion would span less than two windows (20 / 8 -> 2, 10 / 8 -> 1)
+    assert len(portions(200, 4, 0.1, 0.1, blocks=9)[1]) == 5
+    assert portions(100, 4, 0.1, 0.1, blocks=9)[1].tolist() == [0, 1, 2]
+    assert portions(100, 4, 0.0, 0.2, blocks=2)[1].tolist() == [0, 2, 0]  # no validation
+    s = time_split(np.zeros(197, int), np.arange(197), 4, 0.1, 0.1, blocks=2)
+    assert s.holdout.tolist() == list(range(90, 107))  # windows inside [90, 110)
+    assert not shares_steps(s, np.zeros(197, int), np.arange(197))
 
 
 def test_kept_labels_train_and_their_neighbours_leave_validation():

@@ -46,7 +46,10 @@ class DataConfig:
     window shares a step with a training one; ``random`` draws seeded random validation
     windows and holds nothing out (the former split); ``auto`` (default) is ``time`` where
     the windows' positions are known (tables, stocks, sets of overlapping windows) and
-    ``random`` elsewhere. The split is saved with the run.
+    ``random`` elsewhere. A time split cuts each series into up to ``split_blocks`` chunks,
+    each train | validation | held out, so that the held-out steps follow the whole series
+    (a trending series' last stretch alone is unlike its past). The split is saved with the
+    run.
     """
 
     source: str = "stockv"
@@ -69,6 +72,7 @@ class DataConfig:
     store: str | None = None
     split: str = "auto"
     holdout_fraction: float = 0.1
+    split_blocks: int = 4
 
     def __post_init__(self) -> None:
         require(self.window >= 1, f"window must be >= 1, got {self.window}")
@@ -84,6 +88,7 @@ class DataConfig:
                 f"remove_rate must be in [0, 1), got {self.remove_rate}")
         require(self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}, got "
                 f"{self.split!r}")
+        require(self.split_blocks >= 1, f"split_blocks must be >= 1, got {self.split_blocks}")
         require(0.0 <= self.holdout_fraction < 1.0,
                 f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         require(self.remove_pattern in REMOVE_PATTERNS,

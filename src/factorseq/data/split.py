@@ -6,10 +6,12 @@ Windows cut with stride 1 share T - 1 steps with their neighbours, so a random w
 puts nearly every validation window next to a training one. ``kind="time"`` (the default
 wherever the windows' positions are known: tables, TimeGAN's stocks, sets whose
 overlapping windows give their order away) cuts each series into consecutive blocks instead,
-train | validation | held-out in time; a window straddling a cut belongs to no block, so no
-validation or held-out window shares a step with a training window (the gap: T - 1 window
-starts left out at each cut). Series too short for a window in every block are laid end to
-end on one shared time line and cut there (whole series then go to one block).
+train | validation | held-out in time, in up to ``data.split_blocks`` chunks so that the
+held-out steps follow the whole series (:func:`portions`); a window straddling a cut belongs
+to no block, so no validation or held-out window shares a step with a training window (the
+gap: T - 1 window starts left out at each cut). Series too short for a window in every
+block are laid end to end on one shared time line and cut there (whole series then go to
+one block).
 ``kind="random"`` is the former seeded random split of the windows (no held-out block;
 privacy then compares with the validation windows): sets without positions, or
 ``data.split=random``. Runs saved before splits were saved re-derive it here, marked
@@ -132,7 +134,7 @@ def labels_kept(data: Any, labels: int | None) -> np.ndarray | None:
 
 
 def make_split(data: Any, how: str, val_fraction: float, holdout_fraction: float, seed: int,
-               labels: int | None = None) -> RunSplit:
+               labels: int | None = None, blocks: int = 4) -> RunSplit:
     """The split of ``data`` (see the module doc). ``how``: ``auto`` (time when the windows
     carry positions, else random), ``time`` (an error without positions) or ``random``."""
     keep = labels_kept(data, labels)
@@ -149,7 +151,8 @@ def make_split(data: Any, how: str, val_fraction: float, holdout_fraction: float
                                  "overlap training ones); no held-out block")
     series = data.seq_id if data.seq_id is not None else np.zeros(data.n_windows, np.int64)
     try:
-        out = time_split(series, start, data.seq_len, val_fraction, holdout_fraction, keep)
+        out = time_split(series, start, data.seq_len, val_fraction, holdout_fraction, keep,
+                         blocks)
     except TooShort as e:
         if how == "time":
             raise
@@ -193,19 +196,22 @@ def random_split(n: int, window: int, val_fraction: float, seed: int,
 
 
 def time_split(series: np.ndarray, start: np.ndarray, window: int, val_fraction: float,
-               holdout_fraction: float, keep: np.ndarray | None = None) -> RunSplit:
-    """Blocks in time per series (windows (N,) of ``series`` beginning at step ``start``)."""
+               holdout_fraction: float, keep: np.ndarray | None = None, blocks: int = 1
+               ) -> RunSplit:
+    """Blocks in time per series (windows (N,) of ``series`` beginning at step ``start``),
+    each time line cut into up to ``blocks`` chunks (see :func:`portions`)."""
     series, start = np.asarray(series, np.int64), np.asarray(start, np.int64)
     n = len(start)
-    pos, line, total = _time_lines(series, start, window, val_fraction, holdout_fraction)
-    # cuts of each time line: steps [0, c1) train, [c1, c2) validation, [c2, total) held out
-    c1 = np.round(total * (1.0 - val_fraction - holdout_fraction)).astype(np.int64)[line]
-    c2 = np.round(total * (1.0 - holdout_fraction)).astype(np.int64)[line]
-    end = pos + window
+    fractions = (val_fraction, holdout_fraction)
+    pos, line, total = _time_lines(series, start, window, *fractions)
     block = np.full(n, -1)
-    block[end <= c1] = 0
-    block[(pos >= c1) & (end <= c2)] = 1
-    block[pos >= c2] = 2
+    for k in np.unique(line):
+        on = np.flatnonzero(line == k)
+        edges, labels = portions(int(total[k]), window, *fractions, blocks=blocks)
+        # the portion a window begins in; it belongs there when it also ends there
+        j = np.searchsorted(edges, pos[on], side="right") - 1
+        inside = pos[on] + window <= edges[j + 1]
+        block[on[inside]] = labels[j[inside]]
     if keep is not None and np.any(keep):
         block = _keep_in_training(block, series, start, window, np.asarray(keep, bool))
     train, val, hold = (np.flatnonzero(block == k) for k in range(3))
@@ -221,9 +227,34 @@ def time_split(series: np.ndarray, start: np.ndarray, window: int, val_fraction:
     n_series = len(np.unique(series))
     return RunSplit("time", n, train, val, hold, window, val_fraction, holdout_fraction,
                     dropped=int((block < 0).sum()),
-                    note=f"blocks in time over {n_series} series: train, validation, held "
-                         f"out; no validation or held-out window shares a step with a "
-                         f"training window")
+                    note=f"blocks in time over {n_series} series (up to {blocks} chunks of "
+                         f"train | validation | held out each); no validation or held-out "
+                         f"window shares a step with a training window")
+
+
+def portions(total: int, window: int, val_fraction: float, holdout_fraction: float, *,
+              blocks: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (K + 1,) and blocks (K,) (0 train, 1 validation, 2 held out) of a time line of
+    ``total`` steps. The line is cut into ``b`` equal chunks, each train | validation | held
+    out in those fractions, every other chunk mirrored (held out | validation | train) so
+    that neighbouring chunks meet train to train or held out to held out (no cut there).
+    Chunks spread the validation and held-out steps over the whole series, so that they
+    follow its level (a trending series' last stretch alone is unlike its past); ``b`` is
+    ``blocks`` or fewer, so that the smallest portion spans at least two windows."""
+    fractions = (1.0 - val_fraction - holdout_fraction, val_fraction, holdout_fraction)
+    least = min(f for f in fractions[1:] + (1.0,) if f > 0)
+    b = int(max(1, min(blocks, total * least // (2 * window))))
+    edges, labels = [], []
+    for c in range(b):
+        a, size = total * c / b, total / b
+        order = (0, 1, 2) if c % 2 == 0 else (2, 1, 0)
+        for label in order:
+            if fractions[label] > 0:
+                if not labels or labels[-1] != label:
+                    edges.append(int(round(a)))
+                    labels.append(label)
+                a += fractions[label] * size
+    return np.array([*edges, total], np.int64), np.array(labels, np.int64)
 
 
 def _time_lines(series: np.ndarray, start: np.ndarray, window: int, *fractions: float

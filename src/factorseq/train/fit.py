@@ -199,7 +199,7 @@ def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
     data = load_data(data_cfg)
     check_missing_support(cls, data)
     split = make_split(data, data_cfg.split, train_cfg.val_fraction, data_cfg.holdout_fraction,
-                       train_cfg.seed, data_cfg.labels)
+                       train_cfg.seed, data_cfg.labels, data_cfg.split_blocks)
     train_raw, val_raw, _ = split.parts(data)  # the held-out block is for evaluation only
     check_size(train_raw.n_windows, train_cfg.batch_size)
     scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
