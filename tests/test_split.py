@@ -123,7 +123,7 @@ def test_the_split_is_saved_with_the_run_and_old_runs_rederive_theirs(tmp_path, 
     (tmp_path / "r" / "config.json").write_text(json.dumps(stored))
     (tmp_path / "r" / "split.npz").unlink()
     old = load(tmp_path / "r")
-    assert old.split is None
+    assert old.split is None and old.data_config.split == "random"  # so resume agrees
     parts = old.splits()
     assert old.split.legacy and old.split.kind == "random" and parts.holdout is None
     assert parts.val.n_windows == 28 and parts.held_out is parts.val  # 10 % of 277

@@ -54,7 +54,9 @@ class Run:
 
     @property
     def data_config(self) -> DataConfig:
-        return build(DataConfig, self.config["data_config"], what="data config")
+        """The run's data options; a run saved before splits were saved split at random."""
+        cfg = build(DataConfig, self.config["data_config"], what="data config")
+        return cfg if "data_split" in self.config else dataclasses.replace(cfg, split="random")
 
     def has(self, capability: str) -> bool:
         """Whether the model can do ``capability`` (see ``factorseq.models.base``)."""
