@@ -30,15 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorseq.checkpoint import Run, load, read_config
+from factorseq.checkpoint import Run, load, read_config, read_split
 from factorseq.config import build
 from factorseq.data.scaler import Scaler
+from factorseq.errors import FactorseqError
 from factorseq.metrics.evaluators import protocol_scaler
 from factorseq.metrics.timegan import discriminative_scores
 from factorseq.models.diffusion_ts import DiffusionTS, DiffusionTSConfig
 from factorseq.registry import get_model_class
-from factorseq.train.config import TrainConfig
-from factorseq.train.data import split
 
 SIZES = {  # name: denoiser overrides
     "paper-energy": {"preset": "energy"},
@@ -95,18 +94,14 @@ def speed(args: argparse.Namespace) -> list[dict]:
 
 
 def validation_windows(run, raw: bool = False, complete: bool = False) -> np.ndarray:
-    """The run's held-out validation windows (the split fit() made), in the run's scaled
-    space, or in the data's units with ``raw``. ``complete``: for a run trained with values
-    hidden on purpose (``data.remove_rate``), the same windows with nothing hidden."""
-    train_cfg = build(TrainConfig, run.config["train_config"], what="train config")
-    data = run.load_data()
-    if complete:  # same windows, same seed -> same split, read without the removal
-        whole = run.load_data(run.data_config.source)
-        if len(whole.x) != len(data.x):
-            raise SystemExit(f"the complete data has {len(whole.x)} windows, the run's "
-                             f"{len(data.x)}: not the same split")
-        data = whole
-    _, val = split(data, train_cfg.val_fraction, train_cfg.seed)
+    """The run's validation windows (its saved split), in the run's scaled space, or in the
+    data's units with ``raw``. ``complete``: for a run trained with values hidden on purpose
+    (``data.remove_rate``), the same windows with nothing hidden."""
+    data = run.load_data(run.data_config.source) if complete else None
+    try:
+        val = run.splits(data).val  # the same windows read without the removal: same split
+    except FactorseqError as e:
+        raise SystemExit(str(e)) from None
     if val is None:
         raise SystemExit("the run has no validation split (val_fraction 0)")
     return np.asarray(val.x if raw else run.scaler.transform(val.x), dtype=np.float32)
@@ -158,7 +153,8 @@ def load_run(path: Path, ckpt: Path | None):
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
     model.eval()
-    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg)
+    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg,
+               split=read_split(path, cfg))
 
 
 def score(args: argparse.Namespace) -> dict:
@@ -217,7 +213,7 @@ def table(args: argparse.Namespace) -> dict:
     cfg = json.loads((run / "config.json").read_text())
     row["training"] = cfg["training"]
     row["model_config"] = cfg["model_config"]
-    n = len(validation_windows(load(run))) * 10  # ~ all windows (10 % validation)
+    n = load(run).load_data().n_windows  # as many windows as the data holds
     w, out = factorseq("sample", run, "--n", n, "--out", run / "samples.npz", "--force")
     row.update(sample_n=n, sample_wall_s=round(w, 1), sample_stdout=out.strip(),
                load_sample=load_avg())

@@ -56,7 +56,7 @@ def _noise_variant(base_run: Path, kind: str, out: Path) -> None:
     from factorseq.config import build
     from factorseq.registry import get_model_class
     from factorseq.train.config import TrainConfig
-    from factorseq.train.data import make_loader, scaled, split
+    from factorseq.train.data import make_loader, scaled
 
     run = load(base_run)
     cls = get_model_class(run.config["model"])
@@ -64,12 +64,12 @@ def _noise_variant(base_run: Path, kind: str, out: Path) -> None:
     missing, unexpected = model.load_state_dict(run.model.state_dict(), strict=False)
     assert not unexpected and set(missing) == {"noise_mean", "noise_chol"}, missing
     tc = build(TrainConfig, run.config["train_config"], what="train config")
-    train_raw, _ = split(run.load_data(), tc.val_fraction, tc.seed)
+    train_raw = run.splits().train  # the base run's saved split (legacy runs: re-derived)
     model.eval()
     model.on_fit_end(make_loader(scaled(train_raw, run.scaler), 1024, shuffle=False, seed=0))
     save_run(out, model, run.scaler, run.config["data_schema"], run.data_config, tc,
              {"status": "trained", "training": {**run.config["training"],
-                                                "noise_from": str(base_run)}})
+                                                "noise_from": str(base_run)}}, run.split)
 
 
 def _sampling_speed(run: Path, n: int, cell: Path) -> float:

@@ -103,8 +103,9 @@ def test_evaluate_writes_fidelity_and_privacy_keys(tmp_path, tiny_csv, capsys):
     for key in ("context_fid", "correlational", "membership_auc"):
         assert len(metrics[key]["values"]) == 2 and metrics[key]["mean"] >= 0
         assert key in printed
-    assert metrics["dcr"]["n_holdout"] == 28  # the run's 10 % validation split of 277 windows
-    assert metrics["dcr"]["holdout"] == "overlapping"  # stride-1 windows of one table
+    # the held-out block: the last 30 of 300 rows hold 7 windows of 24 steps, no step shared
+    assert metrics["dcr"]["n_holdout"] == metrics["dcr"]["n_holdout_disjoint"] == 7
+    assert (metrics["dcr"]["holdout"], metrics["dcr"]["split"]) == ("disjoint", "time")
     assert set(metrics["score_seconds"]) == {"context_fid", "correlational", "privacy"}
     rows = dict(_flatten(metrics))  # the report's metrics table
     assert "&plusmn;" in rows["context_fid"] and "&plusmn;" in rows["membership_auc"]
@@ -114,13 +115,14 @@ def test_evaluate_writes_fidelity_and_privacy_keys(tmp_path, tiny_csv, capsys):
     assert cli("evaluate", run, "--out", out2, *fast, "--set", "fidelity=false",
                "--set", "privacy=false") == 0
     assert not {"context_fid", "dcr", "score_seconds"} & set(json.loads(out2.read_text()))
-    cfg = json.loads((run / "config.json").read_text())  # a run that held nothing out
+    cfg = json.loads((run / "config.json").read_text())  # a run saved before splits were
+    del cfg["data_split"]                                 # saved, which held nothing out
     cfg["train_config"]["val_fraction"] = 0.0
     (run / "config.json").write_text(json.dumps(cfg))
     out3 = tmp_path / "m3.json"
     assert cli("evaluate", run, "--out", out3, *fast, "--set", "fidelity=false") == 0
     skipped = json.loads(out3.read_text())
-    assert skipped["dcr"] is None and "no validation split" in skipped["privacy_skipped"]
+    assert skipped["dcr"] is None and "held out no windows" in skipped["privacy_skipped"]
     assert "true or false" in user_error(capsys, "evaluate", run, "--out", tmp_path / "x.json",
                                          "--set", "privacy=maybe")
     assert "ts2vec_iterations" in user_error(capsys, "evaluate", run, "--out",

@@ -72,6 +72,14 @@ def test_force_keeps_the_users_files_in_the_run_folder(data, runs, tmp_path, cap
     load(out)
 
 
+def test_everything_training_writes_is_known_as_training_s(data, tmp_path):
+    """Else --force would carry an old run's own file into the new run as the user's."""
+    out = tmp_path / "r"
+    assert cli("train", "vae_conv", "--data", data, "--out", out, "--epochs", "1",
+               "--set", "train.progress=false") == 0  # tensorboard on: every writer
+    assert runfolder.user_entries(out) == [], runfolder.user_entries(out)
+
+
 def test_a_second_writer_is_refused_before_any_work(data, tmp_path, capsys):
     out = tmp_path / "new"
     with RunLock(out):  # another process is training into it

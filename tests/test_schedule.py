@@ -28,7 +28,7 @@ def windows(tmp_path_factory):
 def straight_and_resumed(tmp_path, model, source, epochs, overrides):
     """The model of an uninterrupted run of ``epochs`` and of one stopped one epoch short and
     resumed."""
-    data = fs.DataConfig(source=source)
+    data = fs.DataConfig(source=source, holdout_fraction=0.0)  # every window trains
     a = fs.fit(model, data, {**TRAIN, "epochs": epochs}, overrides, tmp_path / "a")
     fs.fit(model, data, {**TRAIN, "epochs": epochs - 1}, overrides, tmp_path / "b")
     b = fs.fit(model, data, {"epochs": epochs}, None, tmp_path / "b", resume=True)

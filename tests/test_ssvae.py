@@ -363,11 +363,13 @@ def test_train_evaluate_sample_end_to_end(tmp_path, capsys, source, backbone, la
 def test_labels_all_stay_in_the_training_split(tmp_path):
     """--labels N is exact: the trainer's validation windows come from unlabelled ones."""
     from factorseq.data import DataConfig, load_data
-    from factorseq.train.data import split
+    from factorseq.data.split import make_split
 
     data = load_data(DataConfig(source="digits", labels=20))
-    train, val = split(data, 0.1, 0, keep=data.y_mask)
-    assert train.y_mask.sum() == 20 and not val.y_mask.any()
+    split = make_split(data, "auto", 0.1, 0.1, 0, labels=20)
+    assert split.kind == "random"  # digits' windows carry no positions in time
+    train, val, held = split.parts(data)
+    assert train.y_mask.sum() == 20 and not val.y_mask.any() and held is None
     assert train.n_windows + val.n_windows == data.n_windows
 
 

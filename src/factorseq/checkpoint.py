@@ -1,7 +1,8 @@
 """Run directories: ``config.json`` + ``model.safetensors`` (+ logs and trainer state).
 
 ``config.json`` holds the model's registered name and class, the library version, the model
-config, the fitted scaler, the data schema and the resolved data/training configs. Weights are
+config, the fitted scaler, the data schema, the resolved data/training configs and a summary
+of the split (``data_split``); ``split.npz`` the split's window indices. Weights are
 safetensors, so loading never executes code from the file.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from . import __version__
 from .config import build, to_dict
 from .data.config import DataConfig
 from .data.scaler import Scaler
+from .data.split import RunSplit
 from .errors import FactorseqError
 from .io import atomic_output
 from .models.base import SequenceModel
@@ -28,7 +30,8 @@ from .registry import get_model_class
 from .run import Run
 from .runfolder import hidden_copies, recover
 
-__all__ = ["CONFIG", "WEIGHTS", "Run", "load", "read_config", "save_run", "write_config"]
+__all__ = ["CONFIG", "WEIGHTS", "Run", "load", "read_config", "read_split", "save_run",
+           "write_config"]
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -65,15 +68,20 @@ def run_payload(model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
 
 
 def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
-             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None
-             ) -> Path:
-    """Write the weights and the full config of a trained model into ``path`` (each file all
-    or nothing; the config last, so a run with a trained config has its weights)."""
+             data_config: DataConfig, train_config: Any, extra: dict[str, Any] | None = None,
+             split: RunSplit | None = None) -> Path:
+    """Write the weights, the split (``split.npz``: which windows trained, validated, were
+    held out) and the full config of a trained model into ``path`` (each file all or
+    nothing; the config last, so a run with a trained config has its weights)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model = model.cpu()
     with atomic_output(path / WEIGHTS) as tmp:
         save_model(model, str(tmp), metadata={"format": "factorseq", "version": __version__})
+    extra = dict(extra or {})
+    if split is not None:
+        split.save(path)
+        extra["data_split"] = split.summary()
     write_config(path, run_payload(model, scaler, schema, data_config, train_config, extra))
     return path
 
@@ -132,4 +140,11 @@ def load(path: str | Path) -> Run:
         raise FactorseqError(f"{weights} holds NaN/inf weights ({bad}): a diverged or damaged "
                              "run; train it again")
     model.eval()
-    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg)
+    return Run(path=path, model=model, scaler=Scaler.from_dict(cfg["scaler"]), config=cfg,
+               split=read_split(path, cfg))
+
+
+def read_split(path: str | Path, cfg: dict[str, Any]) -> RunSplit | None:
+    """The split saved with the run at ``path`` (``cfg``: its config.json); None for runs
+    saved before splits were saved (``Run.splits()`` re-derives theirs)."""
+    return RunSplit.load(path, cfg["data_split"]) if cfg.get("data_split") else None

@@ -55,6 +55,17 @@ def _figure(title: str, fig) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+def _split_rows(cfg: dict) -> list[tuple[str, str]]:
+    """Which windows trained, chose settings, were held out (``data_split``)."""
+    split = cfg.get("data_split")
+    if split is None:
+        return [("split", "not saved (a run from before splits were saved): its seeded "
+                          "random split is re-derived when it is scored")]
+    keep = ("kind", "n_train", "n_val", "n_holdout", "n_dropped", "gap_steps", "held_out",
+            "note", "legacy")
+    return [(f"split.{k}", html.escape(str(split[k]))) for k in keep if k in split]
+
+
 def _missing_values(schema: dict[str, Any], data_cfg: dict[str, Any]) -> list[str]:
     """One section when the training data had gaps: the policy and each feature's fraction
     missing before it was applied (``data_schema.missing_rate``)."""
@@ -114,7 +125,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     parts.append("<h2>Run</h2>" + _table(
         [("run", html.escape(str(run.path))), ("factorseq version", cfg.get("version", "?")),
          ("windows (time x features)", f"{schema['seq_len']} x {schema['n_features']}")]
-        + _flatten(training, "training.")))
+        + _flatten(training, "training.") + _split_rows(cfg)))
     parts.extend(_missing_values(schema, cfg.get("data_config", {})))
     parts.append("<details><summary>Resolved configuration</summary><pre>"
                  + html.escape(json.dumps({k: cfg[k] for k in ("model_config", "train_config",

@@ -26,6 +26,7 @@ from .config import build
 from .data.config import DataConfig
 from .data.container import SequenceData
 from .data.scaler import Scaler
+from .data.split import RunSplit, SplitData
 from .errors import FactorseqError
 from .models.base import SequenceModel
 from .models.outputs import Codes, Decomposition
@@ -38,12 +39,14 @@ def _numpy(t: Any) -> np.ndarray:
 @dataclasses.dataclass
 class Run:
     """A trained model and everything needed to use it on new data (``path`` is None for a
-    run trained in memory)."""
+    run trained in memory; ``split``: which of its windows trained, chose settings, were
+    held out, as ``fit`` saved it)."""
 
     path: Path | None
     model: SequenceModel
     scaler: Scaler
     config: dict[str, Any]
+    split: RunSplit | None = None
 
     # --- facts ---------------------------------------------------------------------------
     @property
@@ -52,7 +55,9 @@ class Run:
 
     @property
     def data_config(self) -> DataConfig:
-        return build(DataConfig, self.config["data_config"], what="data config")
+        """The run's data options; a run saved before splits were saved split at random."""
+        cfg = build(DataConfig, self.config["data_config"], what="data config")
+        return cfg if "data_split" in self.config else dataclasses.replace(cfg, split="random")
 
     def has(self, capability: str) -> bool:
         """Whether the model can do ``capability`` (see ``factorseq.models.base``)."""
@@ -78,6 +83,19 @@ class Run:
                                  f"x {data.n_features} but the model expects {c.seq_len} x "
                                  f"{c.n_features} (time x features)")
         return data
+
+    def splits(self, data: SequenceData | None = None) -> SplitData | None:
+        """The run's blocks (train, val, holdout; raw units) of its training data, or of
+        ``data`` when given (the same windows read otherwise, e.g. without values hidden on
+        purpose). A run saved before splits were saved re-derives its random split (marked
+        ``legacy`` in ``self.split.summary()``); None when its config does not say how."""
+        data = self.load_data() if data is None else data
+        if self.split is None:
+            from .data.split import legacy_split
+            self.split = legacy_split(self.config, data)
+            if self.split is None:
+                return None
+        return self.split.parts(data)
 
     # --- units -----------------------------------------------------------------------------
     def to_model(self, x: Any, scaled: bool = False) -> np.ndarray:

@@ -32,8 +32,8 @@ SWAP_MARK = ".factorseq-swap"
 OLD_MARK = ".factorseq-old-run"
 MARKS = (STAGING_MARK, SWAP_MARK, OLD_MARK)
 # what training writes into a run folder; everything else in it is the user's
-TRAINING_ENTRIES = frozenset({"config.json", "model.safetensors", "checkpoints", "logs",
-                              "tensorboard", *MARKS})
+TRAINING_ENTRIES = frozenset({"config.json", "model.safetensors", "split.npz", "checkpoints",
+                              "logs", "tensorboard", *MARKS})
 
 
 def sibling(out: Path, role: str) -> Path:

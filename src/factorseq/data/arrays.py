@@ -10,7 +10,7 @@ from .config import DataConfig
 from .container import SequenceData
 from .formats import file_loader
 from .missing import window_policy
-from .windows import kept_features
+from .windows import kept_features, recover_starts, recovered_meta
 
 # how every .npz (a zip) and .npy file begins
 _MAGIC = {".npz": b"PK\x03\x04", ".npy": b"\x93NUMPY"}
@@ -90,10 +90,13 @@ def load_array(path: Path, cfg: DataConfig) -> SequenceData:
     if cfg.drop_columns:
         keep = kept_features(names, cfg.drop_columns, path.name)
         x, names = x[:, :, keep], [names[j] for j in keep]
+    # positions in time from the windows' overlaps, before any value is hidden or filled
+    start = recover_starts(x) if seq_id is None else None
     imp = window_policy(x, cfg, names, path.name)
     if imp.keep is not None:
-        y, y_mask, seq_id = (None if v is None else v[imp.keep] for v in (y, y_mask, seq_id))
-    meta = {}
+        y, y_mask, seq_id, start = (None if v is None else v[imp.keep]
+                                    for v in (y, y_mask, seq_id, start))
+    meta: dict = recovered_meta(start)
     if y is not None and y_mask.any():
         meta["n_classes"] = int(y[y_mask].max()) + 1
     if seq_id is not None:
@@ -101,4 +104,4 @@ def load_array(path: Path, cfg: DataConfig) -> SequenceData:
     rate = None if imp.rate is None else dict(zip(names, imp.rate.tolist(), strict=True))
     return SequenceData(x=imp.x, feature_names=names, x_mask=imp.x_mask, missing_rate=rate,
                         impute=cfg.impute if rate else None, y=y, y_mask=y_mask,
-                        seq_id=seq_id, meta=meta, name=path.stem)
+                        seq_id=seq_id, start=start, meta=meta, name=path.stem)

@@ -16,7 +16,7 @@ from .config import DataConfig
 from .container import SequenceData
 from .paths import bundled_file, data_dir
 from .registry import dataset
-from .windows import sliding_windows
+from .windows import recover_starts, recovered_meta, sliding_windows
 
 STOCK_FEATURES = ["Open", "High", "Low", "Close", "Adj_Close", "Volume"]
 # UCI "Appliances energy prediction" columns without the date: the 28 columns of TimeGAN's
@@ -74,9 +74,12 @@ def sines(cfg: DataConfig) -> SequenceData:
     scales them inside its trainer, so the set keeps the default MinMax scaler.
     """
     n, dim = _int_option(cfg, "n", 10000), _int_option(cfg, "dim", 5)
-    return SequenceData(x=sine_windows(n, cfg.window, dim, cfg.seed),
-                        feature_names=[f"s{i}" for i in range(dim)], name="sines",
-                        meta={"generator": "timegan_sines", "n": n,
+    x = sine_windows(n, cfg.window, dim, cfg.seed)
+    # independent windows: recovered as one-window paths, so a time split is a block split
+    start = recover_starts(x)
+    return SequenceData(x=x, feature_names=[f"s{i}" for i in range(dim)], name="sines",
+                        start=start,
+                        meta={"generator": "timegan_sines", "n": n, **recovered_meta(start),
                               # TimeGAN scores its sines unscaled, (sin + 1) / 2 in [0.5, 1]
                               "eval_space": "raw"})
 
@@ -104,6 +107,7 @@ def stocks(cfg: DataConfig) -> SequenceData:
     # shuffle "to make it similar to i.i.d." as TimeGAN does, but with the run's seed
     order = np.random.default_rng(cfg.seed).permutation(len(windows))
     return SequenceData(x=windows[order], feature_names=list(STOCK_FEATURES), name="stocks",
+                        start=order * cfg.stride,
                         meta={"reversed": bool(reverse)})
 
 
@@ -128,8 +132,10 @@ def _timevae_windows(name: str, cfg: DataConfig, features: list[str]) -> Sequenc
     path = bundled_file("timevae", f"{name}_subsampled_train_perc_{percent}.npz")
     with np.load(path, allow_pickle=False) as z:
         x = z["data"]
-    return SequenceData(x=x, feature_names=list(features), name=name,
-                        meta={"percent": percent})
+    # the files keep no time index, but their stride-1 windows overlap: positions recovered
+    start = recover_starts(x)
+    return SequenceData(x=x, feature_names=list(features), name=name, start=start,
+                        meta={"percent": percent, **recovered_meta(start)})
 
 
 @dataset("stockv", description="TimeVAE's daily stock windows (Open, High, Low, Close, "

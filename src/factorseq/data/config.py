@@ -10,6 +10,7 @@ from ..errors import FactorseqError
 # missing-value policies (see factorseq.data.missing)
 IMPUTE_MODES = ("linear", "ffill", "mean", "mask", "drop")
 REMOVE_PATTERNS = ("mcar", "runs")
+SPLITS = ("auto", "time", "random")  # data.split (factorseq.data.split)
 
 
 @dataclasses.dataclass
@@ -39,6 +40,17 @@ class DataConfig:
     windows are kept on disk and read batch by batch (sets larger than memory; FHVAE's
     hierarchical sampling then holds one round at a time); written on first use, reused while
     the config and the source files are unchanged.
+
+    ``split`` decides which windows train (:mod:`.split`): ``time`` cuts each series into
+    blocks in time, train | validation (``train.val_fraction``) | held out
+    (``holdout_fraction``, what privacy compares with), so that no validation or held-out
+    window shares a step with a training one; ``random`` draws seeded random validation
+    windows and holds nothing out (the former split); ``auto`` (default) is ``time`` where
+    the windows' positions are known (tables, stocks, sets of overlapping windows) and
+    ``random`` elsewhere. A time split cuts each series into up to ``split_blocks`` chunks,
+    each train | validation | held out, so that the held-out steps follow the whole series
+    (a trending series' last stretch alone is unlike its past). The split is saved with the
+    run.
     """
 
     source: str = "stockv"
@@ -59,6 +71,9 @@ class DataConfig:
     seed: int = 0
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     store: str | None = None
+    split: str = "auto"
+    holdout_fraction: float = 0.1
+    split_blocks: int = 4
 
     def __post_init__(self) -> None:
         require(self.window >= 1, f"window must be >= 1, got {self.window}")
@@ -72,6 +87,11 @@ class DataConfig:
             self.drop_columns = [str(c) for c in self.drop_columns if str(c) != ""] or None
         require(0.0 <= self.remove_rate < 1.0,
                 f"remove_rate must be in [0, 1), got {self.remove_rate}")
+        require(self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}, got "
+                f"{self.split!r}")
+        require(self.split_blocks >= 1, f"split_blocks must be >= 1, got {self.split_blocks}")
+        require(0.0 <= self.holdout_fraction < 1.0,
+                f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         require(self.remove_pattern in REMOVE_PATTERNS,
                 f"remove_pattern must be one of {', '.join(REMOVE_PATTERNS)}, got "
                 f"{self.remove_pattern!r}")

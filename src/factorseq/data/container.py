@@ -24,6 +24,9 @@ class SequenceData:
       the source (before imputation) and the policy that handled them (saved in the schema).
     - ``y``/``y_mask``: int64 labels (N,) and bool mask (N,); masked-out labels are unknown.
     - ``seq_id``: int64 (N,) index of the sequence each window was cut from (FHVAE).
+    - ``start``: int64 (N,) the step at which each window begins within its sequence (one
+      sequence without ``seq_id``), where the source knows it (tables); time splits read it
+      (:mod:`.split`). Not part of a batch.
     - ``domain``: int64 (N,) domain index (domain adaptation).
     - ``extras``: other per-window arrays of length N (evaluation-only labels, e.g. speaker).
     - ``meta``: facts about the set; keys matching model config fields (``n_classes``,
@@ -38,6 +41,7 @@ class SequenceData:
     y: np.ndarray | None = None
     y_mask: np.ndarray | None = None
     seq_id: np.ndarray | None = None
+    start: np.ndarray | None = None
     domain: np.ndarray | None = None
     extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -89,12 +93,14 @@ class SequenceData:
                                  f"{tuple(self.x.shape)}")
             if self.x_mask.all():
                 self.x_mask = None  # complete: no mask to carry
-        for key in ("y", "y_mask", "seq_id", "domain"):
+        for key in ("y", "y_mask", "seq_id", "start", "domain"):
             v = getattr(self, key)
             if v is not None and len(v) != n:
                 raise ShapeError(f"{key} has length {len(v)} but x has {n} windows")
         if self.seq_id is not None:
             self.seq_id = np.asarray(self.seq_id, dtype=np.int64)
+        if self.start is not None:
+            self.start = np.asarray(self.start, dtype=np.int64)
         if self.domain is not None:
             self.domain = np.asarray(self.domain, dtype=np.int64)
         for k, v in self.extras.items():
@@ -135,7 +141,7 @@ class SequenceData:
         x = self.x.subset(idx) if is_lazy(self.x) else self.x[idx]  # on disk: a lazy view
         return dataclasses.replace(
             self, x=x, x_mask=pick(self.x_mask), y=pick(self.y), y_mask=pick(self.y_mask),
-            seq_id=pick(self.seq_id), domain=pick(self.domain),
+            seq_id=pick(self.seq_id), start=pick(self.start), domain=pick(self.domain),
             extras={k: v[idx] for k, v in self.extras.items()}, test=None)
 
     def select_features(self, idx: list[int]) -> SequenceData:

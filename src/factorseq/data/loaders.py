@@ -40,6 +40,8 @@ def load_data(cfg: DataConfig) -> SequenceData:
         from .. import __version__  # a new release may cut or scale bundled sets differently
         key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source),
                "factorseq": __version__}
+        for k in ("split", "holdout_fraction", "split_blocks"):  # how a run splits, not
+            key.pop(k)                                             # what is stored
         data = load_stored(cfg.store, key, lambda: load_data(plain))
         return _mask_labels(data, cfg)
     source = str(cfg.source)

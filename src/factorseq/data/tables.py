@@ -217,7 +217,7 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
     observed = ~mask if cfg.impute == "mask" and rate is not None else None
 
     bounds = np.append(starts, len(values))
-    xs, ms, ys, sids = [], [], [], []
+    xs, ms, ys, sids, starts_ = [], [], [], [], []
     for k, sid in enumerate(ids):
         rows = np.arange(bounds[k], bounds[k + 1])[keep[bounds[k]:bounds[k + 1]]]
         series = "the series" if sid is None else f"series {sid!r}"
@@ -234,6 +234,8 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
             # the label of a window is the label of its last row
             ys.append(codes_sorted[rows][np.arange(len(w)) * cfg.stride + cfg.window - 1])
         sids.append(np.full(len(w), k, dtype=np.int64))
+        # where each window begins among the series' kept rows (time splits read it)
+        starts_.append(np.arange(len(w), dtype=np.int64) * cfg.stride)
 
     meta: dict = {}
     y = y_mask = seq_id = None
@@ -255,4 +257,5 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         x_mask=np.concatenate(ms) if ms else None,
         missing_rate=None if rate is None else dict(zip(features, rate.tolist(), strict=True)),
         impute=cfg.impute if rate is not None else None,
-        y=y, y_mask=y_mask, seq_id=seq_id, meta=meta, name=name)
+        y=y, y_mask=y_mask, seq_id=seq_id, start=np.concatenate(starts_), meta=meta,
+        name=name)

@@ -89,3 +89,56 @@ def keep_labels(y: np.ndarray, y_mask: np.ndarray | None, n: int, seed: int = 0)
             idx = np.flatnonzero(known & (y == c))
             out[rng.choice(idx, size=int(q), replace=False)] = True
     return out
+
+
+def recover_starts(x: np.ndarray, max_rows: int = 20_000_000) -> np.ndarray | None:
+    """Positions in time of windows (N, T, D) whose source did not keep them, from their
+    overlaps: windows cut from one series share exact rows (stride-1 windows share T - 1),
+    so equal rows are one step and consecutive rows of a window an edge between steps. When
+    every step has at most one successor and one predecessor (no row repeats) the steps form
+    simple paths, and a window's start is its first row's place on its path. Paths are laid
+    on one time line in order of their first window, T steps apart, so windows of different
+    paths (which share no row, hence no step) never look overlapping. None when the order is
+    ambiguous (a repeated row), the windows are one step long, or there are more than
+    ``max_rows`` rows (the cost is a sort of N * T rows)."""
+    x = np.ascontiguousarray(x)
+    n, t, d = x.shape
+    if t < 2 or n * t > max_rows or not np.isfinite(x).all():
+        return None
+    rows = x.reshape(n * t, d)
+    _, ids = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * d))).ravel(),
+                       return_inverse=True)
+    ids = ids.reshape(n, t)
+    m = int(ids.max()) + 1
+    edges = np.unique(np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], 1), axis=0)
+    out_deg, in_deg = (np.bincount(edges[:, k], minlength=m) for k in (0, 1))
+    if (edges[:, 0] == edges[:, 1]).any() or out_deg.max() > 1 or in_deg.max() > 1:
+        return None
+    succ = np.full(m, -1)
+    succ[edges[:, 0]] = edges[:, 1]
+    path, place = np.full(m, -1), np.full(m, -1)
+    for k, node in enumerate(np.flatnonzero(in_deg == 0)):
+        i = 0
+        while node >= 0:
+            path[node], place[node] = k, i
+            node, i = succ[node], i + 1
+    if (path < 0).any():  # a cycle: rows repeat after all
+        return None
+    first = ids[:, 0]
+    # paths in order of their first window; each takes its length plus a gap of T steps
+    order = _first_seen(path[first])  # every path begins with some window's first row
+    length = np.bincount(path, minlength=len(order))
+    offset = np.zeros(len(order), np.int64)
+    offset[order] = np.concatenate([[0], np.cumsum(length[order] + t)[:-1]])
+    return offset[path[first]] + place[first]
+
+
+def recovered_meta(start: np.ndarray | None) -> dict[str, str]:
+    """The meta entry of positions recovered from overlapping windows (the split's note)."""
+    return {} if start is None else {"positions": "recovered"}
+
+
+def _first_seen(labels: np.ndarray) -> np.ndarray:
+    """The distinct labels in order of their first occurrence."""
+    uniq, idx = np.unique(labels, return_index=True)
+    return uniq[np.argsort(idx)]

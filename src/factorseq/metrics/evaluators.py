@@ -139,8 +139,9 @@ class GenerativeEvaluator(Evaluator):
     ``correlational`` (Diffusion-TS), ``{mean, std, values}`` over the same seeds; TS2Vec
     trains ``ts2vec_iterations`` mini-batches (default: its authors' 200 / 600). Privacy
     (``privacy``, default true; :mod:`.privacy`): ``dcr`` and ``membership_auc`` of the
-    synthetic windows against the run's own training / validation split of its training data
-    (whatever ``data`` is scored). ``score_seconds`` gives the seconds of each group.
+    synthetic windows against the run's saved split of its training data: training windows
+    vs the held-out block (whatever ``data`` is scored). ``score_seconds`` gives the seconds
+    of each group.
     """
 
     defaults: ClassVar[dict[str, Any]] = {"disc_iterations": 2000, "pred_iterations": 5000,
@@ -284,11 +285,13 @@ class GenerativeEvaluator(Evaluator):
             split = run_split(self.run)
             if split is None:
                 out.update(dcr=None, membership_auc=None,
-                           privacy_skipped="the run has no validation split to hold out")
+                           privacy_skipped="the run held out no windows (no held-out block "
+                                           "and no validation split)")
             else:
                 scale = (lambda a: a) if self.space == "raw" else self.score_scaler().transform
                 train, holdout = (np.asarray(scale(a), dtype=np.float32) for a in split)
-                out.update(privacy_scores(train, holdout, synthetic, seeds=seeds))
+                out.update(privacy_scores(train, holdout, synthetic, seeds=seeds,
+                                          split=self.run.split.summary()))
             seconds["privacy"] = round(time.perf_counter() - t0, 2)
         return {**out, "score_seconds": seconds} if seconds else out
 

@@ -2,7 +2,7 @@
 
 Users make synthetic data because the real data is private, so a generator that reproduces
 its training windows leaks them. Both scores compare the training windows of a run with its
-held-out windows (the run's own validation split, which the model never trained on):
+held-out windows (the run's held-out block, which the model never trained on):
 
 - DCR (distance to closest record): each synthetic window's distance to its nearest training
   window, against each held-out real window's distance to its nearest training window. A
@@ -20,20 +20,18 @@ Distances are Euclidean between flattened windows, reported as the root mean squ
 (divided by sqrt(T * D)) so that they read in the scaled units; nearest neighbours by
 scikit-learn (brute force, one thread). Arrays are (windows, time, features), scaled.
 
-A fair held-out set: windows cut with stride 1 overlap their neighbours in T - 1 steps, so a
-random validation window is nearly always a one-step shift of a training window (with 10 %
-held out, P(no training window among the 2 (T - 1) neighbours) = 0.1^46 for T = 24). Such a
-held-out window is not fresh data: it lies closer to the training set than new data would,
-which makes both scores conservative (copies still stand out, since a shifted window differs
-from the original in every step, but near-copies can hide among the shifted windows). The
-held-out set is therefore the validation windows that share no time step (an identical row
-of D values) with any training window when at least ``min_holdout`` of them exist (independent
-sequences, strides >= T); otherwise (stride 1, e.g. stocks and energy) all validation windows
-are used, and the result says so (``holdout: "overlapping"``). A split of whole time blocks
-would give fresh held-out windows for such data; it is the run's split that decides. Measured
-on stocks (a timevae run's split): training windows resampled with 0.01 RMS noise get a DCR
-share of 0 (a shifted held-out window lies 0.011 from the training set, closer than the noise)
-while the membership AUC still reads 0.83; exact copies score 1 and 0.83.
+The held-out set is the run's held-out block (:mod:`factorseq.data.split`): with a time
+split, windows of a later stretch of each series that share no step with any training
+window, i.e. fresh data. Windows cut with stride 1 overlap their neighbours in T - 1 steps,
+so under a random split (sets without positions in time, or ``data.split=random``, where the
+validation windows stand in) a held-out window is nearly always a one-step shift of a
+training window: it lies closer to the training set than new data would and both scores
+read too low (measured on stocks with the random split: exact copies drawn with replacement
+gave a membership AUC of 0.83, copies with 0.01 RMS noise a DCR share of 0;
+``tests/test_holdout.py`` shows both flagged with the time split). For such held-out sets
+the windows that share no time step (an identical row of D values) with any training window
+are used when at least ``min_holdout`` of them exist, else all of them, and the result says
+which (``holdout: "disjoint"`` / ``"overlapping"``).
 """
 from __future__ import annotations
 
@@ -120,39 +118,35 @@ def membership_auc(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray
 
 
 def privacy_scores(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *,
-                   seeds: list[int], min_holdout: int = MIN_HOLDOUT) -> dict[str, Any]:
+                   seeds: list[int], min_holdout: int = MIN_HOLDOUT,
+                   split: dict[str, Any] | None = None) -> dict[str, Any]:
     """``dcr`` and ``membership_auc`` (``{mean, std, values}`` over ``seeds``) with the
-    held-out set chosen as the module docstring says; ``holdout`` records the choice."""
+    held-out set chosen as the module docstring says; ``holdout`` records the choice and
+    ``split`` (the run's split kind and which block was held out) where it came from."""
     overlap = shares_time_step(train, holdout)
     disjoint = int((~overlap).sum())
-    if disjoint >= min_holdout:
+    block = split is not None and split.get("kind") == "time"  # disjoint by construction
+    if not block and disjoint >= min_holdout:
         holdout = np.asarray(holdout)[~overlap]
-    info = {"holdout": "disjoint" if disjoint >= min_holdout else "overlapping",
+    info = {"holdout": "disjoint" if block or disjoint >= min_holdout else "overlapping",
             "n_train": int(len(train)), "n_holdout": int(len(holdout)),
             "n_holdout_disjoint": disjoint}
+    if split is not None:
+        info.update(split=split.get("kind"), held_out=split.get("held_out"))
     return {"dcr": {**dcr(train, holdout, synthetic), **info},
             "membership_auc": summarize([membership_auc(train, holdout, synthetic, seed=s)
                                          for s in seeds])}
 
 
 def run_split(run: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """The raw-unit training and validation windows of ``run`` (its own seeded split of its
-    training data, as ``fit`` made it), or None when it held nothing out or its config does
-    not record how it split (no ``train_config``)."""
-    from ..config import build
-    from ..train.config import TrainConfig
-    from ..train.data import split
+    """The raw-unit training and held-out windows of ``run``: its saved split's training and
+    held-out blocks (a random split's validation windows when it holds no block out; see
+    :mod:`factorseq.data.split`), or None when it held nothing out."""
     from .gaps import fill_within_windows
 
-    stored = (getattr(run, "config", None) or {}).get("train_config")
-    if stored is None:
-        return None
-    cfg = build(TrainConfig, stored, what="train config")
-    data = run.load_data()
-    keep = data.y_mask if run.data_config.labels is not None else None  # as fit() does
-    train, val = split(data, cfg.val_fraction, cfg.seed, keep)
-    if val is None:
+    parts = run.splits()
+    if parts is None or parts.held_out is None:
         return None
     # gaps (--impute mask): filled within each window, never the mean placeholders
     return tuple(np.asarray(d.x if d.x_mask is None else fill_within_windows(d.x, d.x_mask),
-                            dtype=np.float32) for d in (train, val))
+                            dtype=np.float32) for d in (parts.train, parts.held_out))

@@ -1,4 +1,4 @@
-"""Turning SequenceData into tensors and loaders: split, scale, batch."""
+"""Turning SequenceData into tensors and loaders: scale, batch (the split: data/split.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -69,27 +69,6 @@ def collate_batch(batch):
     if isinstance(batch, dict):
         return batch
     return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
-
-
-def split(data: SequenceData, val_fraction: float, seed: int, keep: np.ndarray | None = None
-          ) -> tuple[SequenceData, SequenceData | None]:
-    """Seeded random train/validation split of the windows.
-
-    ``keep`` (N,) bool marks windows that must stay in the training split (the exactly N
-    labels of ``--labels``): validation windows are then drawn from the other windows only.
-    """
-    n = data.n_windows
-    n_val = int(round(n * val_fraction))
-    if n_val == 0:
-        return data, None
-    if keep is not None:
-        pool = np.flatnonzero(~np.asarray(keep, dtype=bool))
-        val = np.sort(np.random.default_rng(seed).permutation(pool)[:n_val])
-        if len(val) == 0:
-            return data, None
-        return data.subset(np.setdiff1d(np.arange(n), val)), data.subset(val)
-    perm = np.random.default_rng(seed).permutation(n)
-    return data.subset(np.sort(perm[n_val:])), data.subset(np.sort(perm[:n_val]))
 
 
 def scaled(data: SequenceData, scaler: Scaler) -> SequenceData:

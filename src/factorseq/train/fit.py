@@ -31,12 +31,13 @@ from ..config import build, to_dict
 from ..data.config import DataConfig
 from ..data.loaders import load_data
 from ..data.scaler import make_scaler
+from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
 from ..registry import get_model_class
 from .adapter import LitAdapter, TrainingDiverged
 from .batches import BatchPlan, StartRounds, TrimHeap
 from .config import TrainConfig, effective_train_config
-from .data import check_missing_support, check_size, make_loader, scaled, split
+from .data import check_missing_support, check_size, make_loader, scaled
 from .outputs import Target, is_child_process, plan_target
 
 log = logging.getLogger("factorseq")
@@ -190,20 +191,21 @@ class _Prepared:
     train_cfg: TrainConfig
     train_data: Any
     val_data: Any
+    split: RunSplit
 
 
 def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
              model_overrides: dict[str, Any]) -> _Prepared:
     data = load_data(data_cfg)
     check_missing_support(cls, data)
-    # --labels N promises exactly N labels for training: they all stay in the training split
-    keep = data.y_mask if data_cfg.labels is not None else None
-    train_raw, val_raw = split(data, train_cfg.val_fraction, train_cfg.seed, keep)
+    split = make_split(data, data_cfg.split, train_cfg.val_fraction, data_cfg.holdout_fraction,
+                       train_cfg.seed, data_cfg.labels, data_cfg.split_blocks)
+    train_raw, val_raw, _ = split.parts(data)  # the held-out block is for evaluation only
     check_size(train_raw.n_windows, train_cfg.batch_size)
     scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
     model = _build_model(cls, model_config(cls, data, model_overrides))
     return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg,
-                     scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler))
+                     scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler), split)
 
 
 def _loaders(p: _Prepared) -> tuple[Any, Any, BatchPlan | None]:
@@ -309,7 +311,7 @@ def _initial_config(p: _Prepared) -> dict[str, Any]:
     return {"format": "factorseq-run", "status": "training", "model": p.cls.name,
             "model_config": to_dict(p.model.config), "scaler": p.scaler.to_dict(),
             "data_schema": p.schema, "data_config": to_dict(p.data_cfg),
-            "train_config": to_dict(p.train_cfg)}
+            "train_config": to_dict(p.train_cfg), "data_split": p.split.summary()}
 
 
 def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | None
@@ -323,6 +325,8 @@ def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | N
     if stored["model"] != model_name:
         raise FactorseqError(f"{out} holds a {stored['model']} run, not {model_name}")
     data_cfg = build(DataConfig, stored["data_config"], what="data config")
+    if "data_split" not in stored:  # begun before splits were saved: its random split
+        data_cfg = dataclasses.replace(data_cfg, split="random")
     cfg = build(TrainConfig, stored["train_config"], what="train config")
     given = train if isinstance(train, dict) else (
         {k: getattr(train, k) for k in train.given()} if train is not None else {})
@@ -429,8 +433,9 @@ def _fit_in_memory(p: _Prepared) -> Run:
                        best.best_epoch if best else None, best.best_score if best else None)
     _finish_model(p)
     config = run_payload(p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
-                         {"status": "trained", "training": summary})
-    return Run(path=None, model=p.model, scaler=p.scaler, config=config)
+                         {"status": "trained", "training": summary,
+                          "data_split": p.split.summary()})
+    return Run(path=None, model=p.model, scaler=p.scaler, config=config, split=p.split)
 
 
 def _fit_to_folder(p: _Prepared, target: Target, resume: bool) -> Run | None:
@@ -444,6 +449,7 @@ def _fit_to_folder(p: _Prepared, target: Target, resume: bool) -> Run | None:
 def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
     work = target.prepare()
     if not resume and not is_child_process():  # the resolved config, before any epoch
+        p.split.save(work)
         write_config(work, _initial_config(p))
     train_loader, val_loader, plan = _loaders(p)
     monitor = "val_loss" if val_loader is not None else "train_loss"
@@ -477,7 +483,7 @@ def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
     summary = _summary(p, trainer, callbacks, monitor, t0, best_epoch, score)
     _finish_model(p)
     save_run(work, p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
-             {"status": "trained", "training": summary})
+             {"status": "trained", "training": summary}, p.split)
     return load(target.commit())
 
 
@@ -492,7 +498,7 @@ def _keep_diverged(p: _Prepared, adapter: LitAdapter, target: Target, last: Path
     if kept is None:
         raise FactorseqError(msg + "; no good checkpoint to keep (lower train.lr?)") from None
     save_run(target.work, p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
-             {"status": "diverged", "training": {"kept_epoch": kept, "error": error}})
+             {"status": "diverged", "training": {"kept_epoch": kept, "error": error}}, p.split)
     raise FactorseqError(msg + f"; kept the last good checkpoint (epoch {kept}) in "
                          f"{target.out}") from None
 
@@ -520,6 +526,7 @@ def _summary(p: _Prepared, trainer: L.Trainer, callbacks: list[Callback], monito
         else None,
         "n_train": p.train_data.n_windows,
         "n_val": p.val_data.n_windows if p.val_data is not None else 0,
+        "n_holdout": len(p.split.holdout),
     }
 
 
