@@ -103,7 +103,7 @@ def recover_starts(x: np.ndarray, max_rows: int = 20_000_000) -> np.ndarray | No
     ``max_rows`` rows (the cost is a sort of N * T rows)."""
     x = np.ascontiguousarray(x)
     n, t, d = x.shape
-    if t < 2 or n * t > max_rows or not np.isfinite(x).all():
+    if n == 0 or d == 0 or t < 2 or n * t > max_rows or not np.isfinite(x).all():
         return None
     rows = x.reshape(n * t, d)
     _, ids = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * d))).ravel(),
