@@ -131,13 +131,42 @@ class Run:
                                  "fewer and sample in parts (--seed differs per part)")
 
     # --- the contract, in the user's units -----------------------------------------------
-    def sample(self, n: int, *, y: Any = None, seed: int = 0, scaled: bool = False
-               ) -> np.ndarray:
+    def sample(self, n: int, *, y: Any = None, seed: int = 0, scaled: bool = False,
+               as_frame: bool = False) -> Any:
         """``n`` synthetic windows (n, time, features); ``y``: class(es) for conditional
-        models."""
+        models. ``as_frame``: a long pandas table instead, one row per (sample, step) with the
+        data's feature names as columns (what ``factorseq sample --out x.csv`` writes)."""
         self._check_room(n)
         g = torch.Generator().manual_seed(int(seed))
-        return self.to_user(self.model.sample(n, y=y, generator=g), scaled)
+        x = self.to_user(self.model.sample(n, y=y, generator=g), scaled)
+        return self.as_frame(x) if as_frame else x
+
+    def as_frame(self, x: np.ndarray) -> Any:
+        """Windows (n, time, features) as a long table: ``sample``, ``step``, the features."""
+        import pandas as pd
+
+        n, t, d = x.shape
+        names = self.schema.get("feature_names") or [f"f{j}" for j in range(d)]
+        df = pd.DataFrame(x.reshape(n * t, d), columns=list(names))
+        df.insert(0, "step", np.tile(np.arange(t), n))
+        df.insert(0, "sample", np.repeat(np.arange(n), t))
+        return df
+
+    def save(self, path: str | Path) -> Run:
+        """Write this run (e.g. one trained in memory) as a run folder at ``path``, which must
+        not exist or be empty; returns the saved run."""
+        from .checkpoint import load, save_run
+
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise FactorseqError(f"{path} exists and is not an empty folder")
+        cfg = self.config
+        extra = {k: v for k, v in cfg.items() if k not in (
+            "format", "version", "model", "class", "model_config", "scaler", "data_schema",
+            "data_config", "train_config", "data_split")}
+        save_run(path, self.model, self.scaler, cfg["data_schema"], self.data_config,
+                 cfg.get("train_config"), extra, split=self.split)
+        return load(path)
 
     def encode(self, x: Any, *, scaled: bool = False) -> Codes:
         """Named codes (numpy arrays) of windows ``x``; ``codes.specs`` says each part's role."""

@@ -39,6 +39,7 @@ from .batches import BatchPlan, StartRounds, TrimHeap
 from .config import TrainConfig, effective_train_config
 from .data import check_missing_support, check_size, make_loader, scaled
 from .outputs import Target, is_child_process, plan_target
+from .sources import resolve_call
 
 log = logging.getLogger("factorseq")
 
@@ -367,10 +368,13 @@ def _restore(adapter: LitAdapter, ckpt_path: Path) -> int | None:
 
 # --- fit ------------------------------------------------------------------------------------
 
-def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | dict[str, Any] | None
+def fit(model_name: str, data_cfg: Any = None, train_cfg: TrainConfig | dict[str, Any] | None
         = None, model_overrides: dict[str, Any] | Any = None, out: str | Path | None = None,
-        *, force: bool = False, resume: bool = False) -> Run | None:
-    """Train ``model_name`` on the data of ``data_cfg``.
+        *, force: bool = False, resume: bool = False, **options: Any) -> Run | None:
+    """Train ``model_name`` on the data of ``data_cfg``: a DataConfig, a path or bundled name,
+    a pandas DataFrame or a numpy array (:mod:`.sources`); ``options`` are settings of the
+    data, training or model config by name (``fs.fit("vae_conv", df, id_column="site",
+    time_column="t", window=12, epochs=1)``).
 
     ``train_cfg``: a TrainConfig or a dict of ``train.`` keys; the model's ``train_defaults``
     fill the keys it does not set. ``model_overrides``: a dict of model keys or the model's
@@ -384,6 +388,8 @@ def fit(model_name: str, data_cfg: DataConfig, train_cfg: TrainConfig | dict[str
     cls = get_model_class(model_name)
     out = Path(out) if out is not None else None
     model_overrides = overrides_of(cls, model_overrides)
+    data_cfg, train_cfg, model_overrides = resolve_call(
+        cls, DataConfig() if data_cfg is None else data_cfg, train_cfg, model_overrides, options)
     done = 0
     if resume:
         if out is None:
