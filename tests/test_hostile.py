@@ -176,3 +176,14 @@ def test_nan_weights_are_refused_at_load(work, tmp_path):
     save_file(tensors, run / "model.safetensors")
     with pytest.raises(Exception, match="NaN/inf weights"):
         load(run)
+
+
+def test_a_run_config_naming_a_store_folder_never_creates_it(work, tmp_path):
+    """A run folder may come from elsewhere: reading its data writes nowhere it names."""
+    run = tmp_path / "run"
+    shutil.copytree(work / "run", run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data_config"]["store"] = str(tmp_path / "elsewhere")
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert load(run).load_data().x.shape[1:] == (12, 2)
+    assert not (tmp_path / "elsewhere").exists()

@@ -70,8 +70,8 @@ class Run:
 
         Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
         ``source`` named here is read as it is (e.g. the complete set to score against)."""
-        from .data.loaders import load_data
-        cfg = self.data_config
+        from .data.loaders import load_data, without_new_store
+        cfg = without_new_store(self.data_config)
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,

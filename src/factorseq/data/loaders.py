@@ -21,7 +21,7 @@ from .container import SequenceData
 from .formats import FORMATS, file_loader
 from .missing import handle_missing, missing_mask, window_policy
 from .registry import get_dataset, is_bundled, list_datasets
-from .store import load_stored
+from .store import load_stored, store_dir
 from .windows import keep_labels, kept_features, sliding_windows
 
 __all__ = ["load_data", "load_file", "file_loader", "IMPUTE_MODES", "sliding_windows",
@@ -37,12 +37,7 @@ def load_data(cfg: DataConfig) -> SequenceData:
     """
     if cfg.store:  # windows on disk, read on demand (written by the plain path below once)
         plain = dataclasses.replace(cfg, store=None, labels=None)
-        from .. import __version__  # a new release may cut or scale bundled sets differently
-        key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source),
-               "factorseq": __version__}
-        for k in ("split", "holdout_fraction", "split_blocks"):  # how a run splits, not
-            key.pop(k)                                             # what is stored
-        data = load_stored(cfg.store, key, lambda: load_data(plain))
+        data = load_stored(cfg.store, _store_key(cfg), lambda: load_data(plain))
         return _mask_labels(data, cfg)
     source = str(cfg.source)
     path = Path(source).expanduser()
@@ -59,6 +54,24 @@ def load_data(cfg: DataConfig) -> SequenceData:
         raise FactorseqError(f"data source {source!r} is neither an existing file nor a bundled "
                              f"data set name (bundled: {names})")
     return _mask_labels(data, cfg)
+
+
+def _store_key(cfg: DataConfig) -> dict:
+    plain = dataclasses.replace(cfg, store=None, labels=None)
+    from .. import __version__  # a new release may cut or scale bundled sets differently
+    key = {**dataclasses.asdict(plain), "source_files": _fingerprint(plain.source),
+           "factorseq": __version__}
+    for k in ("split", "holdout_fraction", "split_blocks"):  # how a run splits, not what is
+        key.pop(k)                                             # stored
+    return key
+
+
+def without_new_store(cfg: DataConfig) -> DataConfig:
+    """``cfg`` for reading a run's data: its window store only when that store exists already
+    (a run folder may come from elsewhere: the folder its config names is never written)."""
+    if cfg.store and not (store_dir(cfg.store, _store_key(cfg)) / "meta.json").is_file():
+        return dataclasses.replace(cfg, store=None)
+    return cfg
 
 
 def _fingerprint(source: str) -> str | None:
