@@ -29,7 +29,7 @@ from ..errors import FactorseqError, ShapeError
 from ..registry import Registry
 from .gaps import CHOICES as REAL_CHOICES
 from .gaps import real_windows
-from .timegan import discriminative_scores, predictive_table, summarize
+from .timegan import GRU_CELLS, discriminative_scores, predictive_table, summarize
 
 # the metrics package is imported (every module of it) before the first look-up
 EVALUATORS: Registry[type] = Registry("evaluator", lambda: _load_all())
@@ -137,7 +137,8 @@ class GenerativeEvaluator(Evaluator):
 
     Fidelity (``fidelity``, default true; :mod:`.fidelity`): ``context_fid`` and
     ``correlational`` (Diffusion-TS), ``{mean, std, values}`` over the same seeds; TS2Vec
-    trains ``ts2vec_iterations`` mini-batches (default: its authors' 200 / 600). Privacy
+    trains ``ts2vec_iterations`` mini-batches (default: its authors' 200 / 600). ``gru``: the
+    post-hoc GRU's equations, ``keras`` (default) or ``tf1`` (TimeGAN's code; timegan.py). Privacy
     (``privacy``, default true; :mod:`.privacy`): ``dcr`` and ``membership_auc`` of the
     synthetic windows against the run's saved split of its training data: training windows
     vs the held-out block (whatever ``data`` is scored). ``score_seconds`` gives the seconds
@@ -149,7 +150,7 @@ class GenerativeEvaluator(Evaluator):
                                           "plot_windows": 1000, "space": None,
                                           "real_windows": "complete", "min_complete": 100,
                                           "fidelity": True, "privacy": True,
-                                          "ts2vec_iterations": None}
+                                          "ts2vec_iterations": None, "gru": "keras"}
 
     def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
                  seed: int = 0, **options: Any) -> None:
@@ -173,6 +174,9 @@ class GenerativeEvaluator(Evaluator):
             if not isinstance(self.options[key], bool):
                 raise FactorseqError(f"generative evaluator option {key} must be true or false, "
                                      f"got {self.options[key]!r}")
+        if self.options["gru"] not in GRU_CELLS:
+            raise FactorseqError(f"generative evaluator option gru must be "
+                                 f"{' or '.join(GRU_CELLS)}, got {self.options['gru']!r}")
         it = self.options["ts2vec_iterations"]
         if it is not None and (isinstance(it, bool) or not float(it).is_integer() or it < 0):
             raise FactorseqError(f"generative evaluator option ts2vec_iterations must be an "
@@ -228,8 +232,10 @@ class GenerativeEvaluator(Evaluator):
         real, synthetic = self.real_and_synthetic()
         o = self.options
         seeds = list(range(self.seed, self.seed + self.repeats))
-        disc = {"seeds": seeds, "iterations": o["disc_iterations"], "batch_size": o["batch_size"]}
-        pred = {"seeds": seeds, "iterations": o["pred_iterations"], "batch_size": o["batch_size"]}
+        disc = {"seeds": seeds, "iterations": o["disc_iterations"], "batch_size": o["batch_size"],
+                "cell": o["gru"]}
+        pred = {"seeds": seeds, "iterations": o["pred_iterations"], "batch_size": o["batch_size"],
+                "cell": o["gru"]}
         # each job trains all its networks side by side (see timegan.py): the predictors on
         # synthetic and on real data in one job, the discriminators in the other
         jobs = [(predictive_table, ({"predictive": synthetic, "predictive_real": real}, real),
@@ -257,7 +263,7 @@ class GenerativeEvaluator(Evaluator):
                 "run" if self.score_scaler() is self.run.scaler else "real_windows"),
             **self._real_info,
             "protocol": f"TimeGAN (GRU discriminator {o['disc_iterations']} it., GRU predictor "
-                        f"{o['pred_iterations']} it., batch {o['batch_size']})",
+                        f"{o['pred_iterations']} it., batch {o['batch_size']}, {o['gru']} cell)",
             "iterations": {"discriminative": o["disc_iterations"],
                            "predictive": o["pred_iterations"], "batch_size": o["batch_size"]},
             **self._fidelity_privacy(real, synthetic, seeds),

@@ -30,6 +30,11 @@ from torch.nn import functional as F
 
 from ..errors import FactorseqError, ShapeError, check_shape
 
+# the post-hoc GRU's equations: "tf1" as the TimeGAN and Diffusion-TS reference code builds
+# it (tf.nn.rnn_cell.GRUCell: reset gate applied to h before the recurrent product, one bias,
+# gate bias initialised to 1, Glorot-uniform kernels over [x; h]); "keras" (PyTorch's GRU,
+# Keras reset_after: reset gate after the product, two biases, orthogonal recurrent kernel)
+GRU_CELLS = ("keras", "tf1")
 TRAIN_RATE = 0.8  # reference train_test_divide: 80 % of each set trains the classifier
 EVAL_CHUNK = 4096  # windows per forward pass when scoring (bounded memory on large sets)
 
@@ -51,15 +56,20 @@ class _PostHocGRUs(nn.Module):
     (one-step-ahead predictor). Input (R, batch, time, features); parameters carry a leading R
     axis and meet only in batched matrix products, so the R networks never interact.
 
-    Gate equations (PyTorch's / Keras ``reset_after``):
+    Gate equations, ``cell="keras"`` (PyTorch's / Keras ``reset_after``):
     r, z = sigmoid(W_i[r,z] x + b_i + W_h[r,z] h + b_h), n = tanh(W_in x + b_in + r (W_hn h +
-    b_hn)), h' = (1 - z) n + z h.
+    b_hn)), h' = (1 - z) n + z h. ``cell="tf1"`` (TF1 ``GRUCell``, TimeGAN's code):
+    r, z = sigmoid(W_i[r,z] x + W_h[r,z] h + b[r,z]), n = tanh(W_in x + W_hn (r h) + b_n),
+    h' = (1 - z) n + z h, with b[r,z] starting at 1.
     """
 
     def __init__(self, n_in: int, hidden: int, *, per_step: bool,
-                 generators: list[torch.Generator]) -> None:
+                 generators: list[torch.Generator], cell: str = "keras") -> None:
         super().__init__()
-        self.per_step, self.hidden = per_step, hidden
+        if cell not in GRU_CELLS:
+            raise FactorseqError(f"post-hoc GRU cell must be {' or '.join(GRU_CELLS)}, got "
+                                 f"{cell!r}")
+        self.per_step, self.hidden, self.cell = per_step, hidden, cell
         r, h = len(generators), hidden
         self.w_in = nn.Parameter(torch.empty(r, n_in, 3 * h))
         self.w_rec = nn.Parameter(torch.empty(r, h, 3 * h))
@@ -72,10 +82,27 @@ class _PostHocGRUs(nn.Module):
         # from its own seeded generator, so network k is the same whatever R is.
         with torch.no_grad():
             for k, g in enumerate(generators):
+                if cell == "tf1":
+                    self._init_tf1(k, n_in, g)
+                    continue
                 nn.init.xavier_uniform_(self.w_in[k].T, generator=g)  # fan (3h, n_in)
                 for gate in range(3):
                     nn.init.orthogonal_(self.w_rec[k, :, gate * h:(gate + 1) * h], generator=g)
                 nn.init.xavier_uniform_(self.w_out[k].T, generator=g)
+        if cell == "tf1":
+            self.b_rec.requires_grad_(False)  # TF1's cell has one bias (b_in here)
+
+    def _init_tf1(self, k: int, n_in: int, g: torch.Generator) -> None:
+        """TF1 GRUCell: the gates' kernel (n_in + h, 2h) and the candidate's (n_in + h, h),
+        each Glorot-uniform over the stacked [x; h] rows; gate biases 1, candidate bias 0."""
+        h = self.hidden
+        for cols in (slice(0, 2 * h), slice(2 * h, 3 * h)):
+            kernel = torch.empty(cols.stop - cols.start, n_in + h)
+            nn.init.xavier_uniform_(kernel, generator=g)  # fan_in n_in + h, fan_out = width
+            self.w_in[k, :, cols] = kernel.T[:n_in]
+            self.w_rec[k, :, cols] = kernel.T[n_in:]
+        self.b_in[k, :, :2 * h] = 1.0
+        nn.init.xavier_uniform_(self.w_out[k].T, generator=g)
 
     def forward(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """``x`` (R, B, T, D) -> logits (R, B, 1), or (R, B, T, 1) per step. With ``k``:
@@ -91,11 +118,15 @@ class _PostHocGRUs(nn.Module):
         state = x.new_zeros(r, b, h)
         states = []
         for g_in in gates_in.unbind(2):
-            g_rec = torch.baddbmm(b_rec, state, w_rec)
             in_rz, in_n = g_in.split([2 * h, h], -1)
-            rec_rz, rec_n = g_rec.split([2 * h, h], -1)
-            reset, update = torch.sigmoid(in_rz + rec_rz).chunk(2, -1)
-            cand = torch.tanh(in_n + reset * rec_n)
+            if self.cell == "tf1":  # reset before the product: W_hn (r h)
+                reset, update = torch.sigmoid(in_rz + torch.bmm(state, w_rec[..., :2 * h])
+                                              ).chunk(2, -1)
+                cand = torch.tanh(in_n + torch.bmm(reset * state, w_rec[..., 2 * h:]))
+            else:  # reset after the product: r (W_hn h + b_hn)
+                rec_rz, rec_n = torch.baddbmm(b_rec, state, w_rec).split([2 * h, h], -1)
+                reset, update = torch.sigmoid(in_rz + rec_rz).chunk(2, -1)
+                cand = torch.tanh(in_n + reset * rec_n)
             state = cand + update * (state - cand)  # (1 - z) n + z h
             if self.per_step:
                 states.append(state)
@@ -139,7 +170,8 @@ def _check_run(iterations: int, batch_size: int, seeds: list[int]) -> list[torch
 
 
 def discriminative_scores(real: np.ndarray, synthetic: np.ndarray, *, seeds: list[int],
-                          iterations: int = 2000, batch_size: int = 128) -> list[float]:
+                          iterations: int = 2000, batch_size: int = 128, cell: str = "keras"
+                          ) -> list[float]:
     """:func:`discriminative_score` for every seed in ``seeds``, the classifiers trained side by
     side (much faster than one after the other). Entry k equals
     ``discriminative_score(..., seed=seeds[k])``. Arrays (windows, time, features)."""
@@ -158,7 +190,8 @@ def discriminative_scores(real: np.ndarray, synthetic: np.ndarray, *, seeds: lis
         # reference train_test_divide: real and synthetic are permuted independently, 80/20
         perms = [(torch.randperm(len(r), generator=g)[:m], torch.randperm(len(s), generator=g)[:m])
                  for g in gens]
-        net = _PostHocGRUs(r.shape[2], _hidden(r.shape[2]), per_step=False, generators=gens)
+        net = _PostHocGRUs(r.shape[2], _hidden(r.shape[2]), per_step=False, generators=gens,
+                           cell=cell)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)  # TF AdamOptimizer defaults
         pairs = list(zip(perms, gens, strict=True))
         for _ in range(iterations):
@@ -213,7 +246,8 @@ def _predictive_io(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def predictive_table(trains: dict[str, np.ndarray], test: np.ndarray, *, seeds: list[int],
-                     iterations: int = 5000, batch_size: int = 128) -> dict[str, list[float]]:
+                     iterations: int = 5000, batch_size: int = 128, cell: str = "keras"
+                     ) -> dict[str, list[float]]:
     """:func:`predictive_score` of every training set in ``trains`` (e.g. synthetic and real)
     for every seed, all predictors trained side by side: ``{name: [score per seed]}``, entry
     ``[name][k]`` equal to ``predictive_score(trains[name], test, seed=seeds[k])`` (up to float
@@ -237,7 +271,7 @@ def predictive_table(trains: dict[str, np.ndarray], test: np.ndarray, *, seeds: 
         data = {name: _predictive_io(torch.from_numpy(tr)) for name, tr in arrays.items()}
         x_test, y_test = _predictive_io(torch.from_numpy(te))
         net = _PostHocGRUs(x_test.shape[2], _hidden(te.shape[2]), per_step=True,
-                           generators=gens)
+                           generators=gens, cell=cell)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)  # TF AdamOptimizer defaults
         sources = [data[name] for name, _ in jobs]
         # networks train side by side on stacked batches: one common batch size, capped by
