@@ -9,7 +9,8 @@ from target (domain != 0) features. One update minimises::
 
 so G_d descends the domain loss while G_f ascends lambda times it: the features become
 domain-invariant. G_d is the library's one invariance head (``nn/invariance.py``, which also
-keeps the sequence out of FHVAE's z1 and the label out of the SS-VAE's style). lambda follows the paper's schedule lambda_p = 2 / (1 + exp(-10 p)) - 1
+keeps the sequence out of FHVAE's z1 and the label out of the SS-VAE's style).
+lambda follows the paper's schedule lambda_p = 2 / (1 + exp(-10 p)) - 1
 (times ``lambda_max``), p the training progress in [0, 1]. Batches are half source, half
 target (``make_batch_sampler``), as in the paper.
 
