@@ -428,8 +428,9 @@ def test_style_leakage_is_chance_for_an_independent_code_and_one_for_the_label()
 
 @pytest.mark.parametrize("inference", ["y_then_z", "z_then_y"])
 def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
-    """Weight 0 is the paper's model parameter for parameter; weight w adds CE(c(E[z|x,y]), y)
-    on the labelled rows, reaching the encoder times -w and the head times +1."""
+    """Weight 0 is the paper's model parameter for parameter; weight w adds CE(c(style), y) on
+    the labelled rows, the style read at every class k (y_then_z: E[z|x,k]) or once (z_then_y:
+    E[z|x]), reaching the encoder times -w and the head times +1."""
     assert not any(k.startswith("style_adversary") for k in make().state_dict())
     m = make(style_adversary_weight=3.0, inference=inference)
     b = batch()
@@ -438,8 +439,13 @@ def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
     torch.manual_seed(3)
     off = m.loss(b, adversary=False)
     mask = b["y_mask"]
-    z = m.style_mean(m.features(b["x"][mask]), b["y"][mask])
-    ce = torch.nn.functional.cross_entropy(m.style_adversary(z), b["y"][mask])
+    h, y = m.features(b["x"][mask]), b["y"][mask]
+    if inference == "y_then_z":
+        z = torch.cat([m.style_mean(h, torch.full_like(y, k)) for k in range(K)])
+        y = y.repeat(K)
+    else:
+        z = m.z_params(h)[0]
+    ce = torch.nn.functional.cross_entropy(m.style_adversary(z), y)
     assert (on["loss"] - off["loss"]).item() == pytest.approx(ce.item(), rel=1e-5)
     assert on["style_adv_loss"].item() == pytest.approx(ce.item(), rel=1e-6)
     m.zero_grad()
