@@ -382,6 +382,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["targets", "curve", "table", "plot", "validate",
                                      "validate-table", "adversary-table"])
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="targets --draw: skip the plain-classifier baseline (it does not "
+                         "depend on the model's extra settings)")
     ap.add_argument("--folds-run", nargs="+", type=int, default=None,
                     help="validate: only these folds (of the 5)")
     ap.add_argument("--shard", default="0/1", help="validate: run cells i, i+n, ... (i/n)")
@@ -429,7 +432,11 @@ def main() -> None:
             for alpha in args.alphas or [TARGET_ALPHA[data]]:
                 key = ("targets", data, TARGET_LABELS[data], alpha)
                 if args.draw is not None:
-                    run_cell(*key, 1, True, tuple(args.set), draw=args.draw)
+                    r = run_cell(*key, 1, not args.no_baseline, tuple(args.set), draw=args.draw)
+                    m = r["metrics"]
+                    print(f"{data} draw {args.draw} {' '.join(args.set)}: accuracy "
+                          f"{_ms(m['accuracy'])}, label_from_style {_ms(m['label_from_style_acc'])}"
+                          f" (chance {100 * m['chance']:.1f})", flush=True)
                     continue
                 r = merge_draws(*key, args.draws or 5, tuple(args.set)) or run_cell(
                     *key, args.draws or 5, True, tuple(args.set))
