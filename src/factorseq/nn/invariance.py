@@ -66,11 +66,11 @@ class InvarianceTerm:
     known: int
 
     def logged(self, prefix: str) -> dict[str, torch.Tensor]:
-        """Detached terms for the training log: ``<prefix>_loss`` and ``<prefix>_acc``."""
-        out = {f"{prefix}_loss": self.loss.detach()}
-        if self.accuracy is not None:
-            out[f"{prefix}_acc"] = self.accuracy
-        return out
+        """Detached terms for the training log: ``<prefix>_loss`` and ``<prefix>_acc`` (none
+        for a batch without a known label, whose 0 would drag the epoch's mean down)."""
+        if self.accuracy is None:
+            return {}
+        return {f"{prefix}_loss": self.loss.detach(), f"{prefix}_acc": self.accuracy}
 
 
 class AdversarialInvariance(nn.Sequential):
