@@ -20,9 +20,10 @@ evaluation baseline: the same encoder as a plain classifier).
 ``style_adversary_weight`` > 0 adds the library's adversarial invariance term
 (``nn/invariance.py``) on labelled rows: a head predicts y from the style through a gradient
 reversal layer, so the encoder is pushed to keep the label out of z (the paper's model has no
-such term: 0, the default). With y_then_z the style of a window is read at every class k (the
-mean of q(z|x, k)): ``encode`` reports z at the *predicted* class, which on a misclassified
-window is not y, and z must not reveal y there either. With z_then_y it is the mean of q(z|x).
+such term: 0, the default). The style of a labelled window is the mean of q(z|x, y) at its
+own class (z_then_y: of q(z|x)), the code ``encode`` reports once q(y|x) is right. (Reading it
+at every class k instead let the encoder write k itself into z, which hides y only when
+k != y and leaked the predicted class more on validation folds: BENCHMARKS.md.)
 """
 from __future__ import annotations
 
@@ -412,9 +413,7 @@ class SSVAE(SequenceModel):
             c = self.config
             lambd = adversary_lambda(c.style_adversary_weight, c.style_adversary_schedule,
                                      self.adversary_progress)
-            styles = self.style_codes(h[mask])  # (labelled, K or 1, z_dim)
-            labels = y[mask, None].expand(-1, styles.shape[1])
-            adv = self.style_adversary.term(styles.flatten(0, 1), labels.flatten(), None, lambd)
+            adv = self.style_adversary.term(self.style_mean(h, y), y, mask, lambd)
             terms.update(adv.logged("style_adv"))
             loss = loss + adv.loss if adversary else loss
         return {"loss": loss, **terms}
@@ -445,14 +444,6 @@ class SSVAE(SequenceModel):
         if self.config.inference == "y_then_z":
             return self.z_params(h, self.onehot(y))[0]
         return self.z_params(h)[0]
-
-    def style_codes(self, h: torch.Tensor) -> torch.Tensor:
-        """The style at every class, (batch, K, z_dim) (y_then_z: mean of q(z|x, k)), or the
-        one style (batch, 1, z_dim) (z_then_y: mean of q(z|x)), from features ``h``."""
-        if self.config.inference == "z_then_y":
-            return self.z_params(h)[0].unsqueeze(1)
-        eye = torch.eye(self.K, dtype=h.dtype, device=h.device).expand(h.shape[0], -1, -1)
-        return self.z_params(h.unsqueeze(1).expand(-1, self.K, -1), eye)[0]
 
     def _predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """q(y | x): (batch, n_classes) for ``x`` (batch, time, features)."""
