@@ -10,9 +10,10 @@ among the weights whose validation eer_static <= 1 % (the target's static bound)
 30-epoch row of DISENTANGLEMENT_RESULTS.md, capped by ``--minutes``) and score the test split.
 
     python benchmarks/fhvae_invariance.py validate --weights 0 10 [--minutes 10]
-    python benchmarks/fhvae_invariance.py test --weights 0 10 [--minutes 10]
+    python benchmarks/fhvae_invariance.py test --weights 0 10 [--minutes 10] [--seeds 0 1]
     python benchmarks/fhvae_invariance.py table
-Results: benchmarks/out/fhvae_invariance/<stage>/w<W>/result.json (done cells are skipped).
+Results: benchmarks/out/fhvae_invariance/<stage>/w<W>[_s<seed>]/result.json (done cells are
+skipped; seed 0 has no suffix).
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def _validation_loader(cfg):
     return train
 
 
-def run_cell(stage: str, weight: float, minutes: float) -> dict:
-    cell = OUT / stage / f"w{weight:g}"
+def run_cell(stage: str, weight: float, minutes: float, seed: int = 0) -> dict:
+    cell = OUT / stage / (f"w{weight:g}" + (f"_s{seed}" if seed else ""))
     result = cell / "result.json"
     if result.is_file():
         return json.loads(result.read_text())
@@ -70,11 +71,12 @@ def run_cell(stage: str, weight: float, minutes: float) -> dict:
         source = VAL_SET
     load = open("/proc/loadavg").read().split()[:3]
     t0 = time.perf_counter()
-    run = fit("fhvae", DataConfig(source=source), {**TRAIN, "max_minutes": minutes},
+    train = {**TRAIN, "seed": seed, "max_minutes": minutes}
+    run = fit("fhvae", DataConfig(source=source), train,
               {**SETTINGS, "z1_adversary_weight": weight}, cell / "run", force=True)
     wall = time.perf_counter() - t0
     ev = get_evaluator("disentanglement")(run, seed=0, metrics=["eer"]).evaluate()
-    res = {"stage": stage, "weight": weight, "eer_static": ev["eer_static"],
+    res = {"stage": stage, "weight": weight, "seed": seed, "eer_static": ev["eer_static"],
            "eer_dynamic": ev["eer_dynamic"], "train_wall_s": round(wall, 1),
            "training": run.config.get("training"), "load_at_start": load,
            "model_config": run.config["model_config"]}
@@ -91,14 +93,15 @@ def choice() -> float:
 
 
 def table() -> str:
-    lines = ["| stage | z1_adversary_weight | eer_static | eer_dynamic | epochs run | "
-             "train s | load at start |", "|---|---|---|---|---|---|---|"]
+    lines = ["| stage | z1_adversary_weight | seed | eer_static | eer_dynamic | epochs run | "
+             "train s | load at start |", "|---|---|---|---|---|---|---|---|"]
     for stage in ("validate", "test"):
         rows = sorted((json.loads(f.read_text()) for f in OUT.glob(f"{stage}/*/result.json")),
-                      key=lambda r: r["weight"])
+                      key=lambda r: (r["weight"], r.get("seed", 0)))
         for r in rows:
             t = r.get("training") or {}
-            lines.append(f"| {stage} | {r['weight']:g} | {100 * r['eer_static']:.2f} % | "
+            lines.append(f"| {stage} | {r['weight']:g} | {r.get('seed', 0)} | "
+                         f"{100 * r['eer_static']:.2f} % | "
                          f"{100 * r['eer_dynamic']:.1f} % | {t.get('epochs_run', '?')} | "
                          f"{r['train_wall_s']:.0f} | {' '.join(r['load_at_start'])} |")
     return "\n".join(lines) + f"\n\nchosen on validation: {choice():g}"
@@ -109,16 +112,19 @@ def main() -> None:
     ap.add_argument("stage", choices=["validate", "test", "table"])
     ap.add_argument("--weights", nargs="+", type=float, default=[0.0, 10.0])
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0],
+                    help="training seeds (the data's strings stay seed 0's)")
     a = ap.parse_args()
     if a.stage == "table":
         print(table())
         return
     import torch
     torch.set_num_threads(1)
-    for w in a.weights:
-        r = run_cell(a.stage, w, a.minutes)
-        print(f"{a.stage} w={w:g}: eer_static {r['eer_static']:.4f} eer_dynamic "
-              f"{r['eer_dynamic']:.4f} ({r['train_wall_s']:.0f} s)", flush=True)
+    for seed in a.seeds:
+        for w in a.weights:
+            r = run_cell(a.stage, w, a.minutes, seed)
+            print(f"{a.stage} w={w:g} seed {seed}: eer_static {r['eer_static']:.4f} eer_dynamic "
+                  f"{r['eer_dynamic']:.4f} ({r['train_wall_s']:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
