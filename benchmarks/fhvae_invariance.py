@@ -80,6 +80,9 @@ def run_cell(stage: str, weight: float, minutes: float, seed: int = 0) -> dict:
            "eer_dynamic": ev["eer_dynamic"], "train_wall_s": round(wall, 1),
            "training": run.config.get("training"), "load_at_start": load,
            "model_config": run.config["model_config"]}
+    if stage == "test":  # the fhvae evaluator's probes: speaker and digit read from z1 and z2
+        fh = get_evaluator("fhvae")(run, seed=0).evaluate()
+        res["fhvae"] = {k: v for k, v in fh.items() if isinstance(v, (int, float))}
     result.write_text(json.dumps(res, indent=2))
     return res
 
