@@ -13,6 +13,9 @@ benchmarks/out/ssvae/<kind>/<data>/<cell>/; finished cells are skipped.
     nice -n 15 python benchmarks/ssvae_bench.py validate --data digits --labels 50 \
         --alphas 0.1 1 3 10 [--shard i/n] [--set key=value]   # alpha without the test split
     python benchmarks/ssvae_bench.py validate-table --data digits  # the rule's choice
+    python benchmarks/ssvae_bench.py validate --data digits --labels 50 --alphas 0.1 \
+        --folds-run 0 1 --set style_adversary_weight=W [--set ...]  # the adversary's weight
+    python benchmarks/ssvae_bench.py adversary-table --data digits  # ADVERSARY_RULE's choice
     python benchmarks/ssvae_bench.py table            # markdown tables for SSVAE_RESULTS.md
     python benchmarks/ssvae_bench.py plot             # benchmarks/ssvae_curve.png
 """
@@ -154,21 +157,87 @@ def validate_cell(data: str, labels: int, alpha: float, fold: int,
     pred = class_probs(model, run.scaler.transform(base.x[held])).argmax(1)
     probs, z = predict(model, run.scaler.transform(base.x[rest]))
     leak = style_leakage(z, probs.argmax(1))
+    transfer = transfer_leak(z, probs.argmax(1), predict(model, run.scaler.transform(
+        base.x[held]))[1], base.y[held])
     res = {"data": data, "labels": labels, "alpha": alpha, "fold": fold, "folds": VAL_FOLDS,
            "extra": list(extra), "held": held.tolist(),
            "n_correct": int((pred == base.y[held]).sum()),
            "n_held": len(held), "leak_probe": leak["probe"], "leak_chance": leak["chance"],
            "n_leak_windows": len(rest), "train_wall_s": round(wall, 1),
+           "n_transfer_correct": int(transfer.sum()),
            "model_config": dataclasses.asdict(model.config)}
     result.parent.mkdir(parents=True, exist_ok=True)
     result.write_text(json.dumps(res, indent=2))
     return res
 
 
+def transfer_leak(z_train, pred_train, z_held, y_held):
+    """Per held-out window, whether the style probe reads its TRUE label: the probe of
+    ``label_from_style_acc`` (standardised logistic regression) is fit label-free on the
+    training windows' z against the model's own argmax q(y|x), then applied to the z of the
+    held-out fold (labels used for scoring only, never for fitting anything)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(z_train, pred_train)
+    return np.asarray(probe.predict(z_held) == y_held)
+
+
+# The adversary's weight (issue #25), fixed before any validation result was seen: among the
+# weights whose pooled held-out fold accuracy is at least weight 0's minus one window per fold,
+# the smallest pooled transfer leak (:func:`transfer_leak`, held-out windows whose true label
+# the label-free probe reads); ties: the smaller weight. Folds: those finished for every weight.
+ADVERSARY_KEY = "style_adversary_weight"
+
+
+def _weight(cell: dict) -> float:
+    for kv in cell["extra"]:
+        if kv.startswith(ADVERSARY_KEY + "="):
+            return float(kv.split("=", 1)[1])
+    return 0.0
+
+
+def adversary_validation(data: str, alpha: float = 0.1) -> tuple[list[dict], float | None]:
+    cells = [json.loads(f.read_text()) for f in sorted(OUT.glob(f"validate/{data}/*/result.json"))]
+    cells = [c for c in cells if c["alpha"] == alpha and "n_transfer_correct" in c]
+    weights = sorted({_weight(c) for c in cells})
+    if 0.0 not in weights:
+        return [], None
+    folds = set.intersection(*({c["fold"] for c in cells if _weight(c) == w} for w in weights))
+    rows = []
+    for w in weights:
+        mine = [c for c in cells if _weight(c) == w and c["fold"] in folds]
+        n = sum(c["n_held"] for c in mine)
+        rows.append({"weight": w, "folds": len(mine), "n_held": n,
+                     "correct": sum(c["n_correct"] for c in mine),
+                     "transfer": sum(c["n_transfer_correct"] for c in mine),
+                     "excess": sum(c["leak_probe"] - c["leak_chance"] for c in mine) / len(mine),
+                     "train_s": sum(c["train_wall_s"] for c in mine) / len(mine)})
+    floor = rows[0]["correct"] - rows[0]["folds"]  # weight 0 minus one window per fold
+    ok = [r for r in rows if r["correct"] >= floor]
+    return rows, min(ok, key=lambda r: (r["transfer"], r["weight"]))["weight"]
+
+
+def adversary_table(data: str) -> str:
+    rows, pick = adversary_validation(data)
+    lines = ["| style_adversary_weight | folds | held-out accuracy of q(y\\|x) (pooled) | "
+             "transfer leak: true labels read from z (pooled) | label-free excess | "
+             "train s / fold |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        mark = " **(chosen)**" if r["weight"] == pick else ""
+        lines.append(f"| {r['weight']:g}{mark} | {r['folds']} | {r['correct']}/{r['n_held']} | "
+                     f"{r['transfer']}/{r['n_held']} | {100 * r['excess']:+.1f} | "
+                     f"{r['train_s']:.0f} |")
+    return "\n".join(lines)
+
+
 def validation(data: str) -> tuple[list[dict], float | None]:
     """Per alpha: pooled fold accuracy and mean leakage over the folds finished for EVERY
     alpha of the grid; and the alpha the rule picks."""
     cells = [json.loads(f.read_text()) for f in sorted(OUT.glob(f"validate/{data}/*/result.json"))]
+    cells = [c for c in cells if _weight(c) == 0.0]  # alpha's grid: no adversary
     alphas = sorted({c["alpha"] for c in cells})
     folds = set.intersection(*({c["fold"] for c in cells if c["alpha"] == a} for a in alphas)) \
         if alphas else set()
@@ -312,7 +381,12 @@ def plot(path: Path = ROOT / "ssvae_curve.png") -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["targets", "curve", "table", "plot", "validate",
-                                     "validate-table"])
+                                     "validate-table", "adversary-table"])
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="targets --draw: skip the plain-classifier baseline (it does not "
+                         "depend on the model's extra settings)")
+    ap.add_argument("--folds-run", nargs="+", type=int, default=None,
+                    help="validate: only these folds (of the 5)")
     ap.add_argument("--shard", default="0/1", help="validate: run cells i, i+n, ... (i/n)")
     ap.add_argument("--draw", type=int, default=None,
                     help="targets: run only this label draw (parallel processes; then "
@@ -332,6 +406,11 @@ def main() -> None:
     if args.what == "plot":
         print(plot())
         return
+    if args.what == "adversary-table":
+        for data in args.data:
+            print(f"{data}: chosen weight {adversary_validation(data)[1]}\n"
+                  f"{adversary_table(data)}")
+        return
     if args.what == "validate-table":
         for data in args.data:
             print(f"{data}: chosen alpha {validation(data)[1]}\n{validation_table(data)}")
@@ -339,7 +418,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if args.what == "validate":  # fold-major: an interrupted grid still has whole folds
         i, n = (int(v) for v in args.shard.split("/"))
-        cells = [(d, f, a) for d in args.data for f in range(VAL_FOLDS)
+        cells = [(d, f, a) for d in args.data for f in args.folds_run or range(VAL_FOLDS)
                  for a in args.alphas or [0.1, 1, 3, 10, 30]][i::n]
         for data, fold, alpha in cells:
             r = validate_cell(data, args.labels[0] if len(args.labels) == 1
@@ -353,7 +432,11 @@ def main() -> None:
             for alpha in args.alphas or [TARGET_ALPHA[data]]:
                 key = ("targets", data, TARGET_LABELS[data], alpha)
                 if args.draw is not None:
-                    run_cell(*key, 1, True, tuple(args.set), draw=args.draw)
+                    r = run_cell(*key, 1, not args.no_baseline, tuple(args.set), draw=args.draw)
+                    m = r["metrics"]
+                    print(f"{data} draw {args.draw} {' '.join(args.set)}: accuracy "
+                          f"{_ms(m['accuracy'])}, label_from_style {_ms(m['label_from_style_acc'])}"
+                          f" (chance {100 * m['chance']:.1f})", flush=True)
                     continue
                 r = merge_draws(*key, args.draws or 5, tuple(args.set)) or run_cell(
                     *key, args.draws or 5, True, tuple(args.set))

@@ -487,3 +487,37 @@ def test_generate_new_content_in_a_reference_voice(fsdd_run, tmp_path):
     assert x.shape == (6, r.model.config.seq_len, r.model.config.n_features)
     ref = r.load_data(voice).x
     assert np.allclose(x, r.generate(6, reference=ref, keep=["z2"]), atol=1e-4)
+
+
+def test_z1_adversary_adds_the_reversed_sequence_cross_entropy():
+    """Weight 0 is the paper's model parameter for parameter; weight w adds CE(c(E[z1]),
+    seq_id) whose gradient reaches the encoders times -w and the head times +1; sequences the
+    head has no class for (here id 7 of 3 training sequences) add nothing."""
+    assert not any(k.startswith("z1_adversary") for k in tiny(n_sequences=3).state_dict())
+    m = tiny(n_sequences=3, z1_adversary_weight=2.5)
+    x = torch.randn(6, 4, 3)
+    seq = torch.tensor([0, 0, 1, 1, 2, 7])
+    m.start_round(np.array([0, 1, 2]), x[:5].numpy(), seq[:5].numpy())
+    torch.manual_seed(5)
+    on = m.loss({"x": x, "seq_id": seq})
+    torch.manual_seed(5)
+    off = m.loss({"x": x, "seq_id": seq}, adversary=False)
+    torch.manual_seed(5)
+    z2m, z2lv = m.q_z2(x)
+    z1m = m.q_z1(x, z2m + torch.randn(z2m.shape) * (0.5 * z2lv).exp())[0]
+    ce = torch.nn.functional.cross_entropy(m.z1_adversary(z1m[:5]), seq[:5])
+    assert (on["loss"] - off["loss"]).item() == pytest.approx(ce.item(), rel=1e-5)
+    assert on["z1_adv_loss"].item() == pytest.approx(ce.item(), rel=1e-6)
+    assert "z1_adv_acc" in on and "z1_adv_loss" in off
+    m.zero_grad()
+    (on["loss"] - off["loss"]).backward()
+    enc = [p.grad.clone() for p in m.z1_lstm.parameters()]
+    head = [p.grad.clone() for p in m.z1_adversary.parameters()]
+    m.zero_grad()
+    ce.backward()
+    for g, p in zip(enc, m.z1_lstm.parameters(), strict=True):
+        torch.testing.assert_close(g, -2.5 * p.grad, rtol=1e-4, atol=1e-5)
+    for g, p in zip(head, m.z1_adversary.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="n_sequences"):
+        tiny(z1_adversary_weight=1.0)

@@ -426,3 +426,43 @@ def test_style_leakage_is_chance_for_an_independent_code_and_one_for_the_label()
     y_rare[0] = 10  # a class predicted once is left out instead of failing the probe
     assert style_leakage(np.eye(11)[y_rare], y_rare)["probe"] > 0.99
 
+
+
+@pytest.mark.parametrize("inference", ["y_then_z", "z_then_y"])
+def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
+    """Weight 0 is the paper's model parameter for parameter; weight w adds CE(c(style), y) on
+    the labelled rows, the style read at the row's own class (y_then_z: E[z|x,y]; z_then_y:
+    E[z|x]), reaching the encoder times -w and the head times +1."""
+    assert not any(k.startswith("style_adversary") for k in make().state_dict())
+    m = make(style_adversary_weight=3.0, inference=inference)
+    b = batch()
+    torch.manual_seed(3)
+    on = m.loss(b)
+    torch.manual_seed(3)
+    off = m.loss(b, adversary=False)
+    mask = b["y_mask"]
+    h, y = m.features(b["x"][mask]), b["y"][mask]
+    eye = torch.eye(K)
+    z = m.z_params(h, eye[y])[0] if inference == "y_then_z" else m.z_params(h)[0]
+    ce = torch.nn.functional.cross_entropy(m.style_adversary(z), y)
+    assert (on["loss"] - off["loss"]).item() == pytest.approx(ce.item(), rel=1e-5)
+    assert on["style_adv_loss"].item() == pytest.approx(ce.item(), rel=1e-6)
+    m.zero_grad()
+    (on["loss"] - off["loss"]).backward()
+    enc = [p.grad.clone() for p in m.encoder.parameters()]
+    head = [p.grad.clone() for p in m.style_adversary.parameters()]
+    m.zero_grad()
+    ce.backward()
+    for g, p in zip(enc, m.encoder.parameters(), strict=True):
+        torch.testing.assert_close(g, -3.0 * p.grad, rtol=1e-4, atol=1e-5)
+    for g, p in zip(head, m.style_adversary.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5)
+    # the dann schedule starts at lambda 0: the encoder gets nothing from the adversary
+    m = make(style_adversary_weight=3.0, style_adversary_schedule="dann")
+    m.on_train_epoch_start(0, 10)
+    torch.manual_seed(3)
+    on = m.loss(b)["loss"]
+    torch.manual_seed(3)
+    (on - m.loss(b, adversary=False)["loss"]).backward()
+    assert all(float(p.grad.abs().max()) < 1e-5 for p in m.encoder.parameters())
+    assert any(float(p.grad.abs().max()) > 0 for p in m.style_adversary.parameters())

@@ -8,7 +8,9 @@ from target (domain != 0) features. One update minimises::
     CE(G_y(G_f(x_s)), y_s) + BCE(G_d(R_lambda(G_f(x))), d)
 
 so G_d descends the domain loss while G_f ascends lambda times it: the features become
-domain-invariant. lambda follows the paper's schedule lambda_p = 2 / (1 + exp(-10 p)) - 1
+domain-invariant. G_d is the library's one invariance head (``nn/invariance.py``, which also
+keeps the sequence out of FHVAE's z1 and the label out of the SS-VAE's style).
+lambda follows the paper's schedule lambda_p = 2 / (1 + exp(-10 p)) - 1
 (times ``lambda_max``), p the training progress in [0, 1]. Batches are half source, half
 target (``make_batch_sampler``), as in the paper.
 
@@ -36,8 +38,9 @@ from torch import nn
 
 from ..config import require
 from ..errors import FactorseqError
-from ..nn.adversarial import grad_reverse, optimizer_step
+from ..nn.adversarial import optimizer_step
 from ..nn.backbones import SeqEncoder, check_backbone, mlp
+from ..nn.invariance import AdversarialInvariance, reversal_lambda
 from ..nn.schedule import ScheduleState
 from ..registry import register
 from .base import CLASSIFIES, ENCODES, ModelConfig, SequenceModel
@@ -94,12 +97,6 @@ class SequenceClassifier(nn.Module):
         return f, self.head(self.drop(f))
 
 
-def reversal_lambda(progress: float, gamma: float = 10.0, scale: float = 1.0) -> float:
-    """Ganin et al.'s schedule: scale * (2 / (1 + exp(-gamma p)) - 1), p in [0, 1]."""
-    p = min(max(progress, 0.0), 1.0)
-    return scale * (2.0 / (1.0 + math.exp(-gamma * p)) - 1.0)
-
-
 class DomainBalancedBatches:
     """Batches of half source, half target windows (index lists), re-drawn every epoch.
 
@@ -143,7 +140,8 @@ class DANN(SequenceModel):
         super().__init__(config)
         c = config
         self.classifier = SequenceClassifier(c)
-        self.domain_classifier = mlp(c.feature_dim, c.head_hidden, 1, layers=2)
+        # G_d: the shared invariance head (nn/invariance.py), source (0) vs target (1)
+        self.domain_classifier = AdversarialInvariance(c.feature_dim, 2, c.head_hidden, layers=2)
         # where training is (resumes with the run): epoch, batch within it, an epoch's length
         self.schedule = ScheduleState(epoch=0, max_epochs=1, batch=0, per_epoch=0, lambd=0.0)
 
@@ -194,12 +192,10 @@ class DANN(SequenceModel):
     def _terms(self, batch: dict[str, torch.Tensor], lambd: float) -> dict[str, torch.Tensor]:
         x, y, domain, source = self._check(batch)
         f, logits = self.classifier(x)
-        d_logits = self.domain_classifier(grad_reverse(f, lambd)).squeeze(-1)
+        domain_term = self.domain_classifier.term(f, (domain != 0).long(), lambd=lambd)
         class_loss = self._ce(logits, y, source)
-        domain_loss = F.binary_cross_entropy_with_logits(d_logits, (domain != 0).float())
-        domain_acc = ((d_logits > 0) == (domain != 0)).float().mean()
-        return {"loss": class_loss + domain_loss, "class_loss": class_loss,
-                "domain_loss": domain_loss, "domain_acc": domain_acc}
+        return {"loss": class_loss + domain_term.loss, "class_loss": class_loss,
+                "domain_loss": domain_term.loss, "domain_acc": domain_term.accuracy}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Validation: ``loss`` = source classification + domain loss."""

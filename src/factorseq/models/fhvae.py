@@ -27,6 +27,9 @@ Training options beyond the paper, all off by default (1, 1, 1, 0): ``z1_kl_weig
 KL (how far a segment's z2 mean strays from mu2_i, i.e. what z2 varies within a sequence,
 while sequence-level information stays free there: mu2_i absorbs it); ``z1_kl_warmup`` anneals
 KL(z1) in over the first epochs. Weights > 1 give a looser bound, as beta > 1 does.
+``z1_adversary_weight`` > 0 adds the library's adversarial invariance term (``nn/invariance.py``):
+a head predicts each segment's sequence from the mean of q(z1|x, z2) through a gradient
+reversal layer, pushing sequence-level factors (the speaker) out of z1.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from ..batching import NewRound
 from ..config import require
 from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
+from ..nn.invariance import AdversarialInvariance, adversary_lambda, check_adversary
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import (
@@ -93,6 +97,11 @@ class FHVAEConfig(ModelConfig):
     # segment's z2 mean strays from its sequence's mu2, without taxing z2's precision (1 = the
     # paper; > 1 is a looser bound, like beta > 1)
     z2_mean_weight: float = 1.0
+    # reversal weight of z1's sequence adversary (nn/invariance.py): a head over the
+    # n_sequences training sequences reads the mean of q(z1|x,z2); 0 = off (the paper's model);
+    # schedule constant | dann (Ganin et al.'s ramp over the epochs)
+    z1_adversary_weight: float = 0.0
+    z1_adversary_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -107,6 +116,9 @@ class FHVAEConfig(ModelConfig):
         require(self.z2_kl_weight > 0, f"z2_kl_weight must be > 0, got {self.z2_kl_weight}")
         require(self.z2_mean_weight >= 1, f"z2_mean_weight must be >= 1 (1 = the paper's "
                 f"bound), got {self.z2_mean_weight}")
+        check_adversary(self.z1_adversary_weight, self.z1_adversary_schedule, "z1_adversary")
+        require(self.z1_adversary_weight == 0 or self.n_sequences >= 2,
+                "z1_adversary_weight > 0 needs n_sequences >= 2 (filled from the data)")
 
     @property
     def table_rows(self) -> int:
@@ -176,15 +188,20 @@ class FHVAE(SequenceModel):
         self.register_buffer("round_seq", torch.full((k,), _PAD, dtype=torch.int64))
         self.register_buffer("round_nseg", torch.ones(k))
         self.kl_z1_weight = config.z1_kl_weight  # ramps up from 0 during z1_kl_warmup
+        # built last and only when on: weight 0 is the paper's model, parameter for parameter
+        self.z1_adversary = (AdversarialInvariance(c.z1_dim, c.n_sequences, c.hidden) if
+                             c.z1_adversary_weight > 0 else None)
+        self.adversary_progress = 0.0  # training progress in [0, 1] for the dann schedule
 
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         w = self.config.z1_kl_warmup
         self.kl_z1_weight = self.config.z1_kl_weight * (min(1.0, epoch / w) if w else 1.0)
+        self.adversary_progress = epoch / max(max_epochs, 1)
 
     def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The training objective without the warm-up ramp, so early stopping compares like
-        with like."""
-        return self.loss(batch, kl_z1_weight=self.config.z1_kl_weight)
+        with like; z1's adversary is logged (a held-out probe of z1), not added."""
+        return self.loss(batch, kl_z1_weight=self.config.z1_kl_weight, adversary=False)
 
     # --- inference and generation -------------------------------------------------------
     def q_z2(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -344,12 +361,13 @@ class FHVAE(SequenceModel):
             n_i[out] = torch.bincount(inv, minlength=len(mu2_out)).to(n_i.dtype)[inv]
         return cands, target, n_i
 
-    def loss(self, batch: dict[str, torch.Tensor], kl_z1_weight: float | None = None
-             ) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, torch.Tensor], kl_z1_weight: float | None = None,
+             adversary: bool = True) -> dict[str, torch.Tensor]:
         """Negative segment bound minus alpha * log p(i | z2), averaged over the batch of
         segments ``x`` (batch, time, features) with their ``seq_id`` (batch,). KL(z1) enters
         with weight ``kl_z1_weight`` (default: ``z1_kl_weight``, times the warm-up ramp), the
-        z2 terms with theirs; the returned terms stay unweighted."""
+        z2 terms with theirs; the returned terms stay unweighted. With a z1 adversary its
+        cross-entropy is added (``adversary``) and logged."""
         x = batch["x"]
         self.check_input(x)
         if batch.get("seq_id") is None:
@@ -369,7 +387,16 @@ class FHVAE(SequenceModel):
         extra = ((1.0 - w) * terms["kl_z1"] - (c.z2_kl_weight - 1.0) * terms["kl_z2"]
                  - (c.z2_mean_weight - 1.0) * terms["z2_spread"])
         loss = -(terms["lb"] + extra + c.alpha * terms["log_qy"]).mean()
-        return {"loss": loss, **{k: v.mean().detach() for k, v in terms.items()}}
+        out = {k: v.mean().detach() for k, v in terms.items()}
+        if self.z1_adversary is not None:
+            lambd = adversary_lambda(c.z1_adversary_weight, c.z1_adversary_schedule,
+                                     self.adversary_progress)
+            # sequences the head has no class for (not training ones) are unknown labels
+            known = (seq >= 0) & (seq < c.n_sequences)
+            adv = self.z1_adversary.term(z1_mean, seq.clamp(0, c.n_sequences - 1), known, lambd)
+            out.update(adv.logged("z1_adv"))
+            loss = loss + adv.loss if adversary else loss
+        return {"loss": loss, **out}
 
 
 def fhvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,

@@ -16,6 +16,14 @@ Objective (maximised, per row; the loss is its negative batch mean):
   with "y_then_z" ``r = q(z|x,y)`` so the weights are uniform and ``mean_s w_s = q(y|x)``.
 ``objective="classifier"`` trains only q(y|x) by cross-entropy on the labelled rows (the
 evaluation baseline: the same encoder as a plain classifier).
+
+``style_adversary_weight`` > 0 adds the library's adversarial invariance term
+(``nn/invariance.py``) on labelled rows: a head predicts y from the style through a gradient
+reversal layer, so the encoder is pushed to keep the label out of z (the paper's model has no
+such term: 0, the default). The style of a labelled window is the mean of q(z|x, y) at its
+own class (z_then_y: of q(z|x)), the code ``encode`` reports once q(y|x) is right. (Reading it
+at every class k instead let the encoder write k itself into z, which hides y only when
+k != y and leaked the predicted class more on validation folds: BENCHMARKS.md.)
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ from torch import nn
 
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from ..nn.invariance import AdversarialInvariance, adversary_lambda, check_adversary
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
 from .base import (
@@ -72,6 +81,10 @@ class SSVAEConfig(ModelConfig):
     min_logvar: float = -6.0
     supervision_rate: float | None = 0.25
     objective: str = "semi"  # semi | classifier
+    # reversal weight of the style's label adversary on labelled rows (nn/invariance.py);
+    # 0 = off (the paper's model); schedule constant | dann (Ganin et al.'s ramp over epochs)
+    style_adversary_weight: float = 0.0
+    style_adversary_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,6 +109,8 @@ class SSVAEConfig(ModelConfig):
                 "supervision_rate must be in (0, 1) or null")
         require(self.objective in ("semi", "classifier"),
                 f"objective must be semi or classifier, got {self.objective!r}")
+        check_adversary(self.style_adversary_weight, self.style_adversary_schedule,
+                        "style_adversary")
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -239,6 +254,17 @@ class SSVAE(SequenceModel):
             self.y_head = _mlp(H + Z, H, self.K)
         self.decoder = _Decoder(c)
         self.obs_logvar = nn.Parameter(torch.zeros(c.n_features))  # Gaussian p(x|y,z) only
+        # built last and only when on: weight 0 is the paper's model, parameter for parameter
+        self.style_adversary = (AdversarialInvariance(Z, self.K, H) if
+                                c.style_adversary_weight > 0 else None)
+        self.adversary_progress = 0.0  # training progress in [0, 1] for the dann schedule
+
+    def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
+        self.adversary_progress = epoch / max(max_epochs, 1)
+
+    def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's objective; the adversary's terms are logged, not added."""
+        return self.loss(batch, adversary=False)
 
     # --- the building blocks (each works on any leading dims) ----------------------------
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -347,9 +373,11 @@ class SSVAE(SequenceModel):
         return labelled_term(log_pxyz, log_qyz, log_r, c.alpha)
 
     # --- the contract ----------------------------------------------------------------------
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, torch.Tensor], adversary: bool = True
+             ) -> dict[str, torch.Tensor]:
         """Negative batch mean of [unlabelled ELBO where y_mask is False, gamma x the labelled
-        objective where True]; ``x`` (batch, time, features)."""
+        objective where True]; ``x`` (batch, time, features). With a style adversary its
+        cross-entropy on the labelled rows is added (``adversary``) and logged."""
         x = batch["x"]
         self.check_input(x)
         if self.config.likelihood == "bernoulli" and ((x < 0) | (x > 1)).any():
@@ -380,7 +408,15 @@ class SSVAE(SequenceModel):
             terms["labelled_term"] = sup.mean().detach()
             terms["log_qy"] = log_qy.mean().detach()
         terms["n_labelled"] = torch.tensor(float(mask.sum()))
-        return {"loss": -total / n, **terms}
+        loss = -total / n
+        if self.style_adversary is not None:
+            c = self.config
+            lambd = adversary_lambda(c.style_adversary_weight, c.style_adversary_schedule,
+                                     self.adversary_progress)
+            adv = self.style_adversary.term(self.style_mean(h, y), y, mask, lambd)
+            terms.update(adv.logged("style_adv"))
+            loss = loss + adv.loss if adversary else loss
+        return {"loss": loss, **terms}
 
     def _labels(self, batch: dict[str, torch.Tensor], x: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -402,6 +438,13 @@ class SSVAE(SequenceModel):
             return self.y_logits(h)
         return self.y_logits(h, self.z_params(h)[0])
 
+    def style_mean(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The style code (batch, z_dim): the mean of q(z | x, y) for classes ``y`` (batch,)
+        (y_then_z) or of q(z | x) (z_then_y), from features ``h``."""
+        if self.config.inference == "y_then_z":
+            return self.z_params(h, self.onehot(y))[0]
+        return self.z_params(h)[0]
+
     def _predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         """q(y | x): (batch, n_classes) for ``x`` (batch, time, features)."""
         return torch.softmax(self.class_logits(self.features(x)), -1)
@@ -422,11 +465,7 @@ class SSVAE(SequenceModel):
         h = self.features(x)
         probs = torch.softmax(self.class_logits(h), -1)
         y = probs.argmax(-1)
-        if self.config.inference == "y_then_z":
-            z = self.z_params(h, self.onehot(y))[0]
-        else:
-            z = self.z_params(h)[0]
-        return {"z": z, "y": y, "probs": probs}
+        return {"z": self.style_mean(h, y), "y": y, "probs": probs}
 
     def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean of p(x | y, z) as (batch, time, features) from z (batch, z_dim) and class
