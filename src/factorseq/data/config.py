@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any
 
 from ..config import require
+from ..errors import FactorseqError
 
 # missing-value policies (see factorseq.data.missing)
 IMPUTE_MODES = ("linear", "ffill", "mean", "mask", "drop")
@@ -78,3 +79,16 @@ class DataConfig:
     @property
     def removal_seed(self) -> int:
         return self.seed if self.remove_seed is None else self.remove_seed
+
+
+def int_option(cfg: DataConfig, key: str, default: int, minimum: int = 1) -> int:
+    """An integer set-specific option ``cfg.options[key]`` >= ``minimum`` (``--set
+    data.options.<key>=...`` may give "10" or 10.0)."""
+    value = cfg.options.get(key, default)
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        as_float = float("nan")
+    if not as_float.is_integer() or as_float < minimum:
+        raise FactorseqError(f"data option {key} must be an integer >= {minimum}, got {value!r}")
+    return int(as_float)

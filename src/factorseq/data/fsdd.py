@@ -26,8 +26,9 @@ import soundfile as sf
 
 from ..errors import FactorseqError
 from .config import DataConfig
+from .config import int_option as _int_option
 from .container import SequenceData
-from .paths import bundled_file
+from .paths import bundled_file, cache_dir
 from .registry import dataset
 from .speech import LogMel, front_end_meta, log_mel, segment_frames, trim_silence
 
@@ -55,14 +56,6 @@ class Utterances:
     take: np.ndarray
     speakers: tuple[str, ...]
     front_end: LogMel
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("FACTORSEQ_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "factorseq"
 
 
 def _listing(folder: Path) -> list[tuple[int, str, int, Path]]:
@@ -93,7 +86,7 @@ def load_utterances(front_end: LogMel = LogMel(), top_db: float = TRIM_DB) -> Ut
     for r, b in zip(rows, blobs, strict=True):
         h.update(r[3].name.encode())
         h.update(hashlib.sha256(b).digest())
-    cache = _cache_dir() / f"fsdd-{h.hexdigest()[:20]}.npz"
+    cache = cache_dir() / f"fsdd-{h.hexdigest()[:20]}.npz"
     feats = _read_cache(cache, len(rows))
     if feats is None:
         feats = []
@@ -143,17 +136,6 @@ def fix_length(feats: np.ndarray, frames: int, pad_value: float) -> np.ndarray:
         return feats[start:start + frames]
     before = (frames - t) // 2
     return np.pad(feats, ((before, frames - t - before), (0, 0)), constant_values=pad_value)
-
-
-def _int_option(cfg: DataConfig, key: str, default: int, minimum: int = 1) -> int:
-    value = cfg.options.get(key, default)
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        as_float = float("nan")
-    if not as_float.is_integer() or as_float < minimum:
-        raise FactorseqError(f"data option {key} must be an integer >= {minimum}, got {value!r}")
-    return int(as_float)
 
 
 def target_speaker_index(name: Any, speakers: tuple[str, ...]) -> int:
