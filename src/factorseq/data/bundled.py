@@ -151,3 +151,4 @@ def energy(cfg: DataConfig) -> SequenceData:
 from . import digits  # noqa: F401,E402  (registers the bundled "digits" set)
 from . import fsdd as _fsdd  # noqa: F401,E402  (registers "fsdd-digits", "fsdd-strings")
 from . import known_factors as _known  # noqa: F401,E402  (registers "known-factors")
+from . import sprites as _sprites  # noqa: F401,E402  (registers "sprites")
