@@ -224,3 +224,34 @@ def test_user_errors(data):
         SwapEvaluator(oracle, no_test)
     with pytest.raises(FactorseqError, match="takes no --samples"):
         SwapEvaluator(oracle, data, samples=data.x)
+
+
+def test_cli_trains_a_conv_dsvae_on_sprites_and_scores_it_by_the_protocol(tmp_path, monkeypatch,
+                                                                        capsys):
+    """End to end on 24 characters at 16 x 16: ``evaluate`` picks the protocol by itself (the
+    data declares it, dsvae has static and dynamic codes); a model without them is refused."""
+    import json
+
+    from clihelp import cli, user_error
+
+    monkeypatch.setenv("FACTORSEQ_CACHE", str(tmp_path / "cache"))
+    cfg = tmp_path / "sprites.yaml"
+    cfg.write_text("data:\n  options:\n    size: 16\n    characters: 24\n")
+    run = tmp_path / "run"
+    assert cli("train", "dsvae", "--out", run, "--data", "sprites", "--config", cfg,
+               "--epochs", 1, "--set", "frame_net=conv", "--set", "hidden=16",
+               "--set", "frame_channels=4", "--set", "f_dim=4", "--set", "z_dim=4") == 0
+    out = tmp_path / "m.json"
+    assert cli("evaluate", run, "--out", out, "--set", "judge_epochs=1",
+               "--set", "judge_channels=4", "--set", "judge_hidden=8") == 0
+    m = json.loads(out.read_text())
+    assert set(m["judge_test_accuracy"]) == {"skin", "top", "pants", "hair", "motion"}
+    assert m["n_test"] == 9 * 5 and m["kept_static"] == ["f"] and m["kept_dynamic"] == ["z"]
+    assert 1.0 <= m["static_redrawn"]["motion"]["inception_score"] <= 9.0
+    assert (tmp_path / "cache" / "judges" / f"{m['judge']['key']}.json").is_file()
+    plain = tmp_path / "ae"
+    assert cli("train", "ae", "--out", plain, "--data", "sprites", "--config", cfg,
+               "--epochs", 1, "--set", "hidden=8") == 0
+    err = user_error(capsys, "evaluate", plain, "--out", tmp_path / "ae.json",
+                     "--evaluator", "sprites")
+    assert "cannot generate by factor" in err
