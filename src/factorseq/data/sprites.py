@@ -122,11 +122,12 @@ def over(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     return ((mix + 127) // 255).astype(np.uint8)
 
 
-def _paint(base: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """``base`` (m, P, 3) with ``layer`` (m or 1, P, 4) composited on, in place, only on the
-    pixels some variant covers (alpha 0 leaves a pixel as it was)."""
-    idx = np.flatnonzero(layer[..., 3].any(axis=0))
-    base[:, idx] = over(base[:, idx], layer[:, idx])
+def _paint(base: np.ndarray, variants: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """``base`` (m, P, 3) with layer ``variants[which]`` ((m,) of (variants, P, 4))
+    composited on, in place, only on the pixels some variant covers (alpha 0 changes
+    nothing)."""
+    idx = np.flatnonzero(variants[..., 3].any(axis=0))
+    base[:, idx] = over(base[:, idx], variants[:, idx][which])
     return base
 
 
@@ -142,9 +143,9 @@ def compose(layers: dict[str, np.ndarray], factors: np.ndarray) -> np.ndarray:
     for j, (kind, _) in enumerate(PARTS):
         key = factors[:, :j + 1] @ (N_VARIANTS ** np.arange(j, -1, -1))
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        canvas = _paint(canvas[parent[first]], layers[kind][factors[first, j]])
+        canvas = _paint(canvas[parent[first]], layers[kind], factors[first, j])
         parent = inverse.ravel()
-    return _paint(canvas[parent], layers[SHOES[0]])
+    return _paint(canvas[parent], layers[SHOES[0]], np.zeros(len(parent), np.int64))
 
 
 def downsample(frames: np.ndarray, size: int) -> np.ndarray:
@@ -153,9 +154,9 @@ def downsample(frames: np.ndarray, size: int) -> np.ndarray:
     k = FRAME // size
     if k == 1:
         return frames
-    lead = frames.shape[:-3]
-    blocks = frames.reshape(*lead, size, k, size, k, 3).astype(np.uint16)
-    total = blocks.sum(axis=(-4, -2), dtype=np.uint16)  # at most 16 * 255 = 4080
+    f = frames.astype(np.uint16)  # a block sums to at most 16 * 255 = 4080
+    rows = sum(f[..., i::k, :, :] for i in range(k))  # (..., size, 64, 3): strided adds are
+    total = sum(rows[..., j::k, :] for j in range(k))  # far faster than a reduce over axes
     return ((total + k * k // 2) // (k * k)).astype(np.uint8)
 
 
