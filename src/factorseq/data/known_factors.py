@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import numpy as np
 
 from ..errors import FactorseqError
 from .config import DataConfig
+from .config import int_option as _int
 from .container import SequenceData
 from .registry import dataset
 
@@ -149,17 +149,6 @@ def build(f: dict[str, np.ndarray], key: tuple[int, int], spec: Spec, split: str
     return SequenceData(x=render(f, eps, spec), feature_names=[f"c{i}" for i in
                                                               range(spec.channels)],
                         seq_id=seq, extras=extras, meta=meta, name="known-factors")
-
-
-def _int(cfg: DataConfig, key: str, default: int, minimum: int = 1) -> int:
-    value: Any = cfg.options.get(key, default)
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        as_float = float("nan")
-    if not as_float.is_integer() or as_float < minimum:
-        raise FactorseqError(f"data option {key} must be an integer >= {minimum}, got {value!r}")
-    return int(as_float)
 
 
 def spec_of(cfg: DataConfig) -> Spec:
