@@ -83,7 +83,7 @@ class DataConfig:
 
 def int_option(cfg: DataConfig, key: str, default: int, minimum: int = 1) -> int:
     """An integer set-specific option ``cfg.options[key]`` >= ``minimum`` (``--set
-    data.options.<key>=...`` may give "10" or 10.0)."""
+    'data.options={key: ...}'`` or a YAML file may give "10" or 10.0)."""
     value = cfg.options.get(key, default)
     try:
         as_float = float(value)
