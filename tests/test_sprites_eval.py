@@ -255,3 +255,17 @@ def test_cli_trains_a_conv_dsvae_on_sprites_and_scores_it_by_the_protocol(tmp_pa
     err = user_error(capsys, "evaluate", plain, "--out", tmp_path / "ae.json",
                      "--evaluator", "sprites")
     assert "cannot generate by factor" in err
+
+
+def test_the_judge_key_follows_the_data_and_the_settings(data):
+    from factorseq.metrics.judge import JudgeConfig, judge_key
+
+    labels = {k: data.extras[k] for k in ("skin", "top", "motion")}
+    classes = {"skin": 3, "top": 2, "motion": 3}
+    key = judge_key(data.x, labels, [C, H, W], classes, JudgeConfig(), "tiny")
+    assert key == judge_key(data.x.copy(), dict(labels), [C, H, W], classes, JudgeConfig(),
+                            "tiny")
+    moved = dict(labels, top=np.roll(labels["top"], 1))
+    assert key != judge_key(data.x, moved, [C, H, W], classes, JudgeConfig(), "tiny")
+    assert key != judge_key(data.x, labels, [C, H, W], classes, JudgeConfig(epochs=7), "tiny")
+    assert key != judge_key(data.x + 0.01, labels, [C, H, W], classes, JudgeConfig(), "tiny")
