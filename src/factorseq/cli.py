@@ -210,15 +210,16 @@ def evaluate(
     repeats: Annotated[int, Opt(help="metric repeats (mean and std)")] = 5,
     seed: Annotated[int, Opt()] = 0,
     set_: Annotated[list[str] | None, Opt("--set", help="evaluator option key=value")] = None,
-    evaluator: Annotated[str | None, Opt(help="evaluator (default: the model's own; "
-                                         "e.g. disentanglement)")] = None,
+    evaluator: Annotated[str | None, Opt(help="evaluator (default: the protocol the data "
+                                         "declares if the model can follow it, else the "
+                                         "model's own; e.g. disentanglement, sprites)")] = None,
     force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Score a trained model with the metrics of its kind; write them as JSON."""
     from .checkpoint import load
     from .config import parse_sets
     from .io import atomic_output, check_output, read_windows
-    from .metrics.evaluators import get_evaluator
+    from .metrics.evaluators import choose_evaluator
 
     out = check_output(out, force)
     if repeats < 1:
@@ -226,8 +227,8 @@ def evaluate(
     synth = read_windows(samples) if samples is not None else None
     r = load(run)
     real = r.load_data(data)
-    ev = get_evaluator(evaluator or r.model.evaluator)(r, real, repeats=repeats, samples=synth,
-                                                       seed=seed, **parse_sets(set_))
+    ev = choose_evaluator(r, real, evaluator)(r, real, repeats=repeats, samples=synth,
+                                              seed=seed, **parse_sets(set_))
     t0 = time.perf_counter()
     metrics = ev.evaluate()
     metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))

@@ -216,13 +216,14 @@ class Run:
 
     def evaluate(self, data: SequenceData | str | None = None, *, repeats: int = 5,
                  samples: Any = None, seed: int = 0, **options: Any) -> dict[str, Any]:
-        """Score the run with its model's evaluator (``data``: a SequenceData, a source to
-        load with the run's options, or None for the training data; ``samples``: synthetic
-        windows in the user's units instead of sampling)."""
-        from .metrics.evaluators import get_evaluator
+        """Score the run with the protocol its data declares, else its model's evaluator
+        (``choose_evaluator``; ``data``: a SequenceData, a source to load with the run's
+        options, or None for the training data; ``samples``: synthetic windows in the user's
+        units instead of sampling)."""
+        from .metrics.evaluators import choose_evaluator
 
         if data is None or isinstance(data, str):
             data = self.load_data(data)
-        ev = get_evaluator(self.model.evaluator)(self, data, repeats=repeats, samples=samples,
-                                                 seed=seed, **options)
+        ev = choose_evaluator(self, data)(self, data, repeats=repeats, samples=samples,
+                                          seed=seed, **options)
         return ev.evaluate()

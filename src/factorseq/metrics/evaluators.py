@@ -8,6 +8,11 @@ an evaluator registers itself just by living there::
         def evaluate(self) -> dict: ...          # JSON-ready scores
         def figures(self) -> list: ...           # [(title, matplotlib Figure)]
 
+Which one scores a run (:func:`choose_evaluator`): the one asked for by name, else one whose
+protocol the data declares and the model can follow (``Evaluator.claims``, e.g. the Sprites
+protocol for data with static/dynamic labels of image frames and a model with a static and a
+dynamic code), else the model's own (``model.evaluator``).
+
 ``GenerativeEvaluator`` (``"generative"``) scores synthetic windows with TimeGAN's protocol.
 All arrays are (windows, time, features).
 """
@@ -62,6 +67,19 @@ def available_evaluators() -> list[str]:
     return EVALUATORS.names()
 
 
+def choose_evaluator(run: Any, data: Any, name: str | None = None) -> type[Evaluator]:
+    """The evaluator of ``run`` on ``data``: ``name`` if given; else the first (by name) that
+    claims them (the data declares its protocol and the model can follow it); else the
+    model's own ``evaluator``."""
+    if name:
+        return get_evaluator(name)
+    for other in available_evaluators():
+        cls = get_evaluator(other)
+        if cls.claims(run, data):
+            return cls
+    return get_evaluator(run.model.evaluator)
+
+
 class Evaluator(abc.ABC):
     """Scores one run. ``run`` is a :class:`factorseq.checkpoint.Run` (scaler, model,
     ``load_data()``, ``sample(n, seed)``); ``data`` the real data (default: the run's training
@@ -70,6 +88,12 @@ class Evaluator(abc.ABC):
 
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def claims(cls, run: Any, data: Any) -> bool:
+        """Whether ``data`` declares this evaluator's protocol and ``run``'s model can follow
+        it, so that it scores the run unless another is named (:func:`choose_evaluator`)."""
+        return False
 
     def __init__(self, run: Any, data: Any = None, *, repeats: int = 5, samples: Any = None,
                  seed: int = 0, **options: Any) -> None:

@@ -3,7 +3,8 @@ holds, on data whose factors are known. Any model that ``encodes``: its codes co
 contract (``Run.encode``) and are chosen by their CodeSpec role (:func:`codes_of`); the
 per-sequence static code from ``model.sequence_codes``; never a model's name or internals.
 
-The data names its factors in ``meta["factors"]`` ({name: "sequence" | "segment"}; integer
+The data names its factors in ``meta["factors"]`` ({name: "sequence" | "segment"}, or
+{"static": [names], "dynamic": [names]}: :func:`factor_roles`; integer
 ``extras[name]``, continuous factors binned), e.g. ``known-factors`` or ``fsdd-strings``
 (speaker, digit); option ``factors`` overrides it. Scores, on the data's ``.test`` split
 (else a seeded ``test_fraction`` of its sequences), with predictors fit on (at most
@@ -59,6 +60,19 @@ def codes_of(run: Any, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, 
     return dict(codes), {k: s.role for k, s in codes.specs.items() if k in codes}
 
 
+def factor_roles(factors: Any) -> dict[str, str]:
+    """The data's named factors as {name: "sequence" | "segment"}: ``meta["factors"]`` is that
+    mapping already, or {"static": [names], "dynamic": [names]} (static = constant along a
+    sequence, dynamic = changing within it, as the Sprites set declares them). {} if neither."""
+    if not isinstance(factors, dict):
+        return {}
+    if set(factors) <= {"static", "dynamic"} and all(isinstance(v, (list, tuple))
+                                                     for v in factors.values()):
+        role = {"static": "sequence", "dynamic": "segment"}
+        return {str(n): role[k] for k, names in factors.items() for n in names}
+    return {str(k): str(v) for k, v in factors.items()}
+
+
 def split_sequences(data: SequenceData, fraction: float, seed: int
                     ) -> tuple[SequenceData, SequenceData]:
     """The data's own ``.test`` split, else a seeded ``fraction`` of its sequences held out."""
@@ -105,15 +119,16 @@ class DisentanglementEvaluator(Evaluator):
             o[key] = int(v)
         data = data if data is not None else run.load_data()
         self.train, self.test = split_sequences(data, float(o["test_fraction"]), self.seed)
-        roles = o["factors"] if o["factors"] is not None else data.meta.get("factors")
-        if not isinstance(roles, dict) or not roles:
+        roles = factor_roles(o["factors"] if o["factors"] is not None
+                             else data.meta.get("factors"))
+        if not roles:
             raise FactorseqError("the data names no factors (meta 'factors'); give them with "
                                  "--set 'factors={name: sequence, other: segment}'")
         bad = [f for f in roles if f not in self.test.extras or f not in self.train.extras]
         if bad:
             raise FactorseqError(f"factor(s) {', '.join(bad)} are not per-window extras of the "
                                  f"data; extras: {', '.join(sorted(self.test.extras))}")
-        self.factor_roles = {str(k): str(v) for k, v in roles.items()}
+        self.factor_roles = roles
 
     def _factors(self, data: SequenceData, rows: np.ndarray | None = None) -> np.ndarray:
         cols = [np.asarray(data.extras[f]) for f in self.factor_roles]

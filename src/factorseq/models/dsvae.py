@@ -27,6 +27,11 @@ likelihood, alike at every epoch, so early stopping compares like with like).
 ``likelihood_std`` fixes s instead. It is not predicted per frame (as FHVAE's decoder does) so
 that the decoder cannot explain its errors away as noise where it is unsure.
 
+Frames: ``frame_net`` ``conv`` (sequences of images; ``frame_shape`` [C, H, W] from the data's
+meta) puts a 2-D conv net in front of both encoders (each frame to ``hidden`` features, computed
+once and read by both) and a transposed-conv net as the decoder p(x_t | z_t, f), as the paper's
+Sprites model; ``mlp`` (default) reads the flat features (:mod:`factorseq.nn.frames`).
+
 Windows and sequences: as in the paper's audio experiment (200 ms TIMIT segments), f is
 inferred per window (a segment); the model never reads ``seq_id`` and trains on any windows.
 A whole sequence's static code is the mean of f over its windows (``sequence_codes``, the base
@@ -42,6 +47,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..nn.frames import FrameDecoder, FrameEncoder, check_frame_net
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from ..registry import register
 from .base import (
@@ -71,6 +77,9 @@ class DSVAEConfig(ModelConfig):
       value for each batch (closed form); a number = fixed.
     - ``min_logvar``: floor of that log-variance (a feature the decoder reproduces exactly
       cannot drive the likelihood to infinity).
+    - ``frame_net``: ``mlp`` (flat features) or ``conv`` (each step is an image of
+      ``frame_shape`` [C, H, W], filled from the data's meta); ``frame_channels``: channels of
+      the conv net's first stage (doubled at each stage).
     """
 
     seq_len: int = 20
@@ -81,9 +90,13 @@ class DSVAEConfig(ModelConfig):
     posterior: str = "full"
     likelihood_std: float | None = None
     min_logvar: float = -6.0
+    frame_net: str = "mlp"
+    frame_shape: tuple[int, int, int] | None = None
+    frame_channels: int = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_frame_net(self.frame_net, self.frame_shape, self.n_features, self.frame_channels)
         for name in ("f_dim", "z_dim", "hidden"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         require(self.posterior in ("full", "factorized"),
@@ -122,31 +135,35 @@ class DSVAE(SequenceModel):
     def __init__(self, config: DSVAEConfig) -> None:
         super().__init__(config)
         c, h = config, config.hidden
-        self.f_rnn = nn.LSTM(c.n_features, h, batch_first=True, bidirectional=True)
+        conv = c.frame_net == "conv"
+        # per-frame features read by both encoders: a conv net per image, or the flat features
+        self.frames = FrameEncoder(c.frame_shape, h, c.frame_channels) if conv else nn.Identity()
+        d = h if conv else c.n_features
+        self.f_rnn = nn.LSTM(d, h, batch_first=True, bidirectional=True)
         self.f_gauss = nn.Linear(2 * h, 2 * c.f_dim)
         if c.posterior == "full":
-            self.z_birnn = nn.LSTM(c.n_features + c.f_dim, h, batch_first=True,
-                                   bidirectional=True)
+            self.z_birnn = nn.LSTM(d + c.f_dim, h, batch_first=True, bidirectional=True)
             self.z_rnn = nn.RNN(2 * h, h, batch_first=True)
             self.z_gauss = nn.Linear(h, 2 * c.z_dim)
         else:
-            self.z_frame = nn.Sequential(nn.Linear(c.n_features, h), nn.ReLU(),
-                                         nn.Linear(h, 2 * c.z_dim))
+            self.z_frame = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 2 * c.z_dim))
         self.prior_rnn = nn.LSTM(c.z_dim, h, batch_first=True)
         self.prior_gauss = nn.Linear(h, 2 * c.z_dim)
-        self.decoder = nn.Sequential(nn.Linear(c.z_dim + c.f_dim, h), nn.ReLU(),
-                                     nn.Linear(h, h), nn.ReLU(), nn.Linear(h, c.n_features))
+        self.decoder = (FrameDecoder(c.frame_shape, c.z_dim + c.f_dim, c.frame_channels) if conv
+                        else nn.Sequential(nn.Linear(c.z_dim + c.f_dim, h), nn.ReLU(),
+                                           nn.Linear(h, h), nn.ReLU(), nn.Linear(h, c.n_features)))
 
     # --- the networks ---------------------------------------------------------------------
     def q_f(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(f | x_{1:T}): mean, log-variance (batch, f_dim) from both directions' last
-        states."""
+        states. ``x`` is the frames' features (``self.frames(windows)``; the windows
+        themselves for ``frame_net`` mlp)."""
         _, (h, _) = self.f_rnn(x)
         return self.f_gauss(torch.cat([h[0], h[1]], -1)).chunk(2, -1)
 
     def q_z(self, x: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z_t | x_{1:T}, f) (full) or q(z_t | x_t) (factorized): mean, log-variance
-        (batch, time, z_dim)."""
+        (batch, time, z_dim); ``x`` the frames' features as in :meth:`q_f`."""
         if self.config.posterior == "factorized":
             return self.z_frame(x).chunk(2, -1)
         steps = torch.cat([x, f.unsqueeze(1).expand(-1, x.shape[1], -1)], -1)
@@ -200,9 +217,10 @@ class DSVAE(SequenceModel):
         x = batch["x"]
         self.check_input(x)
         x_mask = batch_mask(batch, x)
-        f_mean, f_logvar = self.q_f(x)
+        feats = self.frames(x)
+        f_mean, f_logvar = self.q_f(feats)
         f = reparameterize(f_mean, f_logvar)
-        z_mean, z_logvar = self.q_z(x, f)
+        z_mean, z_logvar = self.q_z(feats, f)
         z = reparameterize(z_mean, z_logvar)
         p_mean, p_logvar = self.prior_z(z)
         x_mean = self.p_x(z, f)
@@ -229,8 +247,9 @@ class DSVAE(SequenceModel):
     def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Posterior means: f (batch, f_dim), z (batch, time, z_dim) given the mean of f, and
         z_mean (batch, z_dim), z averaged over time."""
-        f, _ = self.q_f(x)
-        z, _ = self.q_z(x, f)
+        feats = self.frames(x)
+        f, _ = self.q_f(feats)
+        z, _ = self.q_z(feats, f)
         return {"f": f, "z": z, "z_mean": z.mean(1)}
 
     def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
