@@ -28,16 +28,6 @@ def cache_dir() -> Path:
     return Path(base) / "factorseq"
 
 
-def cache_dir() -> Path:
-    """Where generated or derived data is cached: ``$FACTORSEQ_CACHE`` (or the older
-    ``$FACTORSEQ_CACHE_DIR``), else ``$XDG_CACHE_HOME/factorseq``, else ``~/.cache/factorseq``."""
-    for var in ("FACTORSEQ_CACHE", "FACTORSEQ_CACHE_DIR"):
-        if os.environ.get(var):
-            return Path(os.environ[var])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "factorseq"
-
-
 def bundled_file(*parts: str) -> Path:
     p = data_dir().joinpath(*parts)
     if not p.exists():
