@@ -187,3 +187,39 @@ def test_cli_generate_with_a_kept_factor(table_run, capsys):
     assert "rows" in user_error(capsys, "generate", run, "--reference", root / "m.csv",
                                 "--reference-index", 1, "--reference-index", 2, "--keep", "z",
                                 "--n", 3, "--out", root / "bad.npz")
+
+
+# --- the contrastive variant (C-DSVAE, nn/contrastive.py) -----------------------------------
+
+def test_contrastive_loss_adds_the_weighted_terms_to_the_same_draws():
+    x = torch.randn(6, T, D, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(5)
+    plain = make().loss({"x": x})
+    assert not {"nce_static", "nce_dynamic", "mi_fz"} & set(plain)  # weight 0: today's model
+    torch.manual_seed(5)  # the same reparameterisation draws come first, then the views
+    out = make(contrastive_weight=2.0, mi_weight=0.5).loss({"x": x})
+    for k in ("log_px", "kl_f", "kl_z"):
+        assert out[k].item() == pytest.approx(plain[k].item(), rel=1e-6)
+    want = (plain["loss"] - 2.0 * (out["nce_static"] + out["nce_dynamic"])
+            + 0.5 * out["mi_fz"].clamp(min=0))
+    assert out["loss"].item() == pytest.approx(want.item(), rel=1e-5)
+    for k in ("nce_static", "nce_dynamic"):  # InfoNCE bounds lie in [-inf, log B]
+        assert out[k].item() <= math.log(6) + 1e-6 and out[k].item() != 0.0
+    only_mi = make(mi_weight=1.0).loss({"x": x})
+    assert only_mi["nce_static"].item() == 0.0 and only_mi["mi_fz"].item() != 0.0
+    for bad in ({"contrastive_weight": -1.0}, {"temperature": 0.0}, {"view_noise": -0.1}):
+        with pytest.raises(FactorseqError):
+            make(**bad)
+
+
+def test_contrastive_variant_trains_and_logs_its_terms(table_run):
+    root, _ = table_run
+    run = root / "run_contrastive"
+    assert cli("train", "dsvae", "--data", root / "m.csv", "--id-column", "run", "--window", 8,
+               "--stride", 4, "--out", run, *TINY, "--epochs", "2", "--set",
+               "contrastive_weight=1", "--set", "mi_weight=1", "--set", "view_noise=0.1") == 0
+    log = pd.read_csv(run / "logs" / "metrics.csv")
+    for part in ("train", "val"):
+        for term in ("nce_static", "nce_dynamic", "mi_fz"):
+            values = log[f"{part}_{term}"].dropna()
+            assert len(values) == 2 and np.isfinite(values).all()

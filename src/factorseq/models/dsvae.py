@@ -37,6 +37,11 @@ inferred per window (a segment); the model never reads ``seq_id`` and trains on 
 A whole sequence's static code is the mean of f over its windows (``sequence_codes``, the base
 default); ``z_mean``, the time-average of the dynamic codes, is a per-window summary of the
 dynamics for metrics (not decoded).
+
+Contrastive variant (C-DSVAE, Bai, Wang & Gomes 2021; off by default): ``contrastive_weight``
+> 0 subtracts from the loss that weight times InfoNCE bounds on I(f(x); f(shuffled x)) and
+I(z(x); z(affine x)), ``mi_weight`` > 0 adds that weight times max(0, estimate of I(f; z))
+(maths and views in :mod:`factorseq.nn.contrastive`).
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..nn.contrastive import feature_affine, info_nce_codes, mutual_information_mss, shuffle_time
 from ..nn.frames import FrameDecoder, FrameEncoder, check_frame_net
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from ..registry import register
@@ -80,6 +86,11 @@ class DSVAEConfig(ModelConfig):
     - ``frame_net``: ``mlp`` (flat features) or ``conv`` (each step is an image of
       ``frame_shape`` [C, H, W], filled from the data's meta); ``frame_channels``: channels of
       the conv net's first stage (doubled at each stage).
+    - ``contrastive_weight``: weight of C-DSVAE's InfoNCE terms (0 = plain DSVAE): f of a
+      window against f of its time-shuffled view, z against z of a view with a random positive
+      gain per feature (log-gain ~ U(-``view_scale``, ``view_scale``)) and noise of std
+      ``view_noise``; cosine scores over ``temperature``.
+    - ``mi_weight``: weight of the penalty on I(f; z) (minibatch estimate, N -> infinity).
     """
 
     seq_len: int = 20
@@ -93,6 +104,11 @@ class DSVAEConfig(ModelConfig):
     frame_net: str = "mlp"
     frame_shape: tuple[int, int, int] | None = None
     frame_channels: int = 32
+    contrastive_weight: float = 0.0
+    mi_weight: float = 0.0
+    temperature: float = 0.5
+    view_scale: float = 0.5
+    view_noise: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -103,6 +119,9 @@ class DSVAEConfig(ModelConfig):
                 f"posterior must be full or factorized, got {self.posterior!r}")
         require(self.likelihood_std is None or self.likelihood_std > 0,
                 f"likelihood_std must be > 0 or null (learned), got {self.likelihood_std}")
+        for name in ("contrastive_weight", "mi_weight", "view_scale", "view_noise"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        require(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
 
 
 def dsvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
@@ -226,8 +245,38 @@ class DSVAE(SequenceModel):
         x_mean = self.p_x(z, f)
         terms = dsvae_terms(x, x_mean, self.likelihood_logvar(x, x_mean, x_mask), f_mean,
                             f_logvar, z_mean, z_logvar, p_mean, p_logvar, x_mask)
-        return {"loss": -terms["elbo"].mean(), **{k: v.mean().detach() for k, v in terms.items()
-                                                  if k != "elbo"}}
+        out = {"loss": -terms["elbo"].mean(), **{k: v.mean().detach() for k, v in terms.items()
+                                                 if k != "elbo"}}
+        extra = self.contrastive_terms(x, f, f_mean, f_logvar, z, z_mean, z_logvar)
+        if extra:  # maximise the InfoNCE bounds, penalise a positive estimate of I(f; z)
+            cw, mw = self.config.contrastive_weight, self.config.mi_weight
+            out["loss"] = (out["loss"] - cw * (extra["nce_static"] + extra["nce_dynamic"])
+                           + mw * extra["mi_fz"].clamp(min=0.0))
+        return {**out, **{k: v.detach() for k, v in extra.items()}}
+
+    def contrastive_terms(self, x: torch.Tensor, f: torch.Tensor, f_mean: torch.Tensor,
+                          f_logvar: torch.Tensor, z: torch.Tensor, z_mean: torch.Tensor,
+                          z_logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+        """C-DSVAE's terms of windows x (batch, time, features) whose posterior (means, log-
+        variances, samples) is given: ``nce_static`` (InfoNCE of the f means of x and of its
+        time-shuffled view), ``nce_dynamic`` (of the z means, flattened over time, of x and of
+        its per-feature affine view), ``mi_fz`` (estimate of I(f; z_t)); {} when both weights
+        are 0 (the plain model, no extra draws)."""
+        c, out = self.config, {}
+        if c.contrastive_weight == 0 and c.mi_weight == 0:
+            return out
+        zero = x.new_zeros(())
+        out["nce_static"] = out["nce_dynamic"] = out["mi_fz"] = zero
+        if c.contrastive_weight > 0:
+            f_shuffled = self.q_f(shuffle_time(x))[0]
+            x_affine = feature_affine(x, c.view_scale, noise=c.view_noise)
+            z_affine = self.q_z(x_affine, self.q_f(x_affine)[0])[0]
+            out["nce_static"] = info_nce_codes(f_mean, f_shuffled, c.temperature)
+            out["nce_dynamic"] = info_nce_codes(z_mean.flatten(1), z_affine.flatten(1),
+                                                c.temperature)
+        if c.mi_weight > 0 and len(x) > 1:  # the aggregate posterior needs two windows
+            out["mi_fz"] = mutual_information_mss(f, f_mean, f_logvar, z, z_mean, z_logvar)
+        return out
 
     # --- the contract ---------------------------------------------------------------------
     def code_specs(self) -> list[CodeSpec]:
