@@ -92,3 +92,14 @@ def test_conv_dsvae_trains_encodes_and_swaps_factors():
     assert model.reconstruct(x).shape == x.shape
     g = model.generate(5, reference=x, keep=["z"], generator=torch.Generator().manual_seed(1))
     assert g.shape == x.shape
+
+
+def test_conv_dsvae_with_the_contrastive_terms_reads_the_views_frames():
+    """The views are of the windows; the encoders must read them through the frame net."""
+    torch.manual_seed(0)
+    cfg = build(DSVAEConfig, dict(seq_len=4, n_features=192, f_dim=3, z_dim=2, hidden=16,
+                                  frame_net="conv", frame_shape=[3, 8, 8], frame_channels=4,
+                                  contrastive_weight=1.0, mi_weight=1.0))
+    out = DSVAE(cfg).loss({"x": torch.rand(6, 4, 192)})
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and out["nce_static"] != 0 and out["nce_dynamic"] != 0

@@ -268,9 +268,10 @@ class DSVAE(SequenceModel):
         zero = x.new_zeros(())
         out["nce_static"] = out["nce_dynamic"] = out["mi_fz"] = zero
         if c.contrastive_weight > 0:
-            f_shuffled = self.q_f(shuffle_time(x))[0]
-            x_affine = feature_affine(x, c.view_scale, noise=c.view_noise)
-            z_affine = self.q_z(x_affine, self.q_f(x_affine)[0])[0]
+            # the views are of the windows; the encoders read their frames' features
+            f_shuffled = self.q_f(self.frames(shuffle_time(x)))[0]
+            affine = self.frames(feature_affine(x, c.view_scale, noise=c.view_noise))
+            z_affine = self.q_z(affine, self.q_f(affine)[0])[0]
             out["nce_static"] = info_nce_codes(f_mean, f_shuffled, c.temperature)
             out["nce_dynamic"] = info_nce_codes(z_mean.flatten(1), z_affine.flatten(1),
                                                 c.temperature)
