@@ -263,3 +263,32 @@ def test_a_tampered_checkpoint_is_refused_without_suggesting_unsafe_loading(runs
     msg = user_error(capsys, "train", "vae_conv", "--data", data, "--out", out, "--resume",
                      "--epochs", "2")
     assert "never loaded" in msg and "weights_only" not in msg, msg
+
+
+def test_a_failed_start_with_a_users_file_inside_is_left_alone(data, tmp_path, capsys):
+    left = tmp_path / "left"
+    (left / "logs").mkdir(parents=True)
+    (left / "config.json").write_text('{"format": "factorseq-run", "status": "training"}')
+    (left / "logs" / "my_analysis.ipynb").write_text("mine")  # inside a training-named folder
+    assert "exists" in user_error(capsys, "train", "vae_conv", "--data", data, "--out", left,
+                                  *FAST)
+    assert (left / "logs" / "my_analysis.ipynb").read_text() == "mine"
+    with pytest.raises(Exception, match="left alone"):
+        runfolder.remove_training_entries(left)
+    assert (left / "logs" / "my_analysis.ipynb").read_text() == "mine"
+
+
+def test_recovery_never_touches_a_users_folder_put_at_the_run_place(runs, tmp_path):
+    """A finished replacement waits to be swapped in, and the user has put their own folder
+    at --out: nothing is moved or removed; the message names where the runs are."""
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "logs").mkdir()
+    (out / "logs" / "thesis.tex").write_text("mine")
+    new = sibling(out, "new")
+    shutil.copytree(runs[1], new)
+    (new / runfolder.SWAP_MARK).touch()
+    said = runfolder.recover(out)
+    assert "not a factorseq run" in said[0] and str(new) in said[0]
+    assert (out / "logs" / "thesis.tex").read_text() == "mine" and os.listdir(out) == ["logs"]
+    assert weights(new) == weights(runs[1])

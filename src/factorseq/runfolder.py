@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import json
 import os
 import shutil
@@ -60,16 +61,28 @@ def user_entries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES)
 
 
+# every file a training writes before its first checkpoint (paths inside the run folder)
+_EARLY_FILES = ("config.json", "split.npz", "logs/metrics.csv", "logs/hparams.yaml",
+                "tensorboard/hparams.yaml", "tensorboard/events.out.tfevents.*",
+                ".config.json.*.tmp.json", *MARKS)
+
+
 def never_trained(folder: Path) -> bool:
     """A run folder a training created but never checkpointed (refused or crashed before its
-    first epoch ended): only training's entries, status ``training``, no checkpoint."""
-    return (run_status(folder) == "training" and not user_entries(folder)
-            and not any((folder / "checkpoints").glob("*.ckpt")))
+    first epoch ended): status ``training`` and no file but those such a training writes
+    (so a file of the user's, even inside ``logs/``, makes it a folder to leave alone)."""
+    if run_status(folder) != "training":
+        return False
+    files = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    return all(any(fnmatch.fnmatchcase(f, pat) for pat in _EARLY_FILES) for f in files)
 
 
 def remove_training_entries(folder: Path, *, and_folder: bool = False) -> None:
-    """Remove what training wrote into ``folder`` (never anything else); with ``and_folder``
-    (training created it) ``folder`` too, if that left it empty."""
+    """Remove what training wrote into ``folder``, a folder for which :func:`never_trained`
+    holds (so nothing else is there); with ``and_folder`` (training created it) ``folder``
+    too, if that left it empty."""
+    if not never_trained(folder):
+        raise FactorseqError(f"{folder} holds more than a failed start's files; left alone")
     for name in TRAINING_ENTRIES:
         p = folder / name
         if p.is_dir() and not p.is_symlink():
@@ -193,6 +206,11 @@ def _recover_locked(out: Path, old: Path, new: Path) -> list[str]:
         (old / OLD_MARK).unlink()
         os.rename(old, out)
         return [f"an interrupted replacement of {out} was rolled back: the old run is back"]
+    if out.exists() and run_status(out) is None:
+        # the user put something at --out meanwhile: never move or remove it; say where
+        # factorseq's copies are
+        return [f"{out} is not a factorseq run; the replacement's runs are kept in "
+                f"{' and '.join(str(p) for p in (new, old) if p.exists())}"]
     if new_ready and not (old_moved and out.exists()):
         carried = swap_in(out, new)
         done.append(f"an interrupted replacement of {out} was finished: the new run is in place")

@@ -213,8 +213,10 @@ def _remove_empty(folders: list[Path]) -> None:
 def _decide(out: Path, *, force: bool, resume: bool) -> Target:
     if resume:
         return Target(out, out)
-    if out.is_dir() and never_trained(out):  # a refused or crashed start: not a run yet
-        remove_training_entries(out)
+    if out.is_dir() and never_trained(out):
+        # a refused or crashed start (no checkpoint): not a run yet; training in place
+        # overwrites its files, and a failure of this attempt removes them
+        return Target(out, out)
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise FactorseqError(f"output {out} exists; use --force to replace it or --resume "
