@@ -82,6 +82,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def free_memory() -> int | None:
+    """Bytes of memory free now (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
 def check_writable(folder: str | Path) -> None:
     """``folder`` can be written into: it (or, until it exists, its nearest existing ancestor)
     is a folder we may write to. A FactorseqError otherwise, before any work is done."""
@@ -133,9 +141,7 @@ def write_windows(path: str | Path, x: np.ndarray, feature_names: list[str] | No
         elif suffix == ".npy":
             np.save(tmp, x)
         else:
-            df = pd.DataFrame(x.reshape(n * t, d), columns=names)
-            df.insert(0, "step", np.tile(np.arange(t), n))
-            df.insert(0, "sample", np.repeat(np.arange(n), t))
+            df = windows_frame(x, names)
             for k, v in (extra or {}).items():
                 df[k] = np.repeat(np.asarray(v), t)
             if suffix == ".csv":
@@ -143,6 +149,15 @@ def write_windows(path: str | Path, x: np.ndarray, feature_names: list[str] | No
             else:
                 df.to_parquet(tmp, index=False)
     return p
+
+
+def windows_frame(x: np.ndarray, names: list[str] | None = None) -> pd.DataFrame:
+    """Windows (n, time, features) as a long table: ``sample``, ``step``, the features."""
+    n, t, d = x.shape
+    df = pd.DataFrame(x.reshape(n * t, d), columns=list(names or [f"f{j}" for j in range(d)]))
+    df.insert(0, "step", np.tile(np.arange(t), n))
+    df.insert(0, "sample", np.repeat(np.arange(n), t))
+    return df
 
 
 def read_windows(path: str | Path) -> np.ndarray:

@@ -14,7 +14,6 @@ the model) unless ``scaled=True`` is passed. Arrays are (windows, time, features
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from .data.container import SequenceData
 from .data.scaler import Scaler
 from .data.split import RunSplit, SplitData
 from .errors import FactorseqError
+from .io import free_memory
 from .models.base import SequenceModel
 from .models.outputs import Codes, Decomposition
 
@@ -122,10 +122,10 @@ class Run:
         t, d = int(schema.get("seq_len", 0) or 0), int(schema.get("n_features", 0) or 0)
         try:
             need = 3 * 4 * int(n) * t * d
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (TypeError, ValueError, OSError):
-            return  # a bad n is the model's to refuse; no sysconf: no check
-        if need > free:
+        except (TypeError, ValueError):
+            return  # a bad n is the model's to refuse
+        free = free_memory()
+        if free is not None and need > free:
             raise FactorseqError(f"{int(n):,} windows of {t} x {d} need about {need / 1e9:.1f} GB "
                                  f"of memory, more than is free ({free / 1e9:.1f} GB); ask for "
                                  "fewer and sample in parts (--seed differs per part)")
@@ -142,15 +142,11 @@ class Run:
         return self.as_frame(x) if as_frame else x
 
     def as_frame(self, x: np.ndarray) -> Any:
-        """Windows (n, time, features) as a long table: ``sample``, ``step``, the features."""
-        import pandas as pd
+        """Windows (n, time, features) as a long table: ``sample``, ``step``, the features
+        (the layout ``factorseq sample --out x.csv`` writes)."""
+        from .io import windows_frame
 
-        n, t, d = x.shape
-        names = self.schema.get("feature_names") or [f"f{j}" for j in range(d)]
-        df = pd.DataFrame(x.reshape(n * t, d), columns=list(names))
-        df.insert(0, "step", np.tile(np.arange(t), n))
-        df.insert(0, "sample", np.repeat(np.arange(n), t))
-        return df
+        return windows_frame(x, self.schema.get("feature_names"))
 
     def save(self, path: str | Path) -> Run:
         """Write this run (e.g. one trained in memory) as a run folder at ``path``, which must

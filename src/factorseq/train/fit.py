@@ -33,6 +33,7 @@ from ..data.loaders import load_data
 from ..data.scaler import make_scaler
 from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
+from ..io import free_memory
 from ..registry import get_model_class
 from .adapter import LitAdapter, TrainingDiverged
 from .batches import BatchPlan, StartRounds, TrimHeap
@@ -233,8 +234,8 @@ def _build_model(cls: type, config: Any) -> Any:
                              f"(check its size settings): {str(e).splitlines()[0][:120]}"
                              ) from None
     need = 4 * 4 * sum(p.numel() for p in model.parameters())
-    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > free:
+    free = free_memory()
+    if free is not None and need > free:
         raise FactorseqError(f"the {cls.name} model has {need // 16:,} parameters: training "
                              f"needs about {need / 1e9:.1f} GB, more than is free "
                              f"({free / 1e9:.1f} GB); check its size settings")
