@@ -9,6 +9,7 @@ import torch
 
 from factorseq.errors import ShapeError
 from factorseq.nn.contrastive import (
+    channel_colour,
     feature_affine,
     gaussian_log_table,
     info_nce,
@@ -129,3 +130,22 @@ def test_feature_affine_keeps_the_time_course():
     assert bool((gain.log().abs() <= 1.0 + 1e-9).all()) and not torch.allclose(y, x)
     noisy = feature_affine(x, log_scale=0.0, noise=0.1, generator=g)
     assert 0.05 < (noisy - x).std().item() < 0.15
+
+
+def test_channel_colour_permutes_and_rescales_the_channels_of_every_frame_alike():
+    """Each pixel keeps its place; channel k of the view is gain_k times one source channel,
+    the same permutation and gains in every frame of a window."""
+    torch.manual_seed(0)
+    x = torch.rand(5, 3, 3 * 4 * 4) + 0.1
+    v = channel_colour(x, [3, 4, 4], log_scale=0.5)
+    xs, vs = x.reshape(5, 3, 3, 16), v.reshape(5, 3, 3, 16)
+    for n in range(5):
+        ratio = vs[n, 0, :, None, :] / xs[n, 0, None, :, :]  # (out ch, in ch, pixels)
+        src = [int(torch.argmin(ratio[k].std(-1))) for k in range(3)]
+        assert sorted(src) == [0, 1, 2]  # a permutation
+        gain = torch.stack([ratio[k, src[k]].mean() for k in range(3)])
+        assert ((gain > 0.6) & (gain < 1.65)).all()  # exp(+-0.5)
+        for t in range(3):  # every frame alike
+            torch.testing.assert_close(vs[n, t], gain[:, None] * xs[n, t, src])
+    with pytest.raises(ShapeError):
+        channel_colour(torch.rand(2, 3, 10), [3, 2, 2])

@@ -103,3 +103,10 @@ def test_conv_dsvae_with_the_contrastive_terms_reads_the_views_frames():
     out = DSVAE(cfg).loss({"x": torch.rand(6, 4, 192)})
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and out["nce_static"] != 0 and out["nce_dynamic"] != 0
+
+
+def test_colour_view_needs_image_frames():
+    with pytest.raises(FactorseqError, match="dynamic_view colour needs image frames"):
+        build(DSVAEConfig, dict(seq_len=4, n_features=12, dynamic_view="colour"))
+    with pytest.raises(FactorseqError, match="dynamic_view must be"):
+        build(DSVAEConfig, dict(seq_len=4, n_features=12, dynamic_view="hue"))

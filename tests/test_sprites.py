@@ -106,6 +106,17 @@ def test_split_by_character():
     assert (len(data.x), len(data.test.x)) == (31 * 9, 9 * 9)
 
 
+def test_validation_characters_come_from_the_training_ones():
+    """Settings are chosen on training characters held out; no test character is loaded."""
+    full = load(characters=40)
+    val = load(characters=40, validation=6)
+    train, held = set(val.seq_id), set(val.test.seq_id)
+    assert (len(train), len(held)) == (25, 6) and not train & held
+    assert train | held == set(full.seq_id) and not held & set(full.test.seq_id)
+    assert val.test.meta["split"] == "validation"
+    np.testing.assert_array_equal(val.test.x, full.x[-6 * 9:])
+
+
 def test_full_counts(monkeypatch):
     # the frames are blank here (composition is checked above): counts and split only
     monkeypatch.setattr(S, "generate", lambda chars, size, folder: np.zeros(
@@ -167,7 +178,8 @@ def test_bad_layer_file_is_named(tmp_path, monkeypatch, damage):
 
 
 @pytest.mark.parametrize("options", [{"size": 24}, {"characters": 1}, {"characters": 2000},
-                                     {"split_seed": -1}, {"size": "big"}])
+                                     {"split_seed": -1}, {"size": "big"},
+                                     {"validation": 31}, {"validation": -2}])
 def test_bad_options(options):
     with pytest.raises(FactorseqError, match="data option"):
         load(**options)

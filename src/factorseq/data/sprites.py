@@ -28,6 +28,9 @@ the first 1,000 characters train (9,000 sequences), the other 296 test (2,664, `
 ``split_seed=423`` gives the DSVAE authors' split. Within a split, sequences are ordered by
 character, then motion. ``options.characters`` = N < 1296 (quick tests, smoke runs) keeps the
 first round(N * 1000 / 1296) training and the rest test characters of that same split.
+``options.validation`` = V > 0 holds the last V of the training characters out as the ``.test``
+split (named ``validation``) and trains on the others: settings are chosen on those
+characters; the test characters are then not loaded at all.
 
 Cache. The uint8 frames of the selected characters are generated once (vectorised: unique
 partial characters are composed once and each layer is painted only on the pixels it covers)
@@ -245,7 +248,8 @@ def _sequences(frames: np.ndarray, chars: np.ndarray, split: str, meta: dict) ->
          "top, pants, hair: 6 each) x 9 motions (walk, spellcast, slash x left, front, right), "
          "8 RGB frames each, x (N, 8, 3*H*W) in [0, 1]; split by character 9,000 / 2,664 "
          "(.test); y = motion; options: size (64, 32, 16: area-averaged), split_seed (0), "
-         "characters (1296; fewer for quick tests). Memory: float32 at 64 x 64 is 4.6 GB "
+         "characters (1296; fewer for quick tests), validation (0; V = the last V training "
+         "characters scored instead of the test ones). Memory: float32 at 64 x 64 is 4.6 GB "
          "(train 3.5 GB), at 32 x 32 1.1 GB: use size=32 on CPU", citation=CITATION,
          licence=LICENCE, scaler="none")
 def sprites(cfg: DataConfig) -> SequenceData:
@@ -258,6 +262,10 @@ def sprites(cfg: DataConfig) -> SequenceData:
     if n > N_CHARACTERS:
         raise FactorseqError(f"data option characters must be <= {N_CHARACTERS}, got {n}")
     train, test = split_characters(n, seed)
+    held = int_option(cfg, "validation", 0, minimum=0)
+    if held >= len(train):
+        raise FactorseqError(f"data option validation must be < the {len(train)} training "
+                             f"characters, got {held}")
     if n == N_CHARACTERS:
         chars, which = np.arange(N_CHARACTERS), "all"  # the split only picks from the cache
     else:
@@ -268,6 +276,11 @@ def sprites(cfg: DataConfig) -> SequenceData:
             "actions": list(ACTIONS), "directions": list(DIRECTIONS),
             "factors": {"static": ["skin", "top", "pants", "hair"], "dynamic": ["motion"]},
             "factor_classes": {"skin": 6, "top": 6, "pants": 6, "hair": 6, "motion": 9}}
+    if held:  # validation characters: the last ones of the training split
+        train, test, test_name = train[:-held], train[-held:], "validation"
+        meta["validation_characters"] = held
+    else:
+        test_name = "test"
     data = _sequences(frames[np.searchsorted(chars, train)], train, "train", meta)
-    data.test = _sequences(frames[np.searchsorted(chars, test)], test, "test", meta)
+    data.test = _sequences(frames[np.searchsorted(chars, test)], test, test_name, meta)
     return data

@@ -52,7 +52,13 @@ import torch
 from torch import nn
 
 from ..config import require
-from ..nn.contrastive import feature_affine, info_nce_codes, mutual_information_mss, shuffle_time
+from ..nn.contrastive import (
+    channel_colour,
+    feature_affine,
+    info_nce_codes,
+    mutual_information_mss,
+    shuffle_time,
+)
 from ..nn.frames import FrameDecoder, FrameEncoder, check_frame_net
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from ..registry import register
@@ -90,6 +96,9 @@ class DSVAEConfig(ModelConfig):
       window against f of its time-shuffled view, z against z of a view with a random positive
       gain per feature (log-gain ~ U(-``view_scale``, ``view_scale``)) and noise of std
       ``view_noise``; cosine scores over ``temperature``.
+    - ``dynamic_view``: the view for z: ``affine`` (above), ``colour`` (image frames: colour
+      channels permuted and rescaled per window, C-DSVAE's colour distortion; needs
+      ``frame_net`` conv) or ``auto`` (colour for conv frames, else affine).
     - ``mi_weight``: weight of the penalty on I(f; z) (minibatch estimate, N -> infinity).
     """
 
@@ -109,6 +118,7 @@ class DSVAEConfig(ModelConfig):
     temperature: float = 0.5
     view_scale: float = 0.5
     view_noise: float = 0.0
+    dynamic_view: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,6 +132,10 @@ class DSVAEConfig(ModelConfig):
         for name in ("contrastive_weight", "mi_weight", "view_scale", "view_noise"):
             require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         require(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        require(self.dynamic_view in ("auto", "affine", "colour"),
+                f"dynamic_view must be auto, affine or colour, got {self.dynamic_view!r}")
+        require(self.dynamic_view != "colour" or self.frame_net == "conv",
+                "dynamic_view colour needs image frames (frame_net conv)")
 
 
 def dsvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
@@ -270,14 +284,22 @@ class DSVAE(SequenceModel):
         if c.contrastive_weight > 0:
             # the views are of the windows; the encoders read their frames' features
             f_shuffled = self.q_f(self.frames(shuffle_time(x)))[0]
-            affine = self.frames(feature_affine(x, c.view_scale, noise=c.view_noise))
-            z_affine = self.q_z(affine, self.q_f(affine)[0])[0]
+            view = self.frames(self.view_keeping_dynamics(x))
+            z_view = self.q_z(view, self.q_f(view)[0])[0]
             out["nce_static"] = info_nce_codes(f_mean, f_shuffled, c.temperature)
-            out["nce_dynamic"] = info_nce_codes(z_mean.flatten(1), z_affine.flatten(1),
+            out["nce_dynamic"] = info_nce_codes(z_mean.flatten(1), z_view.flatten(1),
                                                 c.temperature)
         if c.mi_weight > 0 and len(x) > 1:  # the aggregate posterior needs two windows
             out["mi_fz"] = mutual_information_mss(f, f_mean, f_logvar, z, z_mean, z_logvar)
         return out
+
+    def view_keeping_dynamics(self, x: torch.Tensor) -> torch.Tensor:
+        """The view of windows x (batch, time, features) that keeps their dynamics and changes
+        their static factors (``dynamic_view`` in the config)."""
+        c = self.config
+        if c.dynamic_view == "colour" or (c.dynamic_view == "auto" and c.frame_net == "conv"):
+            return channel_colour(x, c.frame_shape, c.view_scale)
+        return feature_affine(x, c.view_scale, noise=c.view_noise)
 
     # --- the contract ---------------------------------------------------------------------
     def code_specs(self) -> list[CodeSpec]:

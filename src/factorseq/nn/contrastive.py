@@ -29,6 +29,9 @@ stratified sampling of the aggregate posterior. Here every tensor of a sequence 
   :func:`feature_affine` (a random positive gain and an offset per feature and window, plus
   optional noise: the time course of every feature kept, its level / scale / mixing changed,
   the sequence analogue of C-DSVAE's colour jitter). They need no images.
+  :func:`channel_colour` is the image form of that view (C-DSVAE's colour distortion): the
+  colour channels of every frame permuted and rescaled, the same way for all frames of a
+  window, so shapes and motion stay while the colours (the appearance) change.
 """
 from __future__ import annotations
 
@@ -141,3 +144,23 @@ def feature_affine(x: torch.Tensor, log_scale: float = 0.5, shift: float = 0.0,
     gain = torch.exp((2.0 * torch.rand(b, 1, d, **g) - 1.0) * log_scale)
     out = gain * x + shift * torch.randn(b, 1, d, **g)
     return out + noise * torch.randn(x.shape, **g) if noise > 0 else out
+
+
+def channel_colour(x: torch.Tensor, frame_shape: tuple[int, int, int] | list[int],
+                   log_scale: float = 0.5, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """Dynamics-preserving view of image windows x (batch, time, C*H*W), each frame flattened
+    channel first as ``frame_shape`` [C, H, W]: per window, a random permutation of the C
+    channels and a gain exp(U(-log_scale, log_scale)) per channel, applied alike to every
+    frame (every pixel keeps its place; only the colours change). Output like x."""
+    c = int(frame_shape[0])
+    b, t, d = x.shape
+    if d % c:
+        raise ShapeError(f"windows x {tuple(x.shape)} do not hold frames of shape "
+                         f"{list(frame_shape)}")
+    g = dict(generator=generator, device=x.device)
+    order = torch.rand(b, c, **g).argsort(1)  # a uniform permutation per window
+    frames = x.reshape(b, t, c, d // c)
+    frames = frames.gather(2, order[:, None, :, None].expand_as(frames))
+    gain = torch.exp((2.0 * torch.rand(b, 1, c, 1, **g, dtype=x.dtype) - 1.0) * log_scale)
+    return (gain * frames).reshape(b, t, d)
