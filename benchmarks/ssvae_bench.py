@@ -190,46 +190,53 @@ def transfer_leak(z_train, pred_train, z_held, y_held):
 # the smallest pooled transfer leak (:func:`transfer_leak`, held-out windows whose true label
 # the label-free probe reads); ties: the smaller weight. Folds: those finished for every weight.
 ADVERSARY_KEY = "style_adversary_weight"
+MODE_KEY = "style_adversary_mode"
+
+
+def _setting(cell: dict) -> tuple[float, str]:
+    """(adversary weight, its mode) of a cell's --set values; weight 0 has no mode."""
+    kv = dict(v.split("=", 1) for v in cell["extra"] if "=" in v)
+    w = float(kv.get(ADVERSARY_KEY, 0.0))
+    return w, (kv.get(MODE_KEY, "reverse") if w > 0 else "-")
 
 
 def _weight(cell: dict) -> float:
-    for kv in cell["extra"]:
-        if kv.startswith(ADVERSARY_KEY + "="):
-            return float(kv.split("=", 1)[1])
-    return 0.0
+    return _setting(cell)[0]
 
 
-def adversary_validation(data: str, alpha: float = 0.1) -> tuple[list[dict], float | None]:
+def adversary_validation(data: str, alpha: float = 0.1) -> tuple[list[dict], tuple | None]:
     cells = [json.loads(f.read_text()) for f in sorted(OUT.glob(f"validate/{data}/*/result.json"))]
     cells = [c for c in cells if c["alpha"] == alpha and "n_transfer_correct" in c]
-    weights = sorted({_weight(c) for c in cells})
-    if 0.0 not in weights:
+    settings = sorted({_setting(c) for c in cells})
+    if (0.0, "-") not in settings:
         return [], None
-    folds = set.intersection(*({c["fold"] for c in cells if _weight(c) == w} for w in weights))
+    folds = set.intersection(*({c["fold"] for c in cells if _setting(c) == s}
+                               for s in settings))
     rows = []
-    for w in weights:
-        mine = [c for c in cells if _weight(c) == w and c["fold"] in folds]
+    for st in settings:
+        mine = [c for c in cells if _setting(c) == st and c["fold"] in folds]
         n = sum(c["n_held"] for c in mine)
-        rows.append({"weight": w, "folds": len(mine), "n_held": n,
+        rows.append({"weight": st[0], "mode": st[1], "folds": len(mine), "n_held": n,
                      "correct": sum(c["n_correct"] for c in mine),
                      "transfer": sum(c["n_transfer_correct"] for c in mine),
                      "excess": sum(c["leak_probe"] - c["leak_chance"] for c in mine) / len(mine),
                      "train_s": sum(c["train_wall_s"] for c in mine) / len(mine)})
     floor = rows[0]["correct"] - rows[0]["folds"]  # weight 0 minus one window per fold
     ok = [r for r in rows if r["correct"] >= floor]
-    return rows, min(ok, key=lambda r: (r["transfer"], r["weight"]))["weight"]
+    best = min(ok, key=lambda r: (r["transfer"], r["weight"]))
+    return rows, (best["weight"], best["mode"])
 
 
 def adversary_table(data: str) -> str:
     rows, pick = adversary_validation(data)
-    lines = ["| style_adversary_weight | folds | held-out accuracy of q(y\\|x) (pooled) | "
+    lines = ["| style_adversary_weight | mode | folds | held-out accuracy of q(y\\|x) (pooled) | "
              "transfer leak: true labels read from z (pooled) | label-free excess | "
-             "train s / fold |", "|---|---|---|---|---|---|"]
+             "train s / fold |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        mark = " **(chosen)**" if r["weight"] == pick else ""
-        lines.append(f"| {r['weight']:g}{mark} | {r['folds']} | {r['correct']}/{r['n_held']} | "
-                     f"{r['transfer']}/{r['n_held']} | {100 * r['excess']:+.1f} | "
-                     f"{r['train_s']:.0f} |")
+        mark = " **(chosen)**" if (r["weight"], r["mode"]) == pick else ""
+        lines.append(f"| {r['weight']:g}{mark} | {r['mode']} | {r['folds']} | "
+                     f"{r['correct']}/{r['n_held']} | {r['transfer']}/{r['n_held']} | "
+                     f"{100 * r['excess']:+.1f} | {r['train_s']:.0f} |")
     return "\n".join(lines)
 
 

@@ -521,3 +521,8 @@ def test_z1_adversary_adds_the_reversed_sequence_cross_entropy():
         torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="n_sequences"):
         tiny(z1_adversary_weight=1.0)
+
+
+def test_z1_adversary_mode_reaches_the_head():
+    assert tiny(n_sequences=3, z1_adversary_weight=1.0,
+                z1_adversary_mode="confusion").z1_adversary.mode == "confusion"

@@ -76,6 +76,59 @@ def test_code_gets_minus_lambda_the_gradient_and_the_head_gets_plus(k, lambd):
         torch.testing.assert_close(a, b.grad)
 
 
+@pytest.mark.parametrize("k", [2, 4])
+def test_confusion_mode_by_hand(k):
+    """The head's gradient is that of its cross-entropy on the stopped code; the code's is
+    lambda times that of -1/K sum_k log p_k (BCE against 1/2 for two classes), the head held
+    fixed; the value is their sum."""
+    lambd = 0.7
+    h = head(k=k)
+    h.mode = "confusion"
+    y = torch.tensor([0, 1, 1, 0, 1, 0]) if k == 2 else torch.tensor([0, 3, 1, 2, 2, 0])
+    c = codes().requires_grad_(True)
+    t = h.term(c, y, lambd=lambd)
+    t.loss.backward()
+    g_code, g_head = c.grad.clone(), [p.grad.clone() for p in h.parameters()]
+    h.zero_grad()
+    c2 = codes().requires_grad_(True)
+    logits = h(c2)
+    if k == 2:
+        p1 = torch.sigmoid(logits.squeeze(-1))
+        ce = -(y * p1.log() + (1 - y) * (1 - p1).log()).mean()
+        uniform = -(0.5 * p1.log() + 0.5 * (1 - p1).log()).mean()
+    else:
+        logp = torch.log_softmax(logits, -1)
+        ce = -logp[torch.arange(6), y].mean()
+        uniform = -logp.mean()
+    assert math.isclose(t.loss.item(), (ce + lambd * uniform).item(), rel_tol=1e-5)
+    (g_ref,) = torch.autograd.grad(lambd * uniform, c2, retain_graph=True)
+    torch.testing.assert_close(g_code, g_ref)
+    ce.backward()
+    for a, b in zip(g_head, h.parameters(), strict=True):
+        torch.testing.assert_close(a, b.grad)
+
+
+def test_confusion_is_smallest_when_the_head_cannot_tell_and_a_flip_does_not_help():
+    """A head that reads the label off a code: the flipped code (label kept, but inverted)
+    costs as much confusion as the right one, while the reversed cross-entropy rewards it."""
+    h = AdversarialInvariance(2, 2, hidden=4, layers=1, mode="confusion")
+    with torch.no_grad():  # a head whose logit (class 1) is 5 * (code[1] - code[0])
+        for p in h.parameters():
+            p.zero_()
+        h[0].weight[0] = torch.tensor([-1.0, 1.0])
+        h[0].bias[0] = 0.0
+        h[2].weight[0, 0] = 5.0
+    y = torch.tensor([0, 1, 0, 1])
+    right = torch.nn.functional.one_hot(y, 2).float()
+    flipped, blank = 1 - right, torch.full((4, 2), 0.5)
+    conf = {n: float(h._confusion(c)) for n, c in
+            [("right", right), ("flipped", flipped), ("blank", blank)]}
+    ce = {n: float(h._cross_entropy(h(c), y)) for n, c in [("right", right), ("flipped", flipped)]}
+    assert math.isclose(conf["right"], conf["flipped"], rel_tol=1e-6)
+    assert math.isclose(conf["blank"], math.log(2), rel_tol=1e-6) and conf["right"] > 1.0
+    assert ce["flipped"] > ce["right"] + 2.5  # the reversed gradient prefers the flip
+
+
 def test_masked_rows_contribute_nothing():
     h = head()
     mask = torch.tensor([True, False, True, False, True, True])
@@ -123,6 +176,10 @@ def test_schedule_and_checks():
     assert reversal_lambda(0.0) == 0.0 and reversal_lambda(2.0) == reversal_lambda(1.0)
     assert math.isclose(reversal_lambda(0.3, 5.0, 2.0), 2.0 * (2 / (1 + math.exp(-1.5)) - 1))
     assert adversary_lambda(0.8, "constant", 0.1) == 0.8
+    with pytest.raises(ValueError, match="x_mode must be one of"):
+        check_adversary(1.0, "constant", "x", "flip")
+    with pytest.raises(FactorseqError, match="invariance mode"):
+        AdversarialInvariance(2, 3, mode="flip")
     assert math.isclose(adversary_lambda(0.8, "dann", 0.1), reversal_lambda(0.1, 10.0, 0.8))
     from factorseq.models import dann
     assert dann.reversal_lambda is reversal_lambda  # one schedule, in nn/

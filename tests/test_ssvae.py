@@ -466,3 +466,10 @@ def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
     (on - m.loss(b, adversary=False)["loss"]).backward()
     assert all(float(p.grad.abs().max()) < 1e-5 for p in m.encoder.parameters())
     assert any(float(p.grad.abs().max()) > 0 for p in m.style_adversary.parameters())
+
+
+def test_style_adversary_mode_reaches_the_head():
+    m = make(style_adversary_weight=1.0, style_adversary_mode="confusion")
+    assert m.style_adversary.mode == "confusion"
+    with pytest.raises(ValueError, match="style_adversary_mode"):
+        make(style_adversary_weight=1.0, style_adversary_mode="flip")

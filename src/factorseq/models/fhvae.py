@@ -102,6 +102,7 @@ class FHVAEConfig(ModelConfig):
     # schedule constant | dann (Ganin et al.'s ramp over the epochs)
     z1_adversary_weight: float = 0.0
     z1_adversary_schedule: str = "constant"
+    z1_adversary_mode: str = "reverse"  # or confusion (nn/invariance.py)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,7 +117,8 @@ class FHVAEConfig(ModelConfig):
         require(self.z2_kl_weight > 0, f"z2_kl_weight must be > 0, got {self.z2_kl_weight}")
         require(self.z2_mean_weight >= 1, f"z2_mean_weight must be >= 1 (1 = the paper's "
                 f"bound), got {self.z2_mean_weight}")
-        check_adversary(self.z1_adversary_weight, self.z1_adversary_schedule, "z1_adversary")
+        check_adversary(self.z1_adversary_weight, self.z1_adversary_schedule, "z1_adversary",
+                        self.z1_adversary_mode)
         require(self.z1_adversary_weight == 0 or self.n_sequences >= 2,
                 "z1_adversary_weight > 0 needs n_sequences >= 2 (filled from the data)")
 
@@ -189,8 +191,9 @@ class FHVAE(SequenceModel):
         self.register_buffer("round_nseg", torch.ones(k))
         self.kl_z1_weight = config.z1_kl_weight  # ramps up from 0 during z1_kl_warmup
         # built last and only when on: weight 0 is the paper's model, parameter for parameter
-        self.z1_adversary = (AdversarialInvariance(c.z1_dim, c.n_sequences, c.hidden) if
-                             c.z1_adversary_weight > 0 else None)
+        self.z1_adversary = (AdversarialInvariance(c.z1_dim, c.n_sequences, c.hidden,
+                                                   mode=c.z1_adversary_mode)
+                             if c.z1_adversary_weight > 0 else None)
         self.adversary_progress = 0.0  # training progress in [0, 1] for the dann schedule
 
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:

@@ -85,6 +85,7 @@ class SSVAEConfig(ModelConfig):
     # 0 = off (the paper's model); schedule constant | dann (Ganin et al.'s ramp over epochs)
     style_adversary_weight: float = 0.0
     style_adversary_schedule: str = "constant"
+    style_adversary_mode: str = "reverse"  # or confusion (nn/invariance.py)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -110,7 +111,7 @@ class SSVAEConfig(ModelConfig):
         require(self.objective in ("semi", "classifier"),
                 f"objective must be semi or classifier, got {self.objective!r}")
         check_adversary(self.style_adversary_weight, self.style_adversary_schedule,
-                        "style_adversary")
+                        "style_adversary", self.style_adversary_mode)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -255,8 +256,8 @@ class SSVAE(SequenceModel):
         self.decoder = _Decoder(c)
         self.obs_logvar = nn.Parameter(torch.zeros(c.n_features))  # Gaussian p(x|y,z) only
         # built last and only when on: weight 0 is the paper's model, parameter for parameter
-        self.style_adversary = (AdversarialInvariance(Z, self.K, H) if
-                                c.style_adversary_weight > 0 else None)
+        self.style_adversary = (AdversarialInvariance(Z, self.K, H, mode=c.style_adversary_mode)
+                                if c.style_adversary_weight > 0 else None)
         self.adversary_progress = 0.0  # training progress in [0, 1] for the dann schedule
 
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:

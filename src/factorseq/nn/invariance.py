@@ -13,6 +13,17 @@ whose generator is the encoder). Partial labels go through ``y_mask`` (False = u
 adds nothing). Two classes use one logit and the binary cross-entropy (the two-class softmax
 with one logit fixed at 0), as DANN's domain classifier does.
 
+The reversed gradient has a known flaw: the code ascends the head's cross-entropy, which it can
+also do by making the head confidently *wrong*, and that needs the nuisance in the code (a label
+flipped is a label kept). ``mode="confusion"`` (Tzeng et al. 2015's domain confusion; Alvi et al.
+2018) trains the head as before, on the code with its gradient stopped, and gives the code
+lambda times the cross-entropy of the head's prediction against the *uniform* distribution::
+
+    L_head = CE(c(sg(h)), n),   L_code = -1/K sum_k log softmax(c_sg(h))_k
+
+with c_sg the head with its parameters held fixed: L_code is smallest (log K) when the head
+cannot tell the classes apart, and a flipped label scores no better than a kept one.
+
 lambda = ``weight`` (constant) or Ganin et al.'s schedule ``weight * (2 / (1 + exp(-gamma p))
 - 1)`` over training progress p in [0, 1] (:func:`reversal_lambda`), which lets the head learn
 before the code is pushed.
@@ -32,6 +43,7 @@ from .adversarial import grad_reverse
 from .backbones import mlp
 
 SCHEDULES = ("constant", "dann")
+MODES = ("reverse", "confusion")
 
 
 def reversal_lambda(progress: float, gamma: float = 10.0, scale: float = 1.0) -> float:
@@ -40,11 +52,12 @@ def reversal_lambda(progress: float, gamma: float = 10.0, scale: float = 1.0) ->
     return scale * (2.0 / (1.0 + math.exp(-gamma * p)) - 1.0)
 
 
-def check_adversary(weight: float, schedule: str, name: str) -> None:
-    """Config check of an invariance weight (>= 0; 0 = off) and its schedule name."""
+def check_adversary(weight: float, schedule: str, name: str, mode: str = "reverse") -> None:
+    """Config check of an invariance weight (>= 0; 0 = off), its schedule and mode names."""
     require(weight >= 0, f"{name}_weight must be >= 0 (0 = off), got {weight}")
     require(schedule in SCHEDULES,
             f"{name}_schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    require(mode in MODES, f"{name}_mode must be one of {', '.join(MODES)}, got {mode!r}")
 
 
 def adversary_lambda(weight: float, schedule: str, progress: float,
@@ -78,11 +91,15 @@ class AdversarialInvariance(nn.Sequential):
     code (batch, code_dim) to logits (batch, n_classes), or (batch, 1) for two classes.
     Calling it gives the logits; :meth:`term` the reversed-gradient invariance loss."""
 
-    def __init__(self, code_dim: int, n_classes: int, hidden: int = 128, layers: int = 2) -> None:
+    def __init__(self, code_dim: int, n_classes: int, hidden: int = 128, layers: int = 2,
+                 mode: str = "reverse") -> None:
         if n_classes < 2:
             raise FactorseqError(f"an invariance head needs >= 2 classes, got {n_classes}")
+        if mode not in MODES:
+            raise FactorseqError(f"invariance mode must be one of {', '.join(MODES)}, "
+                                 f"got {mode!r}")
         super().__init__(*mlp(code_dim, hidden, 1 if n_classes == 2 else n_classes, layers))
-        self.n_classes = n_classes
+        self.n_classes, self.mode = n_classes, mode
 
     def term(self, code: torch.Tensor, y: torch.Tensor, y_mask: torch.Tensor | None = None,
              lambd: float = 1.0) -> InvarianceTerm:
@@ -99,12 +116,29 @@ class AdversarialInvariance(nn.Sequential):
         if int(y.min()) < 0 or int(y.max()) >= self.n_classes:
             raise FactorseqError(f"nuisance label {int(y.max())} is outside 0.."
                                  f"{self.n_classes - 1}")
-        logits = self(grad_reverse(code[known], lambd))
-        if self.n_classes == 2:
-            logits = logits.squeeze(-1)
-            loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
-            hit = (logits > 0) == (y == 1)
+        code = code[known]
+        if self.mode == "confusion":  # the head learns on a stopped code, the code confuses it
+            logits = self(code.detach())
+            loss = self._cross_entropy(logits, y) + lambd * self._confusion(code)
         else:
-            loss = F.cross_entropy(logits, y)
-            hit = logits.argmax(-1) == y
+            logits = self(grad_reverse(code, lambd))
+            loss = self._cross_entropy(logits, y)
+        hit = (logits.squeeze(-1) > 0) == (y == 1) if self.n_classes == 2 else \
+            logits.argmax(-1) == y
         return InvarianceTerm(loss, hit.float().mean().detach(), int(known.sum()))
+
+    def _cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.n_classes == 2:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.to(logits.dtype))
+        return F.cross_entropy(logits, y)
+
+    def _confusion(self, code: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the head's prediction on ``code`` against the uniform
+        distribution, with the head's parameters held fixed (gradient to the code only):
+        mean over rows of -1/K sum_k log p_k; for two classes BCE against 1/2."""
+        fixed = {k: v.detach() for k, v in self.named_parameters()}
+        logits = torch.func.functional_call(self, fixed, (code,))
+        if self.n_classes == 2:
+            half = torch.full_like(logits.squeeze(-1), 0.5)
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), half)
+        return -F.log_softmax(logits, -1).mean(-1).mean()
