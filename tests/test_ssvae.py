@@ -471,5 +471,5 @@ def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
 def test_style_adversary_mode_reaches_the_head():
     m = make(style_adversary_weight=1.0, style_adversary_mode="confusion")
     assert m.style_adversary.mode == "confusion"
-    with pytest.raises(ValueError, match="style_adversary_mode"):
+    with pytest.raises(FactorseqError, match="style_adversary_mode"):
         make(style_adversary_weight=1.0, style_adversary_mode="flip")
