@@ -25,8 +25,8 @@ from factorseq.run import Run
 
 C, H, W, T = 3, 8, 8, 4
 D = C * H * W
-JUDGE = dict(judge_epochs=25, judge_channels=4, judge_hidden=16, judge_batch_size=32,
-             judge_lr=3e-3)
+JUDGE = dict(judge_epochs=40, judge_min_epochs=40, judge_channels=4, judge_hidden=16,
+             judge_batch_size=32, judge_lr=3e-3)
 
 
 def path(motion: int) -> list[tuple[int, int]]:
@@ -203,6 +203,27 @@ def test_the_judge_is_cached_as_safetensors_and_json(data, tmp_path):
     assert first["judge_test_accuracy"] == second["judge_test_accuracy"]
     files = sorted(p.suffix for p in (tmp_path / "judges").iterdir())
     assert files == [".json", ".safetensors"]
+    for key in ("epochs_run", "holdout_accuracy", "below_target"):  # kept with the cache
+        assert first["judge"][key] == second["judge"][key]
+
+
+def test_the_judge_trains_until_every_head_reaches_its_target(data):
+    """Stops at the first epoch where every head scores the target on the held-out share;
+    an unreachable target runs every epoch and names the heads short of it."""
+    from factorseq.metrics.judge import JudgeConfig, train_judge
+    names = ["skin", "motion"]
+    labels = {k: data.extras[k] for k in names}
+    classes = {k: int(labels[k].max()) + 1 for k in names}
+    small = dict(channels=4, hidden=16, batch_size=32, lr=3e-3)
+    _, easy = train_judge(data.x, labels, [C, H, W], classes,
+                          JudgeConfig(epochs=30, min_epochs=1, target=0.9, **small))
+    assert easy["epochs_run"] < 30 and easy["below_target"] == []
+    assert min(easy["holdout_accuracy"].values()) >= 0.9
+    _, hard = train_judge(data.x, labels, [C, H, W], classes,
+                          JudgeConfig(epochs=2, min_epochs=1, target=1.0, **small))
+    assert hard["epochs_run"] == 2
+    assert hard["below_target"] == sorted(k for k, v in hard["holdout_accuracy"].items()
+                                          if v < 1.0) != []
 
 
 def test_the_protocol_is_chosen_by_the_data_and_the_models_capabilities(data):

@@ -51,7 +51,9 @@ class SwapOptions:
     ``batch``: test sequences per ``generate`` call when only per-window codes are kept;
     ``max_test``: score the first ``max_test`` test sequences only (quick looks)."""
 
-    judge_epochs: int = 6
+    judge_epochs: int = 40
+    judge_min_epochs: int = 6
+    judge_target: float = 0.99
     judge_channels: int = 16
     judge_hidden: int = 64
     judge_batch_size: int = 64
@@ -66,7 +68,9 @@ class SwapOptions:
                 f"max_test must be >= 1 (or null for all), got {self.max_test}")
 
     def judge(self, seed: int) -> JudgeConfig:
-        return build(JudgeConfig, {"epochs": self.judge_epochs, "channels": self.judge_channels,
+        return build(JudgeConfig, {"epochs": self.judge_epochs, "target": self.judge_target,
+                                   "min_epochs": self.judge_min_epochs,
+                                   "channels": self.judge_channels,
                                    "hidden": self.judge_hidden, "lr": self.judge_lr,
                                    "batch_size": self.judge_batch_size, "seed": seed},
                      what="judge config")
