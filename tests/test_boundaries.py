@@ -5,7 +5,9 @@
   there reaches for a method only one model has (``posterior_means``, ``mu2_of``, ...) on a
   model: evaluators, the CLI, the report and the benchmarks go through the public contract
   (``models/base.py``);
-- no split, scaler or evaluator is built outside its one place.
+- no split, scaler or evaluator is built outside its one place;
+- what replaced the private calls computes what they did (conversion, per-sequence mu2), and
+  a named source is read through ``Run.load_data`` as it is.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import ast
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from factorseq.models.base import SequenceModel
@@ -188,3 +191,58 @@ def test_the_builder_scan_catches_a_stray_build(tmp_path):
     got = [v.split(": ")[1] for v in built_outside([bad])]
     assert got == ["scaler built by MinMaxScaler", "split built by random_split",
                    "evaluator built by get_evaluator()", "evaluator built by *Evaluator"]
+
+
+def test_a_named_source_is_read_as_it_is(monkeypatch):
+    """``Run.load_data(source)``, the one path evaluators read other data by (the ssvae
+    evaluator's ``test=FILE`` too), takes the run's options but none of what the training
+    data hid on purpose: every label, every value."""
+    import dataclasses
+    import types
+
+    from factorseq import registry
+    from factorseq.config import build
+    from factorseq.data import loaders
+    from factorseq.data.config import DataConfig
+    from factorseq.data.scaler import MinMaxScaler
+    from factorseq.run import Run
+
+    cls = registry.get_model_class("vae_dense")
+    model = cls(build(cls.Config, {"seq_len": 6, "n_features": 2}))
+    train_cfg = DataConfig(source="sines", window=6, labels=10, remove_rate=0.2)
+    run = Run(None, model, MinMaxScaler(), {"data_config": dataclasses.asdict(train_cfg),
+                                            "data_schema": {}, "data_split": {}})
+    seen = []
+    fake = types.SimpleNamespace(n_features=2, seq_len=6)
+    monkeypatch.setattr(loaders, "load_data", lambda cfg: seen.append(cfg) or fake)
+    assert run.load_data() is fake and run.load_data("other.csv") is fake
+    own, named = seen
+    assert (own.labels, own.remove_rate) == (10, 0.2)  # the training data as it trained
+    assert (named.source, named.labels, named.remove_rate, named.window) == (
+        "other.csv", None, 0.0, 6)
+
+
+def test_conversion_through_the_public_contract_by_hand():
+    """The evaluator's and the CLI's conversion (encode, shift the sequence code, decode) and
+    per-sequence means (sequence_codes) are FHVAE's: z2 + mu2_t - mu2_s, closed-form mu2."""
+    from factorseq.metrics.fhvae import code_roles, convert, sequence_means
+    from factorseq.models.fhvae import FHVAE, FHVAEConfig, sequence_mu2
+
+    torch.manual_seed(0)
+    m = FHVAE(FHVAEConfig(seq_len=4, n_features=3, z1_dim=2, z2_dim=2, hidden=6, layers=1,
+                          sequences_per_round=3)).eval()
+    x = torch.randn(6, 4, 3)
+    assert code_roles(m) == {"segment": "z1", "sequence": "z2"}
+    codes = m.encode(x)
+    seq = np.array([5, 5, 2, 2, 2, 9])
+    mu, inv = sequence_means(m, codes, seq)
+    _, want, want_inv = sequence_mu2(codes["z2"], torch.as_tensor(seq), m.config.z2_std ** 2,
+                                     m.config.mu2_std ** 2)
+    assert np.allclose(mu, want.numpy()) and inv.tolist() == want_inv.tolist()
+    assert inv.tolist() == [1, 1, 0, 0, 0, 2]  # rows of sorted ids 2, 5, 9
+    shift = torch.tensor([0.5, -1.0])
+    with torch.no_grad():
+        by_hand = m.p_x(codes["z1"], codes["z2"] + shift)[0]
+    assert torch.allclose(convert(m, x, shift), by_hand, atol=1e-6)
+    assert torch.allclose(convert(m, x, torch.zeros(2)), m.reconstruct(x), atol=1e-6)
+    assert not torch.allclose(convert(m, x, shift), m.reconstruct(x), atol=1e-3)

@@ -452,28 +452,6 @@ def test_report_figures(fsdd_run):
     assert len(figs[0][1].axes) == 4  # z1 and z2, by speaker and by digit
 
 
-def test_conversion_through_the_public_contract_by_hand():
-    """The evaluator's and the CLI's conversion (encode, shift the sequence code, decode) and
-    per-sequence means (sequence_codes) are FHVAE's: z2 + mu2_t - mu2_s, closed-form mu2."""
-    from factorseq.metrics.fhvae import code_roles, convert, sequence_means
-    m = tiny().eval()
-    x = torch.randn(6, 4, 3)
-    assert code_roles(m) == {"segment": "z1", "sequence": "z2"}
-    codes = m.encode(x)
-    seq = np.array([5, 5, 2, 2, 2, 9])
-    mu, inv = sequence_means(m, codes, seq)
-    _, want, want_inv = sequence_mu2(codes["z2"], torch.as_tensor(seq), m.config.z2_std ** 2,
-                                     m.config.mu2_std ** 2)
-    assert np.allclose(mu, want.numpy()) and inv.tolist() == want_inv.tolist()
-    assert inv.tolist() == [1, 1, 0, 0, 0, 2]  # rows of sorted ids 2, 5, 9
-    shift = torch.tensor([0.5, -1.0])
-    with torch.no_grad():
-        by_hand = m.p_x(codes["z1"], codes["z2"] + shift)[0]
-    assert torch.allclose(convert(m, x, shift), by_hand, atol=1e-6)
-    assert torch.allclose(convert(m, x, torch.zeros(2)), m.reconstruct(x), atol=1e-6)
-    assert not torch.allclose(convert(m, x, shift), m.reconstruct(x), atol=1e-3)
-
-
 def test_evaluator_helpers_by_hand():
     from factorseq.metrics.fhvae import cosine_trials, equal_error_rate, overlap_average
     # accept if score >= t: at t = 0.7 one of 3 targets is rejected, one of 3 non-targets taken

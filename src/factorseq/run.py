@@ -68,14 +68,15 @@ class Run:
         read with the same options, cut into windows as long as the model's (every
         ``segment_hop`` frames for speech runs). Checks the windows against the model's.
 
-        Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
-        ``source`` named here is read as it is (e.g. the complete set to score against)."""
+        Values and labels hidden on purpose (``data.remove_rate``, ``--labels N``) belong to
+        the training data only: a ``source`` named here is read as it is (e.g. the complete
+        set, or every label of a test file, to score against)."""
         from .data.loaders import load_data, without_new_store
         cfg = without_new_store(self.data_config)
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
-                                      stride=int(hop), remove_rate=0.0)
+                                      stride=int(hop), remove_rate=0.0, labels=None)
         data = load_data(cfg)
         c = self.model.config
         if data.n_features != c.n_features or data.seq_len != c.seq_len:

@@ -154,11 +154,8 @@ class SSVAEEvaluator(Evaluator):
     # --- data --------------------------------------------------------------------------------
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """(scaled test windows (N, T, D), labels (N,)) with every label visible."""
-        if self.opt["test"]:
-            from ..data.loaders import load_data
-            cfg = dataclasses.replace(self.run.data_config, source=str(self.opt["test"]),
-                                      labels=None)
-            data = load_data(cfg)
+        if self.opt["test"]:  # read with the run's options, every label visible
+            data = self.run.load_data(str(self.opt["test"]))
             test = data.test if data.test is not None else data
         else:
             data = self.data if self.data is not None else self.run.load_data()
