@@ -141,6 +141,9 @@ def table(cells: list[str]) -> None:
                                                    if k in r["metrics"].get(what, {})]) else ""
                      for rs in done.values()]
             print(f"| {k} | " + " | ".join(cells) + " |")
+    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
+
+    print(stale_note(p for name in done for p in (OUT / name).glob("s*/result.json")), end="")
 
 
 def main() -> None:

@@ -44,15 +44,11 @@ def _renumber(data):
 def _validation_loader(cfg):
     """fsdd-strings' training split without 8 strings per speaker, which become ``.test``."""
     from factorseq.data import DataConfig, load_data
+    from factorseq.data.split import sequences_per_group, split_sequences
     base = load_data(dataclasses.replace(DataConfig(source="fsdd-strings"), seed=cfg.seed))
-    rng = np.random.default_rng(12345)
-    spk = {int(s): int(base.extras["speaker"][base.seq_id == s][0])
-           for s in np.unique(base.seq_id)}
-    held = [s for k in sorted(set(spk.values())) for s in
-            rng.choice([s for s, v in spk.items() if v == k], VAL_PER_SPEAKER, replace=False)]
-    is_val = np.isin(base.seq_id, held)
-    train = _renumber(base.subset(np.flatnonzero(~is_val)))
-    train.test = _renumber(base.subset(np.flatnonzero(is_val)))
+    held = sequences_per_group(base.seq_id, base.extras["speaker"], VAL_PER_SPEAKER, 12345)
+    train, val = (_renumber(d) for d in split_sequences(base, held))
+    train.test = val
     return train
 
 
@@ -63,7 +59,6 @@ def run_cell(stage: str, weight: float, minutes: float, seed: int = 0) -> dict:
         return json.loads(result.read_text())
     from factorseq.data import DataConfig
     from factorseq.data.registry import DATASETS, DatasetInfo
-    from factorseq.metrics.evaluators import get_evaluator
     from factorseq.train import fit
     source = "fsdd-strings"
     if stage == "validate":
@@ -76,11 +71,12 @@ def run_cell(stage: str, weight: float, minutes: float, seed: int = 0) -> dict:
     run = fit("fhvae", DataConfig(source=source), train,
               {**SETTINGS, "z1_adversary_weight": weight}, cell / "run", force=True)
     wall = time.perf_counter() - t0
-    ev = get_evaluator("disentanglement")(run, seed=0, metrics=["eer"]).evaluate()
+    ev = run.evaluate(evaluator="disentanglement", seed=0, metrics=["eer"])
     res = {"stage": stage, "weight": weight, "seed": seed, "eer_static": ev["eer_static"],
            "eer_dynamic": ev["eer_dynamic"], "train_wall_s": round(wall, 1),
            "training": run.config.get("training"), "load_at_start": load,
-           "model_config": run.config["model_config"]}
+           "model_config": run.config["model_config"],
+           "scoring_version": ev["scoring_version"]}
     result.write_text(json.dumps(res, indent=2))
     return res
 
@@ -89,10 +85,9 @@ def add_probes(cell: Path) -> dict:
     """The fhvae evaluator's scores (speaker and digit read from z1 and z2, conversion) of a
     test cell's run, added to its result (a process of its own: each stays a few minutes)."""
     import factorseq as fs
-    from factorseq.metrics.evaluators import get_evaluator
     res = json.loads((cell / "result.json").read_text())
     if "fhvae" not in res:
-        fh = get_evaluator("fhvae")(fs.load(cell / "run"), seed=0).evaluate()
+        fh = fs.load(cell / "run").evaluate(evaluator="fhvae", seed=0)
         res["fhvae"] = {k: v for k, v in fh.items() if isinstance(v, (int, float))}
         (cell / "result.json").write_text(json.dumps(res, indent=2))
     return res

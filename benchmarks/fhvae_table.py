@@ -89,7 +89,10 @@ def table(tag: str) -> str:
     cells = {r["alpha"]: r for r in (json.loads(f.read_text())
                                      for f in sorted((OUT / tag).glob("alpha*/result.json")))}
     alphas = sorted(cells, reverse=True)
-    return cell_table({f"alpha = {a:g}": cells[a] for a in alphas})
+    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
+
+    return cell_table({f"alpha = {a:g}": cells[a] for a in alphas}) + stale_note(
+        (OUT / tag).glob("alpha*/result.json"))
 
 
 def load_cell(cell: Path) -> dict:

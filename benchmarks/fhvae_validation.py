@@ -21,7 +21,7 @@ import torch
 
 import factorseq as fs
 from factorseq.data.loaders import load_data
-from factorseq.metrics.evaluators import get_evaluator
+from factorseq.metrics.scoring import SCORING_VERSION
 
 OUT = Path(__file__).resolve().parent / "out" / "disentanglement"
 
@@ -30,8 +30,7 @@ def validate(run_dir: Path, metrics: list[str]) -> dict:
     run = fs.load(run_dir)
     cfg = run.data_config
     cfg = dataclasses.replace(cfg, options={**cfg.options, "test_seed": 1})
-    ev = get_evaluator("disentanglement")(run, load_data(cfg), seed=0, metrics=metrics)
-    return ev.evaluate()
+    return run.evaluate(load_data(cfg), evaluator="disentanglement", seed=0, metrics=metrics)
 
 
 def main() -> None:
@@ -54,7 +53,7 @@ def main() -> None:
                for c, s in res.items()}
     chosen = max(summary, key=lambda c: (round(summary[c]["mig"], 3), summary[c]["eer_gap"]))
     out = {"validation": "known-factors test_seed=1", "summary": summary, "chosen": chosen,
-           "runs": res}
+           "runs": res, "scoring_version": SCORING_VERSION}
     Path(a.out).write_text(json.dumps(out, indent=2))
     print(json.dumps({"summary": summary, "chosen": chosen}, indent=2))
 

@@ -207,8 +207,11 @@ def table() -> str:
         if v:
             real.setdefault(r["data"], []).append(f"{v['mean']:.3f} ± {v['std']:.3f}")
     notes = [f"{d}: {', '.join(sorted(set(v)))}" for d, v in sorted(real.items())]
+    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
+
     return "\n".join(lines) + ("\n\nPredictive score of a predictor trained on the real data "
-                               f"(reference line): {'; '.join(notes)}." if notes else "")
+                               f"(reference line): {'; '.join(notes)}." if notes else "") \
+        + stale_note(OUT.glob("*/result.json"))
 
 
 def main() -> None:

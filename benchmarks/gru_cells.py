@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from factorseq.data import DataConfig, load_data
-from factorseq.data.scaler import MinMaxScaler
+from factorseq.metrics.evaluators import protocol_minmax
+from factorseq.metrics.scoring import SCORING_VERSION, stamp, version_of
 from factorseq.metrics.timegan import GRU_CELLS, discriminative_scores, predictive_table
 
 # TimeGAN (Yoon et al. 2019) Table 2, "Original" row: predictive score of the real data
@@ -35,18 +36,18 @@ def main() -> None:
     for name in args.sets:
         data = load_data(DataConfig(source=name))
         x = data.x if (data.meta or {}).get("eval_space") == "raw" else \
-            MinMaxScaler().fit(data.x).transform(data.x)
+            protocol_minmax(data.x).transform(data.x)
         x = np.asarray(x, dtype=np.float32)
         for cell in GRU_CELLS:
             key = f"{name}/{cell}"
-            if key in results:  # skip finished cells (resumable)
+            if version_of(results.get(key)) == SCORING_VERSION:  # done under today's rules
                 continue
             t0 = time.perf_counter()
             values = predictive_table({"real": x}, x, seeds=args.seeds, cell=cell)["real"]
-            results[key] = {"values": values, "mean": float(np.mean(values)),
-                            "std": float(np.std(values)), "published": PUBLISHED[name],
-                            "seconds": round(time.perf_counter() - t0, 1),
-                            "load": open("/proc/loadavg").read().split()[:3]}
+            results[key] = stamp({"values": values, "mean": float(np.mean(values)),
+                                  "std": float(np.std(values)), "published": PUBLISHED[name],
+                                  "seconds": round(time.perf_counter() - t0, 1),
+                                  "load": open("/proc/loadavg").read().split()[:3]})
             print(key, results[key], flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=1))
@@ -57,15 +58,15 @@ def main() -> None:
         noisy = np.clip(x[order[half:2 * half]] + rng.normal(0, 0.05, real.shape), 0, 1)
         for cell in GRU_CELLS:
             key = f"{name}/{cell}/disc_noise0.05"
-            if key in results:
+            if version_of(results.get(key)) == SCORING_VERSION:
                 continue
             t0 = time.perf_counter()
             values = discriminative_scores(real, noisy.astype(np.float32), seeds=args.seeds,
                                            cell=cell)
-            results[key] = {"values": values, "mean": float(np.mean(values)),
-                            "std": float(np.std(values)),
-                            "seconds": round(time.perf_counter() - t0, 1),
-                            "load": open("/proc/loadavg").read().split()[:3]}
+            results[key] = stamp({"values": values, "mean": float(np.mean(values)),
+                                  "std": float(np.std(values)),
+                                  "seconds": round(time.perf_counter() - t0, 1),
+                                  "load": open("/proc/loadavg").read().split()[:3]})
             print(key, results[key], flush=True)
             args.out.write_text(json.dumps(results, indent=1))
 

@@ -3,6 +3,8 @@
 # per-model result sections kept in benchmarks/*_RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# results scored under an older scoring version are listed (STRICT=1: refuse to assemble)
+python benchmarks/stale_results.py ${STRICT:+--check} >&2
 {
   cat benchmarks/sections/head.md
   # the TimeVAE table from its results when they are here, else the committed snapshot

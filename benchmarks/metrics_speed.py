@@ -15,21 +15,21 @@ import time
 
 import numpy as np
 
-from factorseq.data import DataConfig, MinMaxScaler, load_data
+from factorseq.data import DataConfig, load_data
 from factorseq.metrics import (
     discriminative_score,
     discriminative_scores,
     predictive_score,
     predictive_scores,
 )
-from factorseq.metrics.evaluators import GenerativeEvaluator
+from factorseq.metrics.evaluators import build_evaluator, protocol_minmax
 
 
 class _Run:
     """The part of a checkpoint.Run the evaluator needs, around fixed synthetic windows."""
 
     def __init__(self, data, synthetic):
-        self.scaler = MinMaxScaler().fit(data.x)
+        self.scaler = protocol_minmax(data.x)
         self._data, self._syn = data, synthetic
 
     def load_data(self, source=None):
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     args = ap.parse_args()
     data = load_data(DataConfig(source="stockv"))
-    real = MinMaxScaler().fit_transform(data.x)
+    real = protocol_minmax(data.x).transform(data.x)
     rng = np.random.default_rng(0)
     syn = np.clip(real[rng.permutation(len(real))]
                   + rng.normal(0, 0.05, real.shape).astype(np.float32), 0, 1)
@@ -65,7 +65,8 @@ def main() -> None:
                                                        seeds=seeds)[1]
     run = _Run(data, syn)  # sample() returns scaled windows, as checkpoint.Run does
     for p in (1, args.processes):
-        out, s = timed(GenerativeEvaluator(run, data, repeats=args.repeats, processes=p).evaluate)
+        ev = build_evaluator(run, data, "generative", repeats=args.repeats, processes=p)
+        out, s = timed(ev.evaluate)
         res[f"evaluate_{args.repeats}_repeats_processes_{p}_s"] = s
         res[f"scores_processes_{p}"] = {k: out[k]["mean"] for k in
                                         ("discriminative", "predictive", "predictive_real")}

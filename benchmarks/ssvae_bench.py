@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from factorseq.metrics.scoring import SCORING_VERSION, version_of
+
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out" / "ssvae"
 EXE = str(Path(sys.executable).with_name("factorseq"))
@@ -165,7 +167,7 @@ def validate_cell(data: str, labels: int, alpha: float, fold: int,
            "n_held": len(held), "leak_probe": leak["probe"], "leak_chance": leak["chance"],
            "n_leak_windows": len(rest), "train_wall_s": round(wall, 1),
            "n_transfer_correct": int(transfer.sum()),
-           "model_config": dataclasses.asdict(model.config)}
+           "model_config": dataclasses.asdict(model.config), "scoring_version": SCORING_VERSION}
     result.parent.mkdir(parents=True, exist_ok=True)
     result.write_text(json.dumps(res, indent=2))
     return res
@@ -294,7 +296,8 @@ def merge_draws(kind: str, data: str, labels: int, alpha: float | None, draws: i
          for k in ("accuracy", "label_from_style_acc", "baseline_accuracy")}
     m["accuracy_gain"] = m["accuracy"]["mean"] - m["baseline_accuracy"]["mean"]
     m.update({"chance": rs[0]["metrics"]["chance"], "draws": draws, "per_draw": rows,
-              "n_labels": labels, "n_test": rs[0]["metrics"]["n_test"]})
+              "n_labels": labels, "n_test": rs[0]["metrics"]["n_test"],
+              "scoring_version": min(version_of(r) for r in rs)})  # the oldest draw's
     res = {**{k: rs[0][k] for k in ("kind", "data", "labels", "alpha", "extra", "training",
                                     "model_config")}, "draws": draws,
            "train_commands": [r["train_command"] for r in rs],

@@ -92,7 +92,9 @@ def table() -> str:
                      f"{fmt(m['predictive'])} | {pp} | {fmt(m['predictive_real'])} / {po} | "
                      f"{r.get('batch_size', 64)} | {r['training']['epochs_run']} | "
                      f"{r['training']['train_seconds']:.0f} |")
-    return "\n".join(lines)
+    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
+
+    return "\n".join(lines) + stale_note(OUT.glob("*/result.json"))
 
 
 def main() -> None:

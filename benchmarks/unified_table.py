@@ -154,24 +154,24 @@ def table() -> str:
                 diffs.append(_ms([a - b for a, b in pairs if a is not None and b is not None]))
             lines.append(f"| {data} | *{new} − {base} (paired by seed)* | {len(seeds)} | "
                          f"{' | '.join(diffs[:-1])} | | {diffs[-1]} | | |")
-    return "\n".join(lines + ["", weights_table(res)])
+    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
+
+    return "\n".join(lines + ["", weights_table(res)]) + stale_note(OUT.glob("*/result.json"))
 
 
 def add_fidelity(cell: Path) -> bool:
     """Give a cell scored before the fidelity/privacy scores existed those scores (the
     generative evaluator's own code, same run, windows and seeds); True if it changed."""
     from factorseq.checkpoint import load
-    from factorseq.metrics.evaluators import get_evaluator
 
     r = json.loads((cell / "result.json").read_text())
     if all(k in r["metrics"] for k in FIDELITY):
         return False
     m = r["metrics"]
     run = load(cell / "run")
-    ev = get_evaluator(run.model.evaluator)(run, run.load_data(), repeats=m["repeats"],
-                                            seed=m["seed"])
+    ev = run.evaluator(evaluator="generative", repeats=m["repeats"], seed=m["seed"])
     real, synthetic = ev.real_and_synthetic()
-    extra = ev._fidelity_privacy(real, synthetic, list(range(m["seed"], m["seed"] + m["repeats"])))
+    extra = ev.fidelity_privacy(real, synthetic, list(range(m["seed"], m["seed"] + m["repeats"])))
     r["metrics"] = {**m, **extra, "fidelity_added_later": True}
     tmp = cell / "result.json.tmp"
     tmp.write_text(json.dumps(r, indent=2))

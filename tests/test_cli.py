@@ -75,9 +75,12 @@ def test_evaluate_and_report(trained, capsys):
     for key in ("discriminative", "predictive", "predictive_real"):
         assert {"mean", "std"} <= set(m[key]) and len(m[key]["values"]) == 2
         assert 0.0 <= m[key]["mean"] <= 1.0
+    from factorseq.metrics.scoring import SCORING_VERSION
+    assert m["scoring_version"] == SCORING_VERSION and m["evaluator"] == "generative"
     html = root / "report.html"
     assert cli("report", run, "--out", html) == 0
     page = html.read_text()
+    assert "older scoring version" not in page
     assert page.count("data:image/png;base64,") >= 4
     for word in ("discriminative", "PCA", "t-SNE", "loss", "decomposition", "(scaled values)"):
         assert word.lower() in page.lower(), word

@@ -175,6 +175,30 @@ def test_encode_returns_typed_codes(model):
     assert all(torch.allclose(codes[k].float(), again[k].float(), atol=1e-4) for k in codes)
 
 
+class _OnDisk:
+    """Windows read in chunks (the ``iter_chunks`` protocol of ``data.store``)."""
+
+    def __init__(self, x: torch.Tensor, rows: int) -> None:
+        self.x, self.rows, self.read = x.numpy(), rows, 0
+
+    def iter_chunks(self):
+        for i in range(0, len(self.x), self.rows):
+            self.read += 1
+            yield self.x[i:i + self.rows]
+
+
+def test_encode_reads_windows_on_disk_a_chunk_at_a_time(model):
+    if not model.has("encodes"):
+        pytest.skip("does not encode")
+    x = xs()
+    disk = _OnDisk(x, rows=3)
+    codes, whole = model.encode(disk), model.encode(x)
+    assert disk.read == 3  # 8 windows, 3 at a time
+    assert all(torch.allclose(codes[k].float(), whole[k].float(), atol=1e-4) for k in codes)
+    with pytest.raises(ShapeError, match="no windows"):
+        model.encode(_OnDisk(x[:0], rows=3))
+
+
 def test_decode_takes_codes_and_checks_them(model):
     if not model.has("decodes"):
         pytest.skip("does not decode")

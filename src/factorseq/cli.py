@@ -219,18 +219,15 @@ def evaluate(
     from .checkpoint import load
     from .config import parse_sets
     from .io import atomic_output, check_output, read_windows
-    from .metrics.evaluators import choose_evaluator
 
     out = check_output(out, force)
     if repeats < 1:
         raise FactorseqError(f"--repeats must be >= 1, got {repeats}")
     synth = read_windows(samples) if samples is not None else None
-    r = load(run)
-    real = r.load_data(data)
-    ev = choose_evaluator(r, real, evaluator)(r, real, repeats=repeats, samples=synth,
-                                              seed=seed, **parse_sets(set_))
+    ev = load(run).evaluator(data, evaluator=evaluator, repeats=repeats, samples=synth,
+                             seed=seed, **parse_sets(set_))
     t0 = time.perf_counter()
-    metrics = ev.evaluate()
+    metrics = ev.scores()
     metrics.setdefault("seconds", round(time.perf_counter() - t0, 2))
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))

@@ -84,6 +84,18 @@ def _missing_values(schema: dict[str, Any], data_cfg: dict[str, Any]) -> list[st
             "missing, before <code>--impute</code> handled them.</p>" + _table(rows)]
 
 
+def _stale(scores: dict[str, Any]) -> list[str]:
+    """A warning when metrics.json was scored under older rules than this version's."""
+    from .metrics.scoring import SCORING_VERSION, version_of
+
+    v = version_of(scores)
+    if v >= SCORING_VERSION:
+        return []
+    return [f'<p class="muted"><b>Scored under an older scoring version (v{v}; this version '
+            f"scores with v{SCORING_VERSION}): re-run <code>factorseq evaluate</code> before "
+            "comparing these numbers with new ones.</b></p>"]
+
+
 def _mark_scaled(fig):
     """Label the value axes of a model's time plots as scaled (left column of the figure)."""
     if any("time" in ax.get_xlabel() for ax in fig.axes):
@@ -99,7 +111,6 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
                  data: str | None = None, samples: str | Path | None = None) -> Path:
     """Render the report of ``run_dir`` into the HTML file ``out``."""
     from .io import read_windows
-    from .metrics.evaluators import get_evaluator
     from .metrics.gaps import fill_within_windows
     from .metrics.plots import loss_curves_figure
 
@@ -133,6 +144,7 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
                                           indent=2)) + "</pre></details>")
     parts.append("<h2>Metrics</h2>")
     if scores is not None:
+        parts.extend(_stale(scores))
         parts.append(_table(_flatten(scores)))
     else:
         parts.append('<p class="muted">No metrics.json: run <code>factorseq evaluate RUN --out '
@@ -146,7 +158,9 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
 
     real = run.load_data(data)
     synth = read_windows(samples) if samples is not None else None
-    ev = get_evaluator(run.model.evaluator)(run, real, repeats=1, samples=synth)
+    named = scores.get("evaluator") if scores else None  # the one that wrote metrics.json
+    ev = run.evaluator(real, evaluator=named if isinstance(named, str) else None, repeats=1,
+                       samples=synth)
     figs = ev.figures()
     if figs:
         parts.append("<h2>Real and synthetic / latent structure</h2>")

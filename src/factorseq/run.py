@@ -68,14 +68,15 @@ class Run:
         read with the same options, cut into windows as long as the model's (every
         ``segment_hop`` frames for speech runs). Checks the windows against the model's.
 
-        Values hidden on purpose (``data.remove_rate``) belong to the training data only: a
-        ``source`` named here is read as it is (e.g. the complete set to score against)."""
+        Values and labels hidden on purpose (``data.remove_rate``, ``--labels N``) belong to
+        the training data only: a ``source`` named here is read as it is (e.g. the complete
+        set, or every label of a test file, to score against)."""
         from .data.loaders import load_data, without_new_store
         cfg = without_new_store(self.data_config)
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
-                                      stride=int(hop), remove_rate=0.0)
+                                      stride=int(hop), remove_rate=0.0, labels=None)
         data = load_data(cfg)
         c = self.model.config
         if data.n_features != c.n_features or data.seq_len != c.seq_len:
@@ -210,16 +211,25 @@ class Run:
         """Class probabilities (windows, n_classes)."""
         return _numpy(self.model.predict_proba(self.to_model(x, scaled)))
 
-    def evaluate(self, data: SequenceData | str | None = None, *, repeats: int = 5,
-                 samples: Any = None, seed: int = 0, **options: Any) -> dict[str, Any]:
-        """Score the run with the protocol its data declares, else its model's evaluator
-        (``choose_evaluator``; ``data``: a SequenceData, a source to load with the run's
-        options, or None for the training data; ``samples``: synthetic windows in the user's
-        units instead of sampling)."""
-        from .metrics.evaluators import choose_evaluator
+    def evaluator(self, data: SequenceData | str | None = None, *, evaluator: str | None = None,
+                  repeats: int = 5, samples: Any = None, seed: int = 0, **options: Any) -> Any:
+        """The evaluator that scores this run (``build_evaluator``, the one place evaluators
+        are built; the CLI, the report and the benchmarks come here): ``evaluator`` by name,
+        else the protocol the data declares, else the model's own (``choose_evaluator``).
+        ``data``: a SequenceData, a source to load with the run's options, or None for the
+        training data;
+        ``samples``: synthetic windows in the user's units instead of sampling."""
+        from .metrics.evaluators import build_evaluator
 
         if data is None or isinstance(data, str):
             data = self.load_data(data)
-        ev = choose_evaluator(self, data)(self, data, repeats=repeats, samples=samples,
-                                          seed=seed, **options)
-        return ev.evaluate()
+        return build_evaluator(self, data, evaluator, repeats=repeats, samples=samples,
+                               seed=seed, **options)
+
+    def evaluate(self, data: SequenceData | str | None = None, *, evaluator: str | None = None,
+                 repeats: int = 5, samples: Any = None, seed: int = 0, **options: Any
+                 ) -> dict[str, Any]:
+        """Scores of :meth:`evaluator` (same arguments), with the evaluator's name and the
+        scoring version recorded (``factorseq.metrics.scoring``)."""
+        return self.evaluator(data, evaluator=evaluator, repeats=repeats, samples=samples,
+                              seed=seed, **options).scores()

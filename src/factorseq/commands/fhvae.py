@@ -80,7 +80,7 @@ def convert(
     log-mel segments, overlap-average them and vocode with Griffin-Lim."""
     from ..data.speech import griffin_lim, write_wav
     from ..io import atomic_output, check_output
-    from ..metrics.fhvae import overlap_average
+    from ..metrics.fhvae import convert, overlap_average, sequence_means
 
     out = check_output(out, force, formats=(".wav", ".flac"))
     if n_iter < 1:
@@ -90,11 +90,11 @@ def convert(
     model = r.model
     src, starts = wav_segments(source, r, fe)
     tgt, _ = wav_segments(target, r, fe)
-    mu2 = {}
+    mu2 = {}  # each WAV is one sequence: its closed-form mu2 (the contract's sequence_codes)
     for name, segs in (("source", src), ("target", tgt)):
-        _, z2 = model.posterior_means(segs)
-        mu2[name] = model.mu2_of(z2, torch.zeros(len(z2), dtype=torch.long))[1][0]
-    conv = model.convert(src, mu2["source"], mu2["target"]).numpy()
+        mu2[name] = torch.as_tensor(sequence_means(model, model.encode(segs),
+                                                   np.zeros(len(segs), dtype=np.int64))[0][0])
+    conv = convert(model, src, mu2["target"] - mu2["source"]).numpy()
     frames = overlap_average(r.scaler.inverse_transform(conv), starts)
     wave = griffin_lim(frames, cfg=fe, n_iter=n_iter, seed=seed)
     peak = float(np.abs(wave).max())

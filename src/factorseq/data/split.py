@@ -171,6 +171,43 @@ def make_split(data: Any, how: str, val_fraction: float, holdout_fraction: float
     return out
 
 
+def sequence_split(data: Any, fraction: float, seed: int, what: str = "evaluation"
+                   ) -> tuple[Any, Any]:
+    """(training, test) sequences an evaluator scores codes with: the data set's own ``.test``
+    split, else a seeded ``fraction`` of its sequences (whole sequences: no test window shares
+    a sequence with a training one)."""
+    if data.seq_id is None:
+        raise FactorseqError(f"{what} needs the sequence id of every window")
+    if data.test is not None:
+        if data.test.seq_id is None:
+            raise FactorseqError("the test split has no sequence ids")
+        return data, data.test
+    ids = np.unique(data.seq_id)
+    k = int(round(fraction * len(ids)))
+    if k < 2 or k >= len(ids):
+        raise FactorseqError(f"{len(ids)} sequences are too few to hold out {fraction} of them "
+                             f"for {what}")
+    return split_sequences(data, np.random.default_rng(seed).choice(ids, size=k,
+                                                                     replace=False))
+
+
+def sequences_per_group(seq_id: np.ndarray, group: np.ndarray, per_group: int, seed: int
+                        ) -> np.ndarray:
+    """``per_group`` sequence ids drawn (seeded) from each group (e.g. speaker) of the
+    sequences; ``group`` gives each window's group, constant along a sequence."""
+    rng = np.random.default_rng(seed)
+    of = {int(s): int(group[seq_id == s][0]) for s in np.unique(seq_id)}
+    return np.asarray([s for g in sorted(set(of.values())) for s in
+                       rng.choice([s for s, v in of.items() if v == g], per_group,
+                                  replace=False)])
+
+
+def split_sequences(data: Any, held: np.ndarray) -> tuple[Any, Any]:
+    """(the windows of sequences not in ``held``, those of ``held``)."""
+    te = np.isin(data.seq_id, held)
+    return data.subset(np.flatnonzero(~te)), data.subset(np.flatnonzero(te))
+
+
 def legacy_split(config: dict[str, Any], data: Any) -> RunSplit | None:
     """The split of a run saved before splits were saved (``config``: its config.json): the
     seeded random split it trained with, re-derived; None without a ``train_config``."""

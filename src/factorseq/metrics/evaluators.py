@@ -80,6 +80,14 @@ def choose_evaluator(run: Any, data: Any, name: str | None = None) -> type[Evalu
     return get_evaluator(run.model.evaluator)
 
 
+def build_evaluator(run: Any, data: Any, name: str | None = None, *, repeats: int = 5,
+                    samples: Any = None, seed: int = 0, **options: Any) -> Evaluator:
+    """The one place an evaluator is built (``Run.evaluator``, hence the CLI, the report and
+    the benchmarks, come here): :func:`choose_evaluator`'s class on ``run`` and ``data``."""
+    return choose_evaluator(run, data, name)(run, data, repeats=repeats, samples=samples,
+                                             seed=seed, **options)
+
+
 class Evaluator(abc.ABC):
     """Scores one run. ``run`` is a :class:`factorseq.checkpoint.Run` (scaler, model,
     ``load_data()``, ``sample(n, seed)``); ``data`` the real data (default: the run's training
@@ -111,6 +119,13 @@ class Evaluator(abc.ABC):
     def evaluate(self) -> dict[str, Any]:
         """JSON-ready scores."""
 
+    def scores(self) -> dict[str, Any]:
+        """:meth:`evaluate` with the evaluator's name and the scoring version recorded (what
+        ``metrics.json`` holds; see :mod:`.scoring`)."""
+        from .scoring import stamp
+
+        return stamp(self.evaluate(), self.name)
+
     def figures(self) -> list[tuple[str, Any]]:
         """``(title, matplotlib Figure)`` pairs for the report."""
         return []
@@ -121,13 +136,19 @@ def _run_job(job: tuple[Callable[..., Any], tuple, dict]) -> Any:
     return fn(*args, **kw)
 
 
+def protocol_minmax(x: np.ndarray) -> MinMaxScaler:
+    """TimeGAN's [0, 1] MinMax fitted on the real windows ``x`` (N, T, D): the one place the
+    protocol's scaler is made (also for scoring real data without a run)."""
+    return MinMaxScaler().fit(x)
+
+
 def protocol_scaler(scaler: Any, x: np.ndarray) -> Any:
     """TimeGAN's [0, 1] MinMax space of the real windows ``x`` (a MinMax fitted on them):
     ``scaler`` itself when it is that same MinMax (a run scored on the data it was fitted on,
     so its samples need no round trip). A run fitted on other windows (quantile or
     standardised inputs, a subset kept by ``--impute drop``, values hidden on purpose) is
     scored in the real windows' space, so that every run scored on ``x`` is in one space."""
-    fitted = MinMaxScaler().fit(x)
+    fitted = protocol_minmax(x)
     if scaler.kind == "minmax" and all(  # the same min and range, up to float32 rounding
             np.allclose(a, b, rtol=1e-6, atol=0.0)
             for a, b in ((scaler.min_, fitted.min_), (scaler.scale_, fitted.scale_))):
@@ -290,10 +311,10 @@ class GenerativeEvaluator(Evaluator):
                         f"{o['pred_iterations']} it., batch {o['batch_size']}, {o['gru']} cell)",
             "iterations": {"discriminative": o["disc_iterations"],
                            "predictive": o["pred_iterations"], "batch_size": o["batch_size"]},
-            **self._fidelity_privacy(real, synthetic, seeds),
+            **self.fidelity_privacy(real, synthetic, seeds),
         }
 
-    def _fidelity_privacy(self, real: np.ndarray, synthetic: np.ndarray, seeds: list[int]
+    def fidelity_privacy(self, real: np.ndarray, synthetic: np.ndarray, seeds: list[int]
                           ) -> dict[str, Any]:
         """Context-FID and correlational (option ``fidelity``), DCR and membership AUC
         (option ``privacy``), and the seconds of each."""

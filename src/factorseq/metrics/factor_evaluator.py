@@ -40,6 +40,7 @@ import torch
 
 from ..data import known_factors
 from ..data.container import SequenceData
+from ..data.split import sequence_split
 from ..errors import FactorseqError
 from .disentanglement import dci, matched_accuracy, mig_per_factor, modularity, sap
 from .evaluators import Evaluator, evaluator
@@ -73,24 +74,6 @@ def factor_roles(factors: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in factors.items()}
 
 
-def split_sequences(data: SequenceData, fraction: float, seed: int
-                    ) -> tuple[SequenceData, SequenceData]:
-    """The data's own ``.test`` split, else a seeded ``fraction`` of its sequences held out."""
-    if data.seq_id is None:
-        raise FactorseqError("disentanglement evaluation needs the sequence id of every window")
-    if data.test is not None:
-        if data.test.seq_id is None:
-            raise FactorseqError("the test split has no sequence ids")
-        return data, data.test
-    ids = np.unique(data.seq_id)
-    k = int(round(fraction * len(ids)))
-    if k < 2 or k >= len(ids):
-        raise FactorseqError(f"{len(ids)} sequences are too few to hold out {fraction} of them")
-    held = np.random.default_rng(seed).choice(ids, size=k, replace=False)
-    te = np.isin(data.seq_id, held)
-    return data.subset(np.flatnonzero(~te)), data.subset(np.flatnonzero(te))
-
-
 @evaluator("disentanglement")
 class DisentanglementEvaluator(Evaluator):
     """MIG, DCI, SAP, modularity, static/dynamic EER and symmetry of a run's code."""
@@ -118,7 +101,8 @@ class DisentanglementEvaluator(Evaluator):
                                      f"got {v!r}")
             o[key] = int(v)
         data = data if data is not None else run.load_data()
-        self.train, self.test = split_sequences(data, float(o["test_fraction"]), self.seed)
+        self.train, self.test = sequence_split(data, float(o["test_fraction"]), self.seed,
+                                               "disentanglement evaluation")
         roles = factor_roles(o["factors"] if o["factors"] is not None
                              else data.meta.get("factors"))
         if not roles:

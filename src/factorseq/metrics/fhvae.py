@@ -27,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.container import SequenceData
+from ..data.split import sequence_split
 from ..errors import FactorseqError
 from .evaluators import Evaluator, evaluator
 from .verification import cosine_trials, equal_error_rate  # noqa: F401  (also re-exported)
@@ -67,6 +68,41 @@ def fit_feature_probe(x: np.ndarray, y: np.ndarray, max_iter: int = 200, seed: i
         return probe.fit(x, y)
 
 
+def code_roles(model) -> dict[str, str]:
+    """Names of ``model``'s segment-level and sequence-level codes (one of each; FHVAE's z1 and
+    z2), read from its ``code_specs``; FactorseqError naming what is missing."""
+    model.require("encodes")
+    model.require("decodes")
+    names = {}
+    for role in ("segment", "sequence"):
+        found = [s.name for s in model.code_specs() if s.role == role and s.decoded]
+        if len(found) != 1:
+            raise FactorseqError(f"{model.name} has {len(found)} decoded {role}-level codes; "
+                                 "conversion needs exactly one")
+        names[role] = found[0]
+    return names
+
+
+def convert(model, x: Any, shift: Any) -> torch.Tensor:
+    """Sequence-factor conversion through the public contract: encode segments ``x``
+    (batch, time, features) (scaled), add ``shift`` ((dim,) or (batch, dim): mu_target -
+    mu_source, Hsu et al.'s z2 -> z2 - mu2_source + mu2_target) to the sequence-level code,
+    decode. A zero shift is the reconstruction."""
+    seq = code_roles(model)["sequence"]
+    codes = model.encode(x)
+    codes[seq] = codes[seq] + torch.as_tensor(shift, dtype=codes[seq].dtype)
+    return model.decode(codes).cpu()
+
+
+def sequence_means(model, codes: Any, seq_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-sequence value of the sequence-level code (S, dim), each window's row in it (N,))
+    via the contract's ``sequence_codes`` (FHVAE: closed-form mu2)."""
+    seq = code_roles(model)["sequence"]
+    ids, per_seq = model.sequence_codes({seq: torch.as_tensor(codes[seq])}, seq_id)
+    inv = np.searchsorted(np.asarray(ids), np.asarray(seq_id))
+    return np.asarray(per_seq[seq]), inv
+
+
 def _subsample(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=k, replace=False)) if n > k else np.arange(n)
 
@@ -85,28 +121,13 @@ class FHVAEEvaluator(Evaluator):
         super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
         self.opt = self.options
         data = data if data is not None else run.load_data()
-        if data.seq_id is None:
-            raise FactorseqError("fhvae evaluation needs the sequence id of every segment")
-        self.train, self.test = self._split(data)
+        self.train, self.test = sequence_split(data, float(self.opt["test_fraction"]),
+                                               self.seed, "fhvae evaluation")
         self.model = run.model.eval()
+        self.names = code_roles(self.model)  # z1 = the segment code, z2 = the sequence code
         self._cache: dict[str, Any] = {}
 
     # --- data -----------------------------------------------------------------------------
-    def _split(self, data: SequenceData) -> tuple[SequenceData, SequenceData]:
-        """The data's own held-out split, or a seeded fraction of its sequences."""
-        if data.test is not None:
-            if data.test.seq_id is None:
-                raise FactorseqError("the test split has no sequence ids")
-            return data, data.test
-        ids = np.unique(data.seq_id)
-        k = int(round(float(self.opt["test_fraction"]) * len(ids)))
-        if k < 2 or k >= len(ids):
-            raise FactorseqError(f"{len(ids)} sequences are too few to hold out "
-                                 f"{self.opt['test_fraction']} of them for evaluation")
-        held = np.random.default_rng(self.seed).choice(ids, size=k, replace=False)
-        te = np.isin(data.seq_id, held)
-        return data.subset(np.flatnonzero(~te)), data.subset(np.flatnonzero(te))
-
     def _labels(self, data: SequenceData, key: str) -> np.ndarray | None:
         """Per-segment labels named by option ``key``: an extra of the data, ``y`` (the
         windows' labels, e.g. a table's --label-column), or none (``""``/``none``)."""
@@ -130,10 +151,11 @@ class FHVAEEvaluator(Evaluator):
             x = self.run.scaler.transform(d.x)  # windows on disk stay there for train
             if name == "test":
                 x = np.asarray(x)
-            z1, z2 = self.model.posterior_means(x)
-            ids, mu2, inv = self.model.mu2_of(z2, torch.as_tensor(d.seq_id))
-            self._cache[name] = dict(x=x, z1=z1.numpy(), z2=z2.numpy(), ids=ids.numpy(),
-                                     mu2=mu2.numpy(), inv=inv.numpy(),
+            codes = self.model.encode(x)  # on-disk windows are encoded chunk by chunk
+            mu2, inv = sequence_means(self.model, codes, d.seq_id)
+            self._cache[name] = dict(x=x, z1=codes[self.names["segment"]].cpu().numpy(),
+                                     z2=codes[self.names["sequence"]].cpu().numpy(),
+                                     ids=np.unique(d.seq_id), mu2=mu2, inv=inv,
                                      speaker=self._labels(d, "speaker_key"),
                                      content=self._labels(d, "content_key"))
         return self._cache
@@ -173,7 +195,7 @@ class FHVAEEvaluator(Evaluator):
         probes = {task: fit_feature_probe(flat(tr["x"][idx]), tr[task][idx], it, self.seed)
                   for task in ("speaker", "content") if tr[task] is not None}
         out: dict[str, Any] = {}
-        recon = self.model.convert(te["x"], torch.zeros(1), torch.zeros(1)).numpy()
+        recon = self.model.reconstruct(te["x"]).cpu().numpy()
         for task, probe in probes.items():
             out[f"feature_{task}_acc"] = float(np.mean(probe.predict(flat(te["x"]))
                                                        == te[task]))
@@ -210,9 +232,9 @@ class FHVAEEvaluator(Evaluator):
             spk = other[g.integers(len(other))]
             tgt_seq[s] = g.choice(np.flatnonzero(seq_spk == spk))
         shift = te["mu2"][tgt_seq] - te["mu2"]  # per sequence: mu2_target - mu2_source
-        z1 = torch.as_tensor(te["z1"])
-        z2 = torch.as_tensor(te["z2"] + shift[te["inv"]])
-        conv = self.model.decode({"z1": z1, "z2": z2}).numpy()
+        conv = self.model.decode({self.names["segment"]: torch.as_tensor(te["z1"]),
+                                  self.names["sequence"]: torch.as_tensor(
+                                      te["z2"] + shift[te["inv"]])}).cpu().numpy()
         return conv, seq_spk[tgt_seq][te["inv"]]
 
     def evaluate(self) -> dict[str, Any]:
@@ -287,8 +309,7 @@ class FHVAEEvaluator(Evaluator):
             return overlap_average(self.run.scaler.inverse_transform(segs[m]), starts)
 
         m = np.flatnonzero(te["inv"] == src)
-        conv = self.model.convert(te["x"][m], torch.as_tensor(te["mu2"][src]),
-                                  torch.as_tensor(te["mu2"][tgt])).numpy()
+        conv = convert(self.model, te["x"][m], te["mu2"][tgt] - te["mu2"][src]).numpy()
         full = np.zeros_like(te["x"])
         full[m] = conv
         s_name, t_name = self._names("speaker", seq_spk[[src, tgt]])

@@ -35,15 +35,23 @@ from ..errors import FactorseqError
 from .evaluators import Evaluator, evaluator
 
 
+def role_spec(model, role: str):
+    """The one code spec of ``model`` with ``role`` (SS-VAE: ``latent`` = its
+    style z, ``label`` = its class y, ``probs`` = q(y|x)); read from ``code_specs``."""
+    found = [s for s in model.code_specs() if s.role == role]
+    if len(found) != 1:
+        raise FactorseqError(f"{model.name} has {len(found)} {role} codes; the ssvae evaluator "
+                             "needs exactly one")
+    return found[0]
+
+
 @torch.no_grad()
-def predict(model, x: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(q(y|x) probabilities (N, K), posterior z means (N, z_dim)) of scaled ``x`` (N, T, D)."""
-    probs, zs = [], []
-    for i in range(0, len(x), batch):
-        codes = model.encode(torch.as_tensor(x[i:i + batch]))
-        probs.append(codes["probs"].numpy())
-        zs.append(codes["z"].numpy())
-    return np.concatenate(probs), np.concatenate(zs)
+def predict(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(q(y|x) probabilities (N, K), posterior style means (N, z_dim)) of scaled ``x``
+    (N, T, D): the ``probs`` and ``latent`` codes of the contract's ``encode``."""
+    codes = model.encode(x)
+    return (codes[role_spec(model, "probs").name].cpu().numpy(),
+            codes[role_spec(model, "latent").name].cpu().numpy())
 
 
 @torch.no_grad()
@@ -146,11 +154,8 @@ class SSVAEEvaluator(Evaluator):
     # --- data --------------------------------------------------------------------------------
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """(scaled test windows (N, T, D), labels (N,)) with every label visible."""
-        if self.opt["test"]:
-            from ..data.loaders import load_data
-            cfg = dataclasses.replace(self.run.data_config, source=str(self.opt["test"]),
-                                      labels=None)
-            data = load_data(cfg)
+        if self.opt["test"]:  # read with the run's options, every label visible
+            data = self.run.load_data(str(self.opt["test"]))
             test = data.test if data.test is not None else data
         else:
             data = self.data if self.data is not None else self.run.load_data()
@@ -224,8 +229,10 @@ def sample_grid_figure(run, rows: int = 6, seed: int = 0):
 
     model = run.model.eval()
     K, c = model.config.n_classes, model.config
-    z = torch.randn(rows, c.z_dim, generator=torch.Generator().manual_seed(seed))
-    x = model.decode({"z": z.repeat_interleave(K, 0), "y": torch.arange(K).repeat(rows)}).numpy()
+    style, label = role_spec(model, "latent"), role_spec(model, "label")
+    z = torch.randn(rows, style.dim, generator=torch.Generator().manual_seed(seed))
+    x = model.decode({style.name: z.repeat_interleave(K, 0),
+                      label.name: torch.arange(K).repeat(rows)}).cpu().numpy()
     x = run.scaler.inverse_transform(x).reshape(rows, K, c.seq_len, c.n_features)
     meta = run.schema.get("meta", {})
     image = bool(meta.get("image_shape"))

@@ -139,13 +139,22 @@ class SequenceModel(nn.Module, abc.ABC):
     @torch.no_grad()
     def encode(self, x: Any) -> Codes:
         """Codes of windows ``x`` (batch, time, features): a :class:`Codes` whose parts are
-        named and typed by :meth:`code_specs` (posterior means where the model has them)."""
+        named and typed by :meth:`code_specs` (posterior means where the model has them).
+        ``x`` may be windows on disk (anything with ``iter_chunks()``, e.g. a ``data.store``
+        array): read and encoded a chunk at a time, never loaded whole."""
         self.require(ENCODES)
-        x = self.as_input(x)
-        chunks = [self._encode(x[i:i + m]) for i, m in _chunks(len(x), self.infer_batch)]
+        pieces = x.iter_chunks() if hasattr(x, "iter_chunks") else [x]
+        chunks, n = [], 0
+        for piece in pieces:
+            piece = self.as_input(piece)
+            n += len(piece)
+            chunks += [self._encode(piece[i:i + m]) for i, m in _chunks(len(piece),
+                                                                         self.infer_batch)]
+        if not chunks:
+            raise ShapeError("x has no windows")
         codes = Codes({k: torch.cat([c[k] for c in chunks]) for k in chunks[0]},
                       self.code_specs())
-        codes.check(len(x), self.config.seq_len)
+        codes.check(n, self.config.seq_len)
         return codes
 
     @torch.no_grad()
