@@ -150,6 +150,13 @@ def test_decomposition_of_a_velocity_net_holds_the_input():
     torch.testing.assert_close(sum(data.parts.values()), data.output)
 
 
+def test_compile_setting_compiles_the_trained_net_only():
+    plain, compiled = tiny(), tiny(compile=True)
+    assert compiled.denoiser._compiled_call_impl is not None  # compiled lazily, at first call
+    assert plain.denoiser._compiled_call_impl is None and compiled.ema._compiled_call_impl is None
+    assert plain.state_dict().keys() == compiled.state_dict().keys()  # runs load either way
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"sampling_steps": 0}, "sampling_steps"), ({"prediction": "noise"}, "prediction"),
     ({"sampler": "rk4"}, "sampler"), ({"decompose_t": 1.0}, "decompose_t"),
