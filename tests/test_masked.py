@@ -44,6 +44,7 @@ SMALL = {
     "dsvae": ({"hidden": 8, "f_dim": 2, "z_dim": 2}, "decoder"),
     "diffusion_ts": ({"d_model": 8, "enc_layers": 1, "dec_layers": 1, "heads": 2,
                       "timesteps": 20}, "denoiser"),
+    "flow_ts": ({"d_model": 8, "enc_layers": 1, "dec_layers": 1, "heads": 2}, "denoiser"),
 }
 MASKED = sorted(n for n in registry.available() if not n.startswith("_")
                 and getattr(registry.get_model_class(n), "handles_missing", False))

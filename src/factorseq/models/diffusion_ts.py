@@ -175,6 +175,8 @@ class DiffusionTS(SequenceModel):
     # the validation loss of a diffusion model (random steps and noise) keeps falling slowly
     # and says little about sample quality: run the step budget, keep the final (EMA) weights
     monitor_early_stopping = False
+    figure_title: ClassVar[str] = ("Diffusion-TS decomposition: original, reconstruction (x0 "
+                                   "prediction at step 0) and its parts")
     # a step budget (the reference's energy run: 25k steps of 2 x 64 windows = our 50k of 64)
     # within an hour of one core; whichever ends first
     train_defaults: ClassVar[dict[str, Any]] = {
@@ -359,5 +361,4 @@ class DiffusionTS(SequenceModel):
         axes[0, 0].legend(fontsize="small")
         axes[1, 0].legend(fontsize="small")
         axes[1, 0].set_ylabel("denoiser parts")
-        return [("Diffusion-TS decomposition: original, reconstruction (x0 prediction at "
-                 "step 0) and its parts", fig)]
+        return [(self.figure_title, fig)]
