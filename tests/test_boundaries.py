@@ -43,6 +43,7 @@ STUDIES = {
     ("diffusion_study.py", "draw"): "diffusion_ts' samplers (ddpm/ddim, steps) compared",
     ("diffusion_study.py", "ema_updates"): "which EMA step a diffusion_ts run was scored at",
     ("fhvae_memory.py", "mu2_table"): "FHVAE's mu2 table size vs the number of sequences",
+    ("cpu_levers.py", "denoiser"): "bf16 autocast / torch.compile of the denoiser, timed",
 }
 
 
