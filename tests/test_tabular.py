@@ -94,7 +94,7 @@ def test_table_errors_are_one_line_and_name_the_culprit(tmp_path, table):
     with pytest.raises(FactorseqError, match="'idle' .* never saw; its categories: busy"):
         load_data(cfg(table, categories={"state": ["busy"]}))
     with pytest.raises(FactorseqError, match="'state' .* 2 distinct values, more than"):
-        load_data(cfg(table, max_categories=1))
+        load_data(cfg(table, max_categories=1, attribute_columns="kind"))
     df = shop_table()
     df["state"] = df["state"].astype(object)
     df.loc[3, "state"] = None

@@ -209,8 +209,9 @@ def sample(
         raise FactorseqError("--attributes-from gives one entity per row: leave out --n")
     r = load(run)
     t0 = time.perf_counter()
-    x, rows, ids = r.sample_entities(n if given is not None or n is not None else 1000,
-                                     y=label, attributes=given, seed=seed)
+    if n is None and attributes_from is None:
+        n = 1000
+    x, rows, ids = r.sample_entities(n, y=label, attributes=given, seed=seed)
     dt, n = time.perf_counter() - t0, len(x)
     if out.suffix.lower() in (".csv", ".parquet") and is_tabular(r):  # the input's layout
         write_frame(out, r.as_frame(x, rows, ids))
