@@ -239,8 +239,9 @@ class DiffusionTS(SequenceModel):
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator,
                           device=x.device)
         noise = torch.randn(x0.shape, generator=generator, device=x.device)
-        pred = self.predict_x0(self.denoiser, self.diffusion.q_sample(x0, t, noise), t,
-                               self._train_condition(batch, generator))
+        x_t, cond = self.diffusion.q_sample(x0, t, noise), self._train_condition(batch, generator)
+        pred = (self.predict_x0(self.denoiser, x_t, t) if cond is None
+                else self.predict_x0(self.denoiser, x_t, t, cond))
         weight = self.diffusion.loss_weight[t]
         if self.config.skip:  # the same weights on the net's own scale: x0 error / c_out
             c_out = self.diffusion.skip_scales(t, self.config.sigma_data)[1].view(-1)
