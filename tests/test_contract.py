@@ -22,11 +22,13 @@ from factorseq.nn.adversarial import optimizer_step
 from factorseq.train.config import TrainConfig
 
 NAMES = [n for n in registry.available() if not n.startswith("_")]
-T, D, B = 24, 3, 8
+T, D, B, A = 24, 3, 8, 3
 # (name, config overrides): every model, plus configs that switch a capability on
 VARIANTS = [(n, {}) for n in NAMES] + [(n, {"conditional": True, "n_classes": 3})
                                         for n in ("gan", "iwgan")] + [
-    ("timevae", {"observation_noise": "full"})]
+    ("timevae", {"observation_noise": "full"})] + [
+    (n, {"n_attributes": A}) for n in NAMES
+    if "attributes" in registry.get_model_class(n).capabilities]
 IDS = [n + ("-" + "-".join(k for k in o) if o else "") for n, o in VARIANTS]
 
 
@@ -46,6 +48,8 @@ def batch(model) -> dict[str, torch.Tensor]:
         "y_mask": torch.arange(B) % 2 == 0,
         "seq_id": torch.arange(B) % min(n_seq, 4),
         "domain": torch.arange(B) % 2,
+        "attributes": torch.rand(B, max(getattr(model.config, "n_attributes", 0), 1),
+                                 generator=g),
     }
 
 
@@ -108,6 +112,7 @@ _CALLS = {
     "factors": lambda m: m.generate(2),
     "decomposes": lambda m: m.decompose(xs(2)),
     "classifies": lambda m: m.predict_proba(xs(2)),
+    "attributes": lambda m: m.sample(2, attributes=torch.zeros(A)),
 }
 
 
@@ -158,6 +163,29 @@ def test_labels_are_checked_once_for_every_model(model):
                      (0.5, "class indices")):
         with pytest.raises(FactorseqError, match=msg):
             model.sample(4, y=bad)
+
+
+def test_attributes_are_checked_and_change_what_is_generated(model):
+    if not model.has("attributes"):
+        pytest.skip("does not condition on attributes")
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    k = model.config.n_attributes
+    if k == 0:  # able, but built without attributes
+        with pytest.raises(FactorseqError, match="trained without attributes"):
+            model.sample(2, attributes=torch.zeros(A))
+        return
+    one = torch.tensor([1.0, 0.0, 0.0])
+    a = model.sample(4, attributes=one, generator=g())
+    assert torch.equal(a, model.sample(4, attributes=one.expand(4, -1), generator=g()))
+    assert not torch.equal(a, model.sample(4, attributes=one.flip(0), generator=g()))
+    model.infer_batch = 3  # chunks of 3 + 1 take their own rows of attributes
+    rows = torch.eye(A)[[0, 1, 2, 0]]
+    assert torch.allclose(model.sample(4, attributes=rows, generator=g())[3],
+                          model.sample(4, attributes=one, generator=g())[3], atol=1e-5)
+    with pytest.raises(ShapeError, match=r"\(n, 3\)"):
+        model.sample(2, attributes=torch.zeros(2, k + 1))
+    with pytest.raises(ShapeError, match="rows"):
+        model.sample(4, attributes=torch.zeros(3, k))
 
 
 def test_encode_returns_typed_codes(model):

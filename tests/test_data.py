@@ -276,8 +276,9 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(FactorseqError, match=r"window of 24 steps is longer than the series "
                                              r"\(10 rows\)"):
         load_data(DataConfig(source=str(tmp_path / "short.csv")))
-    pd.DataFrame({"a": np.arange(30.0), "mood": ["ok"] * 30}).to_csv(tmp_path / "s.csv",
-                                                                     index=False)
+    # mostly numbers with a stray word: a numeric column with a typo, not categories
+    pd.DataFrame({"a": np.arange(30.0), "mood": ["1"] * 29 + ["ok"]}).to_csv(
+        tmp_path / "s.csv", index=False)
     with pytest.raises(FactorseqError, match="'mood' is not numeric"):
         load_data(DataConfig(source=str(tmp_path / "s.csv")))
     with pytest.raises(FactorseqError, match="not a column"):

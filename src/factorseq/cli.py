@@ -133,6 +133,12 @@ def train(
     id_column: Annotated[str | None, Opt("--id-column")] = None,
     time_column: Annotated[str | None, Opt("--time-column")] = None,
     label_column: Annotated[str | None, Opt("--label-column")] = None,
+    categorical_columns: Annotated[str | None, Opt(
+        "--categorical-columns", help="features holding categories, a,b (text columns are "
+        "found by themselves)")] = None,
+    attribute_columns: Annotated[str | None, Opt(
+        "--attribute-columns", help="per-entity static attributes, a,b (needs --id-column; "
+        "models with the 'attributes' capability)")] = None,
     labels: Annotated[int | None, Opt(help="keep exactly N labels (class-balanced)")] = None,
     target_speaker: Annotated[str | None, Opt("--target-speaker")] = None,
     sequences_per_round: Annotated[int | None, Opt("--sequences-per-round")] = None,
@@ -158,7 +164,8 @@ def train(
     for key, value in (("window", window), ("stride", stride), ("missing", missing),
                        ("impute", impute), ("id_column", id_column), ("label_column",
                        label_column), ("time_column", time_column), ("labels", labels),
-                       ("drop_columns", drop_columns)):
+                       ("drop_columns", drop_columns), ("categorical_columns",
+                       categorical_columns), ("attribute_columns", attribute_columns)):
         if value is not None:
             dt[key] = value
     if target_speaker is not None:
@@ -181,24 +188,61 @@ def train(
 def sample(
     run: Annotated[Path, typer.Argument(help="run directory")],
     out: Annotated[Path, Opt("--out", help=".npz, .npy, .csv or .parquet")],
-    n: Annotated[int, Opt("--n", help="number of windows")] = 1000,
+    n: Annotated[int | None, Opt("--n", help="number of windows (default 1000, or one per "
+                                             "row of --attributes-from)")] = None,
     seed: Annotated[int, Opt()] = 0,
     label: Annotated[int | None, Opt(help="class to generate (conditional models)")] = None,
+    attributes: Annotated[str | None, Opt(help="attributes of every entity, name=value,... "
+                                          "(runs trained with --attribute-columns)")] = None,
+    attributes_from: Annotated[Path | None, Opt(
+        "--attributes-from", help=".csv/.parquet, one row per entity to generate")] = None,
     force: Annotated[bool, Flag("--force", help="overwrite an existing output")] = False,
 ) -> None:
     """Draw N synthetic windows from the model's prior, in the data's original units."""
     from .checkpoint import load
-    from .io import FORMATS, check_output, write_windows
+    from .io import FORMATS, check_output, write_frame, write_windows
+    from .sampling import is_tabular
 
     out = check_output(out, force, formats=FORMATS)  # before any drawing
+    given = _attributes_option(attributes, attributes_from)
+    if attributes_from is not None and n is not None:
+        raise FactorseqError("--attributes-from gives one entity per row: leave out --n")
     r = load(run)
     t0 = time.perf_counter()
-    x = r.sample(n, y=label, seed=seed)
-    dt = time.perf_counter() - t0
-    extra = {} if label is None else {"label": [label] * n}
-    write_windows(out, x, r.schema.get("feature_names"), extra)
+    if n is None and attributes_from is None:
+        n = 1000
+    x, rows, ids = r.sample_entities(n, y=label, attributes=given, seed=seed)
+    dt, n = time.perf_counter() - t0, len(x)
+    if out.suffix.lower() in (".csv", ".parquet") and is_tabular(r):  # the input's layout
+        write_frame(out, r.as_frame(x, rows, ids))
+    else:
+        extra = {} if label is None else {"label": [label] * n}
+        if rows is not None and out.suffix.lower() == ".npz":
+            extra["attributes"] = rows
+        write_windows(out, x, r.schema.get("feature_names"), extra)
     print(f"wrote {n} windows {tuple(x.shape)} to {out} "
           f"({n * x.shape[1] / max(dt, 1e-9):,.0f} time steps/s)")
+
+
+def _attributes_option(text: str | None, path: Path | None) -> Any:
+    """``--attributes a=x,b=y`` as a dict, or ``--attributes-from`` as a table (not both)."""
+    if text is not None and path is not None:
+        raise FactorseqError("give --attributes or --attributes-from, not both")
+    if path is not None:
+        from .data.tables import read_table
+
+        if not path.is_file():
+            raise FactorseqError(f"attributes file not found: {path}")
+        return read_table(path)
+    if text is None:
+        return None
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise FactorseqError(f"--attributes expects name=value,..., got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @app.command()

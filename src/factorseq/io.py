@@ -151,6 +151,17 @@ def write_windows(path: str | Path, x: np.ndarray, feature_names: list[str] | No
     return p
 
 
+def write_frame(path: str | Path, frame: pd.DataFrame) -> Path:
+    """A table as ``.csv`` or ``.parquet`` (by the suffix), all or nothing."""
+    p = Path(path)
+    with atomic_output(p) as tmp:
+        if p.suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    return p
+
+
 def windows_frame(x: np.ndarray, names: list[str] | None = None) -> pd.DataFrame:
     """Windows (n, time, features) as a long table: ``sample``, ``step``, the features."""
     n, t, d = x.shape

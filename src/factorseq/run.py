@@ -72,17 +72,25 @@ class Run:
         the training data only: a ``source`` named here is read as it is (e.g. the complete
         set, or every label of a test file, to score against)."""
         from .data.loaders import load_data, without_new_store
-        cfg = without_new_store(self.data_config)
+        cfg = self.data_config
+        meta = self.schema.get("meta", {})
+        fixed = {**meta.get("categories", {}), **{a["name"]: a["categories"] for a in
+                                                   meta.get("attributes", []) if
+                                                   "categories" in a}}
+        if fixed:  # a new file is coded with the run's own categories
+            cfg = dataclasses.replace(cfg, categories=fixed)
+        cfg = without_new_store(cfg)
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
                                       stride=int(hop), remove_rate=0.0, labels=None)
         data = load_data(cfg)
-        c = self.model.config
-        if data.n_features != c.n_features or data.seq_len != c.seq_len:
+        t, d = self.model.config.seq_len, self.schema.get("n_features",
+                                                          self.model.config.n_features)
+        if data.n_features != d or data.seq_len != t:  # raw features (before any one-hot)
             raise FactorseqError(f"data {source or cfg.source!r} has windows of {data.seq_len} "
-                                 f"x {data.n_features} but the model expects {c.seq_len} x "
-                                 f"{c.n_features} (time x features)")
+                                 f"x {data.n_features} but the model expects {t} x {d} "
+                                 f"(time x features)")
         return data
 
     def splits(self, data: SequenceData | None = None) -> SplitData | None:
@@ -132,21 +140,50 @@ class Run:
                                  "fewer and sample in parts (--seed differs per part)")
 
     # --- the contract, in the user's units -----------------------------------------------
-    def sample(self, n: int, *, y: Any = None, seed: int = 0, scaled: bool = False,
-               as_frame: bool = False) -> Any:
+    def sample(self, n: int | None = None, *, y: Any = None, attributes: Any = None,
+               seed: int = 0, scaled: bool = False, as_frame: bool = False) -> Any:
         """``n`` synthetic windows (n, time, features); ``y``: class(es) for conditional
         models. ``as_frame``: a long pandas table instead, one row per (sample, step) with the
-        data's feature names as columns (what ``factorseq sample --out x.csv`` writes)."""
+        data's feature names as columns (what ``factorseq sample --out x.csv`` writes).
+
+        Runs trained with attributes: ``attributes`` {name: value} for all n, or a DataFrame
+        / list of dicts with one row per entity (n = its rows); attributes not given are
+        drawn from the training entities (:mod:`.sampling`). Categorical columns come back
+        as codes (indices into ``schema["meta"]["categories"]``), as labels with
+        ``as_frame``, which then uses the input's column names."""
+        x, rows, ids = self.sample_entities(n, y=y, attributes=attributes, seed=seed,
+                                            scaled=scaled)
+        return self.as_frame(x, rows, ids) if as_frame else x
+
+    def sample_entities(self, n: int | None = None, *, y: Any = None, attributes: Any = None,
+                        seed: int = 0, scaled: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray | None, list | None]:
+        """(windows, attribute rows (n, A) or None, entity ids or None): :meth:`sample` with
+        the attributes it used (numbers, or codes of categories)."""
+        from .sampling import attribute_rows, specs
+
+        rows = ids = enc = None
+        if specs(self) or attributes is not None:
+            rows, ids = attribute_rows(self, n, attributes, seed)
+            n, enc = len(rows), self.scaler.transform_attributes(rows)
+        if n is None:
+            raise FactorseqError("how many windows to sample? (n)")
         self._check_room(n)
         g = torch.Generator().manual_seed(int(seed))
-        x = self.to_user(self.model.sample(n, y=y, generator=g), scaled)
-        return self.as_frame(x) if as_frame else x
+        x = self.to_user(self.model.sample(n, y=y, attributes=enc, generator=g), scaled)
+        return x, rows, ids
 
-    def as_frame(self, x: np.ndarray) -> Any:
+    def as_frame(self, x: np.ndarray, rows: np.ndarray | None = None,
+                 ids: list | None = None) -> Any:
         """Windows (n, time, features) as a long table: ``sample``, ``step``, the features
-        (the layout ``factorseq sample --out x.csv`` writes)."""
+        (the layout ``factorseq sample --out x.csv`` writes); a run with categorical columns
+        or attributes uses the input's id/time column names, adds the attributes ``rows``
+        and writes categories as labels (:func:`factorseq.sampling.tabular_frame`)."""
         from .io import windows_frame
+        from .sampling import is_tabular, tabular_frame
 
+        if is_tabular(self):
+            return tabular_frame(self, x, rows, ids)
         return windows_frame(x, self.schema.get("feature_names"))
 
     def save(self, path: str | Path) -> Run:
@@ -198,6 +235,9 @@ class Run:
         d = self.model.decompose(self.to_model(x, scaled)).map(_numpy)
         if scaled:
             return d
+        if self.scaler.kind == "tabular":
+            raise FactorseqError("parts in the data's units need a per-feature scaler; with "
+                                 "categorical columns ask for them scaled (scaled=True)")
         d_ = d.output.shape[-1]
         b = self.to_user(np.zeros((1, 1, d_), np.float32))
         a = self.to_user(np.ones((1, 1, d_), np.float32)) - b

@@ -51,6 +51,13 @@ class DataConfig:
     each train | validation | held out, so that the held-out steps follow the whole series
     (a trending series' last stretch alone is unlike its past). The split is saved with the
     run.
+
+    Tables only: ``categorical_columns`` declares features that hold categories (a status
+    code); a non-numeric feature column is one without being named. ``attribute_columns``
+    (with ``id_column``) are per-entity static attributes, numeric or categorical: not
+    features, one value per entity (:mod:`.tabular`). ``categories`` fixes the categories of
+    such columns ({column: [labels]}; a run re-reads new files with its own) and
+    ``max_categories`` bounds how many a detected column may have.
     """
 
     source: str = "stockv"
@@ -74,6 +81,10 @@ class DataConfig:
     split: str = "auto"
     holdout_fraction: float = 0.1
     split_blocks: int = 4
+    categorical_columns: list[str] | None = None
+    attribute_columns: list[str] | None = None
+    categories: dict[str, list[str]] | None = None
+    max_categories: int = 100
 
     def __post_init__(self) -> None:
         require(self.window >= 1, f"window must be >= 1, got {self.window}")
@@ -81,10 +92,17 @@ class DataConfig:
         require(self.impute in (None, *IMPUTE_MODES),
                 f"impute must be one of {', '.join(IMPUTE_MODES)}, got {self.impute!r}")
         require(self.labels is None or self.labels >= 1, "labels must be >= 1")
-        if isinstance(self.drop_columns, (str, int)):  # "a,b" from --drop-columns / --set
-            self.drop_columns = [c.strip() for c in str(self.drop_columns).split(",")]
-        if self.drop_columns is not None:
-            self.drop_columns = [str(c) for c in self.drop_columns if str(c) != ""] or None
+        self.drop_columns = _names(self.drop_columns)
+        self.categorical_columns = _names(self.categorical_columns)
+        self.attribute_columns = _names(self.attribute_columns)
+        require(self.attribute_columns is None or self.id_column is not None,
+                "attribute_columns are per-entity values: they need id_column (which entity "
+                "a row belongs to)")
+        require(self.max_categories >= 1, f"max_categories must be >= 1, got "
+                                          f"{self.max_categories}")
+        require(self.categories is None or isinstance(self.categories, dict),
+                f"categories must map column names to lists of labels, got "
+                f"{self.categories!r:.60}")
         require(0.0 <= self.remove_rate < 1.0,
                 f"remove_rate must be in [0, 1), got {self.remove_rate}")
         require(self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}, got "
@@ -99,6 +117,15 @@ class DataConfig:
     @property
     def removal_seed(self) -> int:
         return self.seed if self.remove_seed is None else self.remove_seed
+
+
+def _names(value: Any) -> list[str] | None:
+    """Column names from a list or "a,b" (``--drop-columns a,b``, ``--set``); empty -> None."""
+    if isinstance(value, (str, int)):
+        value = str(value).split(",")
+    if value is None:
+        return None
+    return [str(c).strip() for c in value if str(c).strip() != ""] or None
 
 
 def int_option(cfg: DataConfig, key: str, default: int, minimum: int = 1) -> int:

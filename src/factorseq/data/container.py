@@ -28,6 +28,9 @@ class SequenceData:
       sequence without ``seq_id``), where the source knows it (tables); time splits read it
       (:mod:`.split`). Not part of a batch.
     - ``domain``: int64 (N,) domain index (domain adaptation).
+    - ``attributes``: float (N, A) the static attributes of each window's entity (tables with
+      ``attribute_columns``: numbers, or codes of categories; ``meta["attributes"]`` names
+      them). A batch carries them encoded by the run's scaler.
     - ``extras``: other per-window arrays of length N (evaluation-only labels, e.g. speaker).
     - ``meta``: facts about the set; keys matching model config fields (``n_classes``,
       ``n_sequences``) fill them. ``test``: the held-out split where the set defines one.
@@ -43,6 +46,7 @@ class SequenceData:
     seq_id: np.ndarray | None = None
     start: np.ndarray | None = None
     domain: np.ndarray | None = None
+    attributes: np.ndarray | None = None
     extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     name: str = "data"
@@ -93,7 +97,12 @@ class SequenceData:
                                  f"{tuple(self.x.shape)}")
             if self.x_mask.all():
                 self.x_mask = None  # complete: no mask to carry
-        for key in ("y", "y_mask", "seq_id", "start", "domain"):
+        if self.attributes is not None:
+            self.attributes = np.asarray(self.attributes)
+            if self.attributes.ndim != 2:
+                raise ShapeError(f"attributes must be (windows, attributes), got shape "
+                                 f"{self.attributes.shape}")
+        for key in ("y", "y_mask", "seq_id", "start", "domain", "attributes"):
             v = getattr(self, key)
             if v is not None and len(v) != n:
                 raise ShapeError(f"{key} has length {len(v)} but x has {n} windows")
@@ -124,8 +133,9 @@ class SequenceData:
         missing values also ``impute`` and ``missing_rate`` {feature: fraction missing}."""
         out = {"name": self.name, "seq_len": self.seq_len, "n_features": self.n_features,
                "feature_names": list(self.feature_names or []),
-               "meta": {k: v for k, v in self.meta.items()
-                        if isinstance(v, (int, float, str, bool, list, type(None)))}}
+               "meta": {k: v for k, v in self.meta.items()  # categories: {column: labels}
+                        if isinstance(v, (int, float, str, bool, list, type(None)))
+                        or k == "categories"}}
         rate = self.missing_rate
         if rate is None and self.x_mask is not None:  # a mask built in code: its own rate
             rate = dict(zip(out["feature_names"], 1.0 - self.x_mask.mean(axis=(0, 1)),
@@ -142,7 +152,8 @@ class SequenceData:
         return dataclasses.replace(
             self, x=x, x_mask=pick(self.x_mask), y=pick(self.y), y_mask=pick(self.y_mask),
             seq_id=pick(self.seq_id), start=pick(self.start), domain=pick(self.domain),
-            extras={k: v[idx] for k, v in self.extras.items()}, test=None)
+            attributes=pick(self.attributes), extras={k: v[idx] for k, v in self.extras.items()},
+            test=None)
 
     def select_features(self, idx: list[int]) -> SequenceData:
         """Features ``idx`` only (in memory; the test split too)."""
@@ -157,7 +168,7 @@ class SequenceData:
     def arrays(self) -> dict[str, np.ndarray]:
         """The per-window arrays a batch carries (``x`` plus whatever is present)."""
         out = {"x": self.x}
-        for key in ("x_mask", "y", "y_mask", "seq_id", "domain"):
+        for key in ("x_mask", "y", "y_mask", "seq_id", "domain", "attributes"):
             v = getattr(self, key)
             if v is not None:
                 out[key] = v

@@ -63,6 +63,10 @@ def _store_key(cfg: DataConfig) -> dict:
            "factorseq": __version__}
     for k in ("split", "holdout_fraction", "split_blocks"):  # how a run splits, not what is
         key.pop(k)                                             # stored
+    for k, unset in (("categorical_columns", None), ("attribute_columns", None),
+                     ("categories", None), ("max_categories", 100)):
+        if key[k] == unset:  # keys of stores written before these options existed
+            key.pop(k)
     return key
 
 

@@ -64,6 +64,15 @@ class Scaler:
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
         return self.fit(x).transform(x)
 
+    def transform_mask(self, mask: np.ndarray) -> np.ndarray:
+        """``x_mask`` (N, T, D) of raw windows -> the mask of their transform (the same for
+        per-feature scalers; :class:`TabularScaler` widens it)."""
+        return mask
+
+    def get_feature_names_out(self, names: list[str]) -> list[str]:
+        """Names of the transformed features (scikit-learn's name for it)."""
+        return list(names)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind}
 
@@ -273,6 +282,135 @@ class QuantileScaler(Scaler):
         qt.quantiles_, qt.references_ = q, np.asarray(d["references"], dtype=np.float64)
         qt.n_quantiles_, qt.n_features_in_ = len(q), q.shape[1]
         s.qt_ = qt
+        return s
+
+
+@_register
+class TabularScaler(Scaler):
+    """Windows with categorical columns and per-entity attributes (:mod:`.tabular`).
+
+    Raw windows (N, T, D) hold numbers and, in the ``categorical`` columns, category codes.
+    ``transform``: the numeric columns through the ``inner`` scaler (minmax, standard, ...),
+    then one one-hot block per categorical column over the codes seen in training, so the
+    model sees (N, T, numeric + sum of block sizes). ``inverse_transform``: the inner inverse,
+    and per block the code of its largest entry (argmax), so a decoded window holds only
+    categories that training saw, in the raw layout again.
+
+    ``fit_attributes`` / ``transform_attributes``: attribute rows (N, A) -> the conditioning
+    vector (N, A_enc): numeric attributes standardised, categorical ones one-hot. The distinct
+    training rows and their counts are kept to draw attributes when none are given.
+    Everything is saved as JSON (``to_dict``).
+    """
+
+    kind = "tabular"
+
+    def __init__(self, inner: Scaler | None = None, categorical: list[int] = (),
+                 n_features: int = 0, attribute_kinds: list[str] = ()) -> None:
+        self.inner, self.categorical, self.n_features = inner, list(categorical), n_features
+        self.numeric = [j for j in range(n_features) if j not in self.categorical]
+        self.attribute_kinds = list(attribute_kinds)
+        self.levels_: list[np.ndarray] | None = None
+        self.attr_: list[dict[str, Any]] = []
+        self.rows_ = self.counts_ = None
+
+    # --- windows ---------------------------------------------------------------------------
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> TabularScaler:
+        if is_lazy(x):
+            raise FactorseqError("categorical columns and attributes cannot be read from a "
+                                 "window store (data.store): leave it out")
+        x = np.asarray(x, dtype=np.float64)
+        check_shape("x", x, 3, features=self.n_features)
+        if self.numeric:
+            self.inner.fit(x[..., self.numeric], None if mask is None
+                           else np.asarray(mask)[..., self.numeric])
+        self.levels_ = [np.unique(x[..., j]) for j in self.categorical]
+        return self
+
+    @property
+    def width(self) -> int:
+        """Features the model sees: the numeric ones plus every one-hot block."""
+        return len(self.numeric) + sum(len(v) for v in self.levels_)
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        if self.levels_ is None:
+            raise FactorseqError("scaler is not fitted")
+        x = np.asarray(x, dtype=np.float64)
+        check_shape("x", x, None, features=self.n_features)
+        parts = [self.inner.transform(x[..., self.numeric])] if self.numeric else []
+        parts += [(x[..., j, None] == lv).astype(np.float32)  # a code never seen: all zeros
+                  for j, lv in zip(self.categorical, self.levels_, strict=True)]
+        return np.concatenate(parts, axis=-1).astype(np.float32)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        check_shape("x", x, None, features=self.width)
+        out = np.zeros((*x.shape[:-1], self.n_features), dtype=np.float32)
+        k = len(self.numeric)
+        if k:
+            out[..., self.numeric] = self.inner.inverse_transform(x[..., :k])
+        for j, lv in zip(self.categorical, self.levels_, strict=True):
+            out[..., j] = lv[np.argmax(x[..., k:k + len(lv)], axis=-1)]
+            k += len(lv)
+        return out
+
+    def get_feature_names_out(self, names: list[str]) -> list[str]:
+        """The numeric features, then ``name=code`` for every entry of each one-hot block."""
+        return [names[j] for j in self.numeric] + [
+            f"{names[j]}={int(c)}" for j, lv in zip(self.categorical, self.levels_, strict=True)
+            for c in lv]
+
+    def transform_mask(self, mask: np.ndarray) -> np.ndarray:
+        """Numeric columns keep their mask; categories are never missing (their blocks: 1)."""
+        mask = np.asarray(mask, dtype=bool)
+        blocks = np.ones((*mask.shape[:-1], self.width - len(self.numeric)), dtype=bool)
+        return np.concatenate([mask[..., self.numeric], blocks], axis=-1)
+
+    # --- attributes ------------------------------------------------------------------------
+    def fit_attributes(self, a: np.ndarray) -> TabularScaler:
+        """Fit on the training windows' attribute rows (N, A): numbers' mean and spread,
+        categories seen; the distinct rows and how many windows have each."""
+        a = np.asarray(a, dtype=np.float64)
+        self.attr_ = [{"kind": k, "levels": np.unique(a[:, i])} if k == "categorical" else
+                      {"kind": k, "mean": float(a[:, i].mean()),
+                       "std": float(a[:, i].std()) + 1e-8}
+                      for i, k in enumerate(self.attribute_kinds)]
+        self.rows_, self.counts_ = np.unique(a, axis=0, return_counts=True)
+        return self
+
+    @property
+    def attribute_width(self) -> int:
+        return sum(len(s["levels"]) if "levels" in s else 1 for s in self.attr_)
+
+    def transform_attributes(self, a: np.ndarray) -> np.ndarray:
+        """Attribute rows (N, A) -> conditioning vectors (N, attribute_width), float32."""
+        a = np.asarray(a, dtype=np.float64)
+        check_shape("attributes", a, 2, features=len(self.attr_))
+        cols = [(a[:, i, None] == s["levels"]) if "levels" in s else
+                ((a[:, i] - s["mean"]) / s["std"])[:, None] for i, s in enumerate(self.attr_)]
+        return np.concatenate(cols, axis=1).astype(np.float32)
+
+    # --- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        attrs = [{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in s.items()}
+                 for s in self.attr_]
+        return {"kind": self.kind, "inner": self.inner.to_dict() if self.numeric else None,
+                "categorical": self.categorical, "n_features": self.n_features,
+                "levels": [v.tolist() for v in self.levels_], "attributes": attrs,
+                "attribute_rows": None if self.rows_ is None else self.rows_.tolist(),
+                "attribute_counts": None if self.counts_ is None else self.counts_.tolist()}
+
+    @classmethod
+    def _from_state(cls, d: dict[str, Any]) -> TabularScaler:
+        attrs = d.get("attributes") or []
+        s = cls(Scaler.from_dict(d["inner"]) if d["inner"] else None, d["categorical"],
+                int(d["n_features"]), [a["kind"] for a in attrs])
+        s.levels_ = [_vector(v, "levels") for v in d["levels"]]
+        s.attr_ = [{**a, "levels": _vector(a["levels"], "levels")} if "levels" in a else a
+                   for a in attrs]
+        if d.get("attribute_rows") is not None:
+            s.rows_ = np.asarray(d["attribute_rows"], dtype=np.float64).reshape(
+                -1, len(attrs))
+            s.counts_ = np.asarray(d["attribute_counts"], dtype=np.int64)
         return s
 
 

@@ -220,7 +220,8 @@ def read_store(folder: str | Path) -> Any:
     if info.get("format") != FORMAT or info.get("version") != VERSION:
         raise FactorseqError(f"{folder} is not a factorseq window store (version {VERSION})")
     x = DiskWindows(folder / "x.f32", tuple(info["shape"]))
-    kw = {k: arrays[k] for k in ("x_mask", "y", "y_mask", "seq_id", "start", "domain")
+    kw = {k: arrays[k] for k in ("x_mask", "y", "y_mask", "seq_id", "start", "domain",
+                                 "attributes")
           if k in arrays}
     extras = {k: arrays[k] for k in info.get("extras", [])}
     data = SequenceData(x=x, feature_names=info["feature_names"] or None,

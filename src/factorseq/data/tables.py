@@ -3,7 +3,9 @@
 Columns: one per feature, plus optional ``id_column`` (which series a row belongs to; windows
 never cross series), ``time_column`` (rows are sorted by it within each series, then it is
 dropped) and ``label_column`` (a window's label is the label of its last row; empty/NaN
-means unlabelled). ``drop_columns`` leaves features out by name (or index among the features).
+means unlabelled), ``attribute_columns`` (one value per entity, carried by each window);
+categorical features are coded (:mod:`.tabular`). ``drop_columns`` leaves features out by
+name (or index among the features).
 Missing values are filled along each whole series before it is cut into windows (see
 :mod:`.missing`), so a gap longer than a window is bridged from both sides.
 """
@@ -20,6 +22,7 @@ from .config import DataConfig
 from .container import SequenceData
 from .formats import file_loader
 from .missing import check_missing, fill_along_series, missing_mask, observed_mean, remove_values
+from .tabular import categorical_features, entity_attributes
 from .windows import kept_features, sliding_windows
 
 
@@ -43,7 +46,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str) -> list[str]:
-    """The feature columns; every named column must exist and features must be numeric."""
+    """The feature columns; every named column must exist (features are checked numeric or
+    categorical by :func:`.tabular.categorical_features`)."""
     cols = [str(c) for c in df.columns]
     df.columns = cols
     special = {"id_column": cfg.id_column, "time_column": cfg.time_column,
@@ -52,7 +56,17 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str) -> list[str]:
         if col is not None and col not in cols:
             raise FactorseqError(f"{key} {col!r} is not a column of {name}; "
                                  f"columns: {', '.join(cols)}")
+    attrs = list(cfg.attribute_columns or [])
+    absent = [c for c in attrs if c not in cols]
+    if absent:
+        raise FactorseqError(f"attribute column {absent[0]!r} is not a column of {name}; "
+                             f"columns: {', '.join(cols)}")
     roles = {c for c in special.values() if c is not None}
+    clash = [c for c in attrs if c in roles]
+    if clash:
+        raise FactorseqError(f"column {clash[0]!r} cannot be both an attribute and the "
+                             "id/time/label column")
+    roles |= set(attrs)
     if cfg.feature_columns is not None:
         unknown = [c for c in cfg.feature_columns if c not in cols]
         if unknown:
@@ -61,7 +75,7 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str) -> list[str]:
         clash = [c for c in cfg.feature_columns if c in roles]
         if clash:
             raise FactorseqError(f"column {clash[0]!r} cannot be both a feature and the "
-                                 "id/time/label column")
+                                 "id/time/label or an attribute column")
         features = list(cfg.feature_columns)
     else:
         features = [c for c in cols if c not in roles]
@@ -73,18 +87,6 @@ def _check_columns(df: pd.DataFrame, cfg: DataConfig, name: str) -> list[str]:
             raise FactorseqError(f"cannot drop column {clash[0]!r}: it is the id/time/label "
                                  "column")
         features = [features[j] for j in kept_features(features, cfg.drop_columns, name)]
-    for c in features:
-        col = df[c]
-        if pd.api.types.is_numeric_dtype(col):  # includes bool (0/1)
-            continue
-        coerced = pd.to_numeric(col, errors="coerce")
-        bad = np.flatnonzero(coerced.isna().to_numpy() & col.notna().to_numpy())
-        if len(bad) == 0:  # numbers stored as text (e.g. a string parquet column)
-            df[c] = coerced
-            continue
-        raise FactorseqError(f"feature column {c!r} is not numeric (row {int(bad[0])}: "
-                             f"{col.iloc[bad[0]]!r}); choose numeric columns with "
-                             "feature_columns")
     return features
 
 
@@ -199,9 +201,12 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         raise FactorseqError(f"table {name} has no rows")
     df = df.reset_index(drop=True)
     features = _check_columns(df, cfg, name)
+    categories = categorical_features(df, features, cfg, name)
     codes, classes = (None, None) if cfg.label_column is None \
         else _encode_labels(df[cfg.label_column])
     order, starts, ids = _series(df, cfg)
+    entity, specs = (None, []) if not cfg.attribute_columns else \
+        entity_attributes(df, cfg, ids, name)
     values = df[features].to_numpy(dtype=np.float64)[order]
     _check_range(values, features, name)
     codes_sorted = None if codes is None else codes[order]
@@ -217,7 +222,7 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
     observed = ~mask if cfg.impute == "mask" and rate is not None else None
 
     bounds = np.append(starts, len(values))
-    xs, ms, ys, sids, starts_ = [], [], [], [], []
+    xs, ms, ys, sids, starts_, attrs = [], [], [], [], [], []
     for k, sid in enumerate(ids):
         rows = np.arange(bounds[k], bounds[k + 1])[keep[bounds[k]:bounds[k + 1]]]
         series = "the series" if sid is None else f"series {sid!r}"
@@ -234,6 +239,8 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
             # the label of a window is the label of its last row
             ys.append(codes_sorted[rows][np.arange(len(w)) * cfg.stride + cfg.window - 1])
         sids.append(np.full(len(w), k, dtype=np.int64))
+        if entity is not None:  # every window carries its entity's attribute row
+            attrs.append(np.repeat(entity[k][None], len(w), axis=0))
         # where each window begins among the series' kept rows (time splits read it)
         starts_.append(np.arange(len(w), dtype=np.int64) * cfg.stride)
 
@@ -248,6 +255,10 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
             meta["n_classes"] = len(classes)
         elif np.isfinite(codes).any():
             meta["n_classes"] = int(np.nanmax(codes)) + 1
+    if categories:
+        meta["categories"] = categories
+    if specs:
+        meta["attributes"] = specs
     if cfg.id_column is not None:
         seq_id = np.concatenate(sids)
         meta["n_sequences"] = len(ids)
@@ -258,4 +269,4 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         missing_rate=None if rate is None else dict(zip(features, rate.tolist(), strict=True)),
         impute=cfg.impute if rate is not None else None,
         y=y, y_mask=y_mask, seq_id=seq_id, start=np.concatenate(starts_), meta=meta,
-        name=name)
+        attributes=np.concatenate(attrs) if attrs else None, name=name)

@@ -34,6 +34,7 @@ from .outputs import Codes, CodeSpec, Decomposition, Factor
 
 GENERATES, ENCODES, DECODES = "generates", "encodes", "decodes"
 CONDITIONAL, FACTORS, DECOMPOSES, CLASSIFIES = "conditional", "factors", "decomposes", "classifies"
+ATTRIBUTES = "attributes"
 CAPABILITIES = {
     GENERATES: "sample(n): synthetic windows",
     ENCODES: "encode(x): named codes (code_specs says each part's role)",
@@ -42,6 +43,7 @@ CAPABILITIES = {
     FACTORS: "generate(n, reference=, keep=, values=, scale=): generation by factor",
     DECOMPOSES: "decompose(x): additive parts (trend, seasonal, ...) summing to the output",
     CLASSIFIES: "predict_proba(x): class probabilities",
+    ATTRIBUTES: "sample(n, attributes=a): windows of entities with given static attributes",
 }
 
 # the methods each capability needs (a tuple = any one of them), checked when a class is made
@@ -50,6 +52,7 @@ _NEEDS: dict[str, list[tuple[str, ...]]] = {
     DECODES: [("code_specs",), ("_decode",)], CONDITIONAL: [("_sample",)],
     FACTORS: [("factors",), ("_sample_codes",), ("_decode", "_decompose_codes")],
     DECOMPOSES: [("_decompose", "_decompose_codes")], CLASSIFIES: [("_predict_proba",)],
+    ATTRIBUTES: [("_sample_attributes",)],
 }
 
 
@@ -78,7 +81,9 @@ class SequenceModel(nn.Module, abc.ABC):
       ``code_specs``, ``_decode``; ``conditional`` -> ``_sample`` honours ``y`` and the config
       has ``n_classes``; ``factors`` -> ``factors``, ``_sample_codes``, ``_decode`` (and
       ``_decompose_codes`` for ``part`` factors); ``decomposes`` -> ``_decompose``;
-      ``classifies`` -> ``_predict_proba``.
+      ``classifies`` -> ``_predict_proba``; ``attributes`` -> ``_sample_attributes`` and the
+      config has ``n_attributes`` (the width of the encoded attribute vector, 0 = trained
+      without; its loss reads ``batch["attributes"]`` (batch, n_attributes)).
     - ``manual_optimization``: True for adversarial models; the trainer then calls
       :meth:`training_step` with one optimiser per name of :meth:`optimizer_groups`.
     - ``monitor_early_stopping``: False where the validation loss is not a stopping signal.
@@ -125,14 +130,18 @@ class SequenceModel(nn.Module, abc.ABC):
 
     # --- the public contract (template methods; models implement the underscore parts) ------
     @torch.no_grad()
-    def sample(self, n: int, *, y: Any = None,
+    def sample(self, n: int, *, y: Any = None, attributes: Any = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` synthetic windows (n, time, features), scaled space; ``y`` (conditional
-        models) one class for all or n classes."""
+        models) one class for all or n classes; ``attributes`` (models with ``attributes``)
+        encoded attribute vectors, one (n_attributes,) for all or (n, n_attributes)."""
         self.require(GENERATES)
         n = _count(n)
         labels = self.labels_for(n, y)
-        parts = [self._sample(m, None if labels is None else labels[i:i + m], generator)
+        attrs = self.attributes_for(n, attributes)
+        pick = lambda v, i, m: None if v is None else v[i:i + m]  # noqa: E731
+        parts = [self._sample(m, pick(labels, i, m), generator) if attrs is None else
+                 self._sample_attributes(m, pick(labels, i, m), attrs[i:i + m], generator)
                  for i, m in _chunks(n, self.infer_batch)]
         return self._check_windows(torch.cat(parts), n, "samples")
 
@@ -248,6 +257,11 @@ class SequenceModel(nn.Module, abc.ABC):
     def _sample(self, n: int, y: torch.Tensor | None,
                 generator: torch.Generator | None) -> torch.Tensor:
         raise _unimplemented(self, "_sample")
+
+    def _sample_attributes(self, n: int, y: torch.Tensor | None, attributes: torch.Tensor,
+                           generator: torch.Generator | None) -> torch.Tensor:
+        """``n`` windows for the encoded attribute vectors ``attributes`` (n, n_attributes)."""
+        raise _unimplemented(self, "_sample_attributes")
 
     def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise _unimplemented(self, "_encode")
@@ -369,6 +383,24 @@ class SequenceModel(nn.Module, abc.ABC):
             bad = sorted(set(labels.tolist()))[:5]
             raise FactorseqError(f"label must be in 0..{k - 1}, got {bad}")
         return labels
+
+    def attributes_for(self, n: int, attributes: Any) -> torch.Tensor | None:
+        """``attributes`` as (n, n_attributes) float32 (one row is repeated); None stays None.
+        Attributes for a model that cannot take them, or of the wrong width, are errors."""
+        if attributes is None:
+            return None
+        self.require(ATTRIBUTES)
+        k = int(getattr(self.config, "n_attributes", 0))
+        if k == 0:
+            raise FactorseqError(f"this {self.name} model was trained without attributes")
+        a = torch.as_tensor(np.asarray(attributes, dtype=np.float32)).to(self.device)
+        a = a.reshape(1, -1) if a.dim() == 1 else a
+        if a.dim() != 2 or a.shape[1] != k:
+            raise ShapeError(f"attributes must be (n, {k}) encoded vectors, got shape "
+                             f"{tuple(a.shape)}")
+        if not torch.isfinite(a).all():
+            raise FactorseqError("attributes contain NaN/inf values")
+        return _rows(a, n, "attributes")
 
     def _reference_codes(self, reference: Any) -> dict[str, torch.Tensor]:
         """Codes of the reference windows: sequence-level parts from the whole reference (one

@@ -16,6 +16,12 @@ MinMax scaler) and are mapped to [-1, 1] inside the model, as the reference does
 - ``decompose(x)``: the denoiser's parts of its x0 prediction for the clean window x at step
   0: level + trend + seasonal + residual = the reconstruction.
 - ``encode``/``decode``: deterministic DDIM inversion x -> x_T and its inverse (eta = 0).
+- Attributes (``n_attributes`` > 0, data with ``attribute_columns``): the encoded attribute
+  vector conditions the denoiser (added to its step embedding); in training it is dropped
+  with probability ``guidance_dropout`` (replaced by a learnt "no condition"), so sampling
+  can use classifier-free guidance (Ho & Salimans 2022): x0 = x0(none) + ``guidance_scale``
+  (x0(a) - x0(none)); scale 1 = the plain conditional model. Without attributes (encode,
+  decode, decompose, sample()) the denoiser runs unconditioned.
 """
 from __future__ import annotations
 
@@ -31,10 +37,19 @@ from torch import nn
 from ..config import require
 from ..errors import FactorseqError
 from ..nn.diffusion import GaussianDiffusion, diffusion_ts_loss
-from ..nn.diffusion_ts_blocks import DiffusionTSDenoiser
+from ..nn.diffusion_ts_blocks import DiffusionTSDenoiser, cond_input
 from ..nn.masking import batch_mask, interpolate_missing
 from ..registry import register
-from .base import DECODES, DECOMPOSES, ENCODES, GENERATES, ModelConfig, SequenceModel, _count
+from .base import (
+    ATTRIBUTES,
+    DECODES,
+    DECOMPOSES,
+    ENCODES,
+    GENERATES,
+    ModelConfig,
+    SequenceModel,
+    _count,
+)
 from .outputs import CodeSpec, Decomposition
 
 # The reference's per-data-set configs (Config/*.yaml): architecture and diffusion steps;
@@ -87,6 +102,8 @@ class DiffusionTSConfig(ModelConfig):
     - ``ema_decay`` / ``ema_every``: EMA of the weights every ``ema_every`` optimiser steps
       (0.995 / 10, reference); ``use_ema`` samples with it; ``encode_steps``: DDIM steps of
       ``encode``/``decode`` (None = min(50, timesteps)).
+    - ``n_attributes``: width of the encoded attribute vector (from the data; 0 = none);
+      ``guidance_dropout`` (0.1) and ``guidance_scale`` (1.0): classifier-free guidance.
     """
 
     preset: str | None = None
@@ -114,6 +131,9 @@ class DiffusionTSConfig(ModelConfig):
     skip: bool | None = None
     sigma_data: float = 0.5
     missing_fill: str = "linear"
+    n_attributes: int = 0
+    guidance_dropout: float = 0.1
+    guidance_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -159,6 +179,11 @@ class DiffusionTSConfig(ModelConfig):
         require(0.0 <= self.eta <= 1.0, f"eta must be in [0, 1], got {self.eta}")
         require(self.spacing in ("linear", "quadratic"),
                 f"spacing must be linear or quadratic, got {self.spacing!r}")
+        require(self.n_attributes >= 0, f"n_attributes must be >= 0, got {self.n_attributes}")
+        require(0.0 <= self.guidance_dropout < 1.0,
+                f"guidance_dropout must be in [0, 1), got {self.guidance_dropout}")
+        require(self.guidance_scale >= 0, f"guidance_scale must be >= 0, got "
+                                          f"{self.guidance_scale}")
         require(self.sigma_data > 0, f"sigma_data must be > 0, got {self.sigma_data}")
         require(0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got "
                                              f"{self.ema_decay}")
@@ -169,7 +194,7 @@ class DiffusionTS(SequenceModel):
     """Diffusion-TS: interpretable transformer diffusion (x0-prediction) over windows."""
 
     Config = DiffusionTSConfig
-    capabilities = frozenset({GENERATES, ENCODES, DECODES, DECOMPOSES})
+    capabilities = frozenset({GENERATES, ENCODES, DECODES, DECOMPOSES, ATTRIBUTES})
     scaler = "minmax"
     handles_missing: ClassVar[bool] = True
     # the validation loss of a diffusion model (random steps and noise) keeps falling slowly
@@ -189,7 +214,7 @@ class DiffusionTS(SequenceModel):
         c = config
         self.denoiser = DiffusionTSDenoiser(
             c.seq_len, c.n_features, c.d_model, c.enc_layers, c.dec_layers, c.heads,
-            c.mlp_ratio, c.dropout, c.trend_degree, c.top_k or None)
+            c.mlp_ratio, c.dropout, c.trend_degree, c.top_k or None, c.n_attributes)
         self.ema = copy.deepcopy(self.denoiser).requires_grad_(False)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.diffusion = GaussianDiffusion(c.timesteps, c.schedule)
@@ -216,13 +241,30 @@ class DiffusionTS(SequenceModel):
         t = torch.randint(0, self.config.timesteps, (x.shape[0],), generator=generator,
                           device=x.device)
         noise = torch.randn(x0.shape, generator=generator, device=x.device)
-        pred = self.predict_x0(self.denoiser, self.diffusion.q_sample(x0, t, noise), t)
+        x_t, cond = self.diffusion.q_sample(x0, t, noise), self._train_condition(batch, generator)
+        pred = (self.predict_x0(self.denoiser, x_t, t) if cond is None
+                else self.predict_x0(self.denoiser, x_t, t, cond))
         weight = self.diffusion.loss_weight[t]
         if self.config.skip:  # the same weights on the net's own scale: x0 error / c_out
             c_out = self.diffusion.skip_scales(t, self.config.sigma_data)[1].view(-1)
             weight = weight / c_out ** (1 if self.config.loss == "l1" else 2)
         return diffusion_ts_loss(pred, x0, weight, kind=self.config.loss,
                                  fourier_weight=self.config.fourier_weight, mask=mask)
+
+    def _train_condition(self, batch: dict[str, torch.Tensor],
+                         generator: torch.Generator | None) -> torch.Tensor | None:
+        """The denoiser's condition for a training batch: its attributes, each window's
+        dropped with probability ``guidance_dropout`` (classifier-free guidance)."""
+        k = self.config.n_attributes
+        if not k:
+            return None
+        a = batch.get("attributes")
+        if a is None or a.shape[-1] != k:
+            raise FactorseqError(f"this {self.name} model conditions on {k} attribute values; "
+                                 "the batch has none (or another number)")
+        keep = (torch.rand(a.shape[0], generator=generator, device=a.device)
+                >= self.config.guidance_dropout)
+        return cond_input(a.float(), a.shape[0], k, a, keep)
 
     def validation_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # fixed steps and noise: the same validation windows give comparable epoch losses
@@ -254,15 +296,28 @@ class DiffusionTS(SequenceModel):
         c_skip, c_out = self.diffusion.skip_scales(t, self.config.sigma_data)
         return {"skip": c_skip * x_t, **{k: c_out * v for k, v in p.items()}}
 
-    def predict_x0(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x0 prediction (batch, time, features) of ``net`` at (x_t, t): the sum of parts."""
+    def predict_x0(self, net: nn.Module, x_t: torch.Tensor, t: torch.Tensor,
+                   cond: torch.Tensor | None = None) -> torch.Tensor:
+        """x0 prediction (batch, time, features) of ``net`` at (x_t, t) (``cond``: the
+        denoiser's condition input, None = none): the sum of parts."""
+        out = net(x_t, t) if cond is None else net(x_t, t, cond)
         if not self.config.skip:
-            return net(x_t, t)
+            return out
         c_skip, c_out = self.diffusion.skip_scales(t, self.config.sigma_data)
-        return c_skip * x_t + c_out * net(x_t, t)
+        return c_skip * x_t + c_out * out
 
-    def _denoise_fn(self):
-        return functools.partial(self.predict_x0, self.net)
+    def _denoise_fn(self, attributes: torch.Tensor | None = None):
+        """(x_t, t) -> x0 prediction; with ``attributes`` (n, n_attributes) guided towards
+        them: x0(none) + w (x0(a) - x0(none)), w = ``guidance_scale`` (one pass when 1)."""
+        if attributes is None:
+            return functools.partial(self.predict_x0, self.net)
+        cond = cond_input(attributes, len(attributes), self.config.n_attributes, attributes)
+        w = self.config.guidance_scale
+
+        def guided(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            x0 = self.predict_x0(self.net, x_t, t, cond)
+            return x0 if w == 1.0 else torch.lerp(self.predict_x0(self.net, x_t, t), x0, w)
+        return guided
 
     # --- generation -----------------------------------------------------------------------
     @property
@@ -273,10 +328,12 @@ class DiffusionTS(SequenceModel):
     @torch.no_grad()
     def draw(self, n: int, generator: torch.Generator | None = None, *,
              sampler: str | None = None, steps: int | None = None,
-             eta: float | None = None, spacing: str | None = None) -> torch.Tensor:
+             eta: float | None = None, spacing: str | None = None,
+             attributes: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` windows (n, time, features), [0, 1]-scaled space, with the configured
         sampler (``sampler``/``steps``/``eta``/``spacing`` override it for this call; the
-        contract's :meth:`sample` uses the configured one)."""
+        contract's :meth:`sample` uses the configured one); ``attributes`` (n, n_attributes)
+        encoded vectors to condition on."""
         n = _count(n)  # the contract's own check of a window count
         c = self.config
         sampler = sampler or c.sampler
@@ -287,9 +344,11 @@ class DiffusionTS(SequenceModel):
         x_T = x_T.to(self.device)
         clip = 1.0 if c.clip else None
         if sampler == "ancestral":
-            x0 = self.diffusion.ancestral(self._denoise_fn(), x_T, clip=clip, generator=generator)
+            x0 = self.diffusion.ancestral(self._denoise_fn(attributes), x_T, clip=clip,
+                                          generator=generator)
         else:
-            x0 = self.diffusion.ddim(self._denoise_fn(), x_T, steps or c.sampling_steps,
+            x0 = self.diffusion.ddim(self._denoise_fn(attributes), x_T,
+                                     steps or c.sampling_steps,
                                      eta=c.eta if eta is None else eta,
                                      spacing=spacing or c.spacing,
                                      clip=clip, generator=generator)
@@ -298,6 +357,10 @@ class DiffusionTS(SequenceModel):
     def _sample(self, n: int, y: torch.Tensor | None,
                 generator: torch.Generator | None) -> torch.Tensor:
         return self.draw(n, generator)
+
+    def _sample_attributes(self, n: int, y: torch.Tensor | None, attributes: torch.Tensor,
+                           generator: torch.Generator | None) -> torch.Tensor:
+        return self.draw(n, generator, attributes=attributes)
 
     # --- codes: the deterministic DDIM inversion -----------------------------------------------
     def code_specs(self) -> list[CodeSpec]:

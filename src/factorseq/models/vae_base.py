@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..config import require
+from ..errors import FactorseqError
 from ..nn.gaussian import MomentAccumulator, robust_cholesky
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from .base import (
@@ -108,21 +109,53 @@ class GaussianVAE(SequenceModel):
             self.register_buffer("noise_mean", torch.zeros(d))
             self.register_buffer("noise_chol", torch.zeros(d, d))
 
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, logvar)`` of q(z|x), each (batch, latent_dim); x is (batch, time, features)."""
+    def posterior(self, x: torch.Tensor, attributes: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, logvar)`` of q(z|x, a), each (batch, latent_dim); x is (batch, time,
+        features), ``attributes`` a (batch, n_attributes) for conditioned models."""
         self.check_input(x)
-        return self.encoder(x)
+        return self.encoder(self._encoder_input(x, attributes))
+
+    # --- attributes (models with n_attributes > 0: a conditional VAE, Sohn et al. 2015) ---
+    @property
+    def n_attributes(self) -> int:
+        return int(getattr(self.config, "n_attributes", 0))
+
+    def _attributes(self, a: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """``a`` (batch, n_attributes), or zeros (no attribute known: encode/decode/sample()
+        of a conditioned model)."""
+        return like.new_zeros(like.shape[0], self.n_attributes) if a is None else a.to(like)
+
+    def _encoder_input(self, x: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+        """x (batch, time, features) with the attributes as extra channels at every step."""
+        if not self.n_attributes:
+            return x
+        a = self._attributes(a, x)
+        return torch.cat([x, a[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+
+    def _decoder_input(self, z: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+        """z (batch, latent_dim) with the attributes appended: p(x | z, a)."""
+        return z if not self.n_attributes else torch.cat([z, self._attributes(a, z)], dim=-1)
+
+    def _batch_attributes(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if not self.n_attributes:
+            return None
+        a = batch.get("attributes")
+        if a is None or a.shape[-1] != self.n_attributes:
+            raise FactorseqError(f"this {self.name} model conditions on {self.n_attributes} "
+                                 "attribute values; the batch has none (or another number)")
+        return a
 
     def code_specs(self) -> list[CodeSpec]:
         return [CodeSpec("z", self.config.latent_dim, "latent", description="posterior mean")]
 
     def _encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Posterior mean ``z`` (batch, latent_dim) of x (batch, time, features)."""
-        return {"z": self.encoder(x)[0]}
+        return {"z": self.encoder(self._encoder_input(x, None))[0]}
 
     def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """z (batch, latent_dim) -> windows (batch, time, features), scaled space."""
-        return self.decoder(codes["z"])
+        return self.decoder(self._decoder_input(codes["z"], None))
 
     def _sample_codes(self, n: int, given: dict[str, torch.Tensor],
                       generator: torch.Generator | None) -> dict[str, torch.Tensor]:
@@ -133,7 +166,13 @@ class GaussianVAE(SequenceModel):
     def _sample(self, n: int, y: torch.Tensor | None,
                 generator: torch.Generator | None) -> torch.Tensor:
         """n windows (n, time, features): z ~ N(0, I) decoded, plus the observation noise."""
-        x = self._decode(self._sample_codes(n, {}, generator))
+        return self._sample_attributes(n, y, None, generator)
+
+    def _sample_attributes(self, n: int, y: torch.Tensor | None, attributes: torch.Tensor | None,
+                           generator: torch.Generator | None) -> torch.Tensor:
+        """n windows decoded from z ~ N(0, I) and ``attributes`` (n, n_attributes)."""
+        z = self._sample_codes(n, {}, generator)["z"]
+        x = self.decoder(self._decoder_input(z, attributes))
         if self.config.observation_noise == "none":
             return x
         eps = torch.randn(x.shape, generator=generator, device=x.device)
@@ -147,8 +186,9 @@ class GaussianVAE(SequenceModel):
             return
         acc = MomentAccumulator()
         for b in loader:
-            x = b["x"].to(self.device)
-            r = x - self.decoder(self.encoder(x)[0])
+            x, a = b["x"].to(self.device), self._batch_attributes(b)
+            a = None if a is None else a.to(self.device)
+            r = x - self.decoder(self._decoder_input(self.posterior(x, a)[0], a))
             if "x_mask" in b:  # residuals of observed entries only (rows fully observed)
                 r = r[b["x_mask"].to(self.device).bool().all(-1)]
             acc.add(r)
@@ -174,10 +214,11 @@ class GaussianVAE(SequenceModel):
         grad clipping). Returns ``loss`` and the batch means ``reconstruction`` (unweighted R)
         and ``kl``.
         """
-        x = batch["x"]
-        mean, logvar = self.posterior(x)
+        x, a = batch["x"], self._batch_attributes(batch)
+        mean, logvar = self.posterior(x, a)
         z = reparameterize(mean, logvar, generator)
-        recon = timevae_reconstruction_loss(x, self.decoder(z), batch_mask(batch, x))
+        recon = timevae_reconstruction_loss(x, self.decoder(self._decoder_input(z, a)),
+                                            batch_mask(batch, x))
         kl = gaussian_kl(mean, logvar)
         total = self.config.reconstruction_wt * recon + kl
         return {"loss": total.mean(), "reconstruction": recon.mean(), "kl": kl.mean()}

@@ -11,6 +11,9 @@ written as interpretable parts.
   linear map over time splits the state into two (time, width) halves: one feeds a
   polynomial **trend** head, the other a **seasonal** head (inverse DFT of its top-k
   frequencies); an MLP updates the state, whose time mean is taken out as a **level**.
+- Conditioning (``n_cond`` > 0): a vector c (batch, n_cond) plus a flag "no condition"
+  (classifier-free guidance) is embedded by a small MLP and added to the step embedding, so it
+  sets every ada-norm's scale and shift along with t.
 - Output: level (weighted sum over blocks of a linear read-out of each block's mean, plus the
   mean of the read-out) + trend (sum over blocks) + seasonal (sum over blocks, projected to
   the features) + **residual** (the zero-mean read-out of the last state). The parts sum to
@@ -33,6 +36,17 @@ def step_embedding(t: torch.Tensor, width: int) -> torch.Tensor:
     arg = t.float()[:, None] * freq[None, :]
     emb = torch.cat([arg.sin(), arg.cos()], dim=-1)
     return F.pad(emb, (0, width - 2 * half))
+
+
+def cond_input(c: torch.Tensor | None, n: int, width: int, like: torch.Tensor,
+               keep: torch.Tensor | None = None) -> torch.Tensor:
+    """The conditioning input (n, width + 1): [c * keep, 1 - keep] with keep (n,) in {0, 1}
+    (0 = dropped: zeros and the null flag set; classifier-free guidance); ``c`` None = all
+    dropped."""
+    if c is None:
+        c, keep = like.new_zeros(n, width), like.new_zeros(n)
+    keep = c.new_ones(n) if keep is None else keep.to(c.dtype)
+    return torch.cat([c * keep[:, None], (1.0 - keep)[:, None]], dim=1)
 
 
 class AdaLayerNorm(nn.Module):
@@ -156,9 +170,12 @@ class DiffusionTSDenoiser(nn.Module):
 
     def __init__(self, seq_len: int, n_features: int, width: int, enc_layers: int,
                  dec_layers: int, heads: int, mult: int = 4, dropout: float = 0.0,
-                 trend_degree: int = 3, top_k: int | None = None) -> None:
+                 trend_degree: int = 3, top_k: int | None = None, n_cond: int = 0) -> None:
         super().__init__()
-        self.width = width
+        self.width, self.n_cond = width, n_cond
+        # (c, null flag) -> a step-embedding-sized shift; no module without conditioning
+        self.cond = (nn.Sequential(nn.Linear(n_cond + 1, width), nn.SiLU(),
+                                   nn.Linear(width, width)) if n_cond else None)
         n_band = max(seq_len // 2 - (1 if seq_len % 2 == 0 else 0), 1)
         # the reference keeps int(log(#frequencies)) of them (2 of 11 for 24 steps)
         self.top_k = top_k or max(1, int(math.log(n_band)))
@@ -175,10 +192,15 @@ class DiffusionTSDenoiser(nn.Module):
         self.level_mix = nn.Parameter(torch.full((dec_layers,), 1.0 / dec_layers))
         self.drop = nn.Dropout(dropout)
 
-    def parts(self, x_t: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    def parts(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None
+              ) -> dict[str, torch.Tensor]:
         """``level`` (B, 1, D), ``trend``, ``seasonal``, ``residual`` (B, T, D); x0 = their sum
-        (the level broadcast over time)."""
+        (the level broadcast over time). ``cond`` (B, n_cond + 1): the condition and its null
+        flag (:func:`cond_input`); None = no condition."""
         temb = step_embedding(t, self.width)
+        if self.cond is not None:
+            temb = temb + self.cond(cond_input(None, x_t.shape[0], self.n_cond, x_t)
+                                    if cond is None else cond)
         emb = self.embed(x_t.transpose(1, 2)).transpose(1, 2)
         enc = self.drop(emb + self.pos_enc)
         for block in self.encoder:
@@ -196,6 +218,7 @@ class DiffusionTSDenoiser(nn.Module):
         return {"level": level, "trend": trend, "seasonal": self.season_out(season),
                 "residual": res - res_mean}
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        p = self.parts(x_t, t)
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        p = self.parts(x_t, t, cond)
         return p["level"] + p["trend"] + p["seasonal"] + p["residual"]

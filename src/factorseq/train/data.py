@@ -8,9 +8,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.container import SequenceData
-from ..data.scaler import Scaler
+from ..data.scaler import Scaler, TabularScaler, make_scaler
 from ..data.store import is_lazy
 from ..errors import FactorseqError
+from ..models.base import ATTRIBUTES
 
 
 class WindowDataset(Dataset):
@@ -72,8 +73,50 @@ def collate_batch(batch):
 
 
 def scaled(data: SequenceData, scaler: Scaler) -> SequenceData:
+    """``data`` as the model sees it: windows (and their gaps' mask) transformed, attributes
+    encoded (``meta["n_attributes"]``, their width, fills the model config)."""
     test = scaled(data.test, scaler) if data.test is not None else None
-    return dataclasses.replace(data, x=scaler.transform(data.x), test=test)
+    mask = None if data.x_mask is None else scaler.transform_mask(data.x_mask)
+    attrs, meta = data.attributes, data.meta
+    if attrs is not None:
+        attrs = scaler.transform_attributes(attrs)
+        meta = {**meta, "n_attributes": attrs.shape[1]}
+    return dataclasses.replace(data, x=scaler.transform(data.x), x_mask=mask, test=test,
+                               attributes=attrs, meta=meta,
+                               feature_names=scaler.get_feature_names_out(data.feature_names))
+
+
+def fit_scaler(kind: str, data: SequenceData, train: SequenceData) -> Scaler:
+    """The ``kind`` scaler fitted on the training windows ``train`` of ``data``; wrapped in a
+    :class:`TabularScaler` when the data has categorical columns or attributes."""
+    cats, specs = data.meta.get("categories") or {}, data.meta.get("attributes") or []
+    if not cats and not specs:
+        return make_scaler(kind).fit(train.x, train.x_mask)
+    names = list(data.feature_names)
+    scaler = TabularScaler(make_scaler(kind), [names.index(c) for c in cats],
+                           data.n_features, [s["kind"] for s in specs])
+    scaler.fit(train.x, train.x_mask)
+    if train.attributes is not None:
+        scaler.fit_attributes(train.attributes)
+    return scaler
+
+
+def check_support(model_cls: type, data: SequenceData) -> None:
+    """What ``data`` needs of a model: gaps (``handles_missing``), attributes."""
+    check_missing_support(model_cls, data)
+    check_attribute_support(model_cls, data)
+
+
+def check_attribute_support(model_cls: type, data: SequenceData) -> None:
+    """Data with per-entity attributes trains only models that condition on them."""
+    if data.attributes is None or ATTRIBUTES in model_cls.capabilities:
+        return
+    from ..registry import registry_items
+
+    able = sorted(n for n, c in registry_items().items() if ATTRIBUTES in c.capabilities)
+    names = ", ".join(a["name"] for a in data.meta.get("attributes", []))
+    raise FactorseqError(f"model {model_cls.name} cannot condition on attributes ({names}); "
+                         f"models that can: {', '.join(able) or 'none'}")
 
 
 def make_loader(data: SequenceData, batch_size: int, *, shuffle: bool, seed: int,

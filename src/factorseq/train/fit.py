@@ -30,7 +30,6 @@ from ..checkpoint import CONFIG, Run, load, read_config, run_payload, save_run, 
 from ..config import build, to_dict
 from ..data.config import DataConfig
 from ..data.loaders import load_data
-from ..data.scaler import make_scaler
 from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
 from ..io import free_memory
@@ -38,7 +37,7 @@ from ..registry import get_model_class
 from .adapter import LitAdapter, TrainingDiverged
 from .batches import BatchPlan, StartRounds, TrimHeap
 from .config import TrainConfig, effective_train_config
-from .data import check_missing_support, check_size, make_loader, scaled
+from .data import check_size, check_support, fit_scaler, make_loader, scaled
 from .outputs import Target, is_child_process, plan_target
 from .sources import resolve_call
 
@@ -199,15 +198,16 @@ class _Prepared:
 def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
              model_overrides: dict[str, Any]) -> _Prepared:
     data = load_data(data_cfg)
-    check_missing_support(cls, data)
+    check_support(cls, data)
     split = make_split(data, data_cfg.split, train_cfg.val_fraction, data_cfg.holdout_fraction,
                        train_cfg.seed, data_cfg.labels, data_cfg.split_blocks)
     train_raw, val_raw, _ = split.parts(data)  # the held-out block is for evaluation only
     check_size(train_raw.n_windows, train_cfg.batch_size)
-    scaler = make_scaler(choose_scaler(cls, data, train_cfg)).fit(train_raw.x, train_raw.x_mask)
-    model = _build_model(cls, model_config(cls, data, model_overrides))
-    return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg,
-                     scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler), split)
+    scaler = fit_scaler(choose_scaler(cls, data, train_cfg), data, train_raw)
+    train_data, val_data = scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler)
+    model = _build_model(cls, model_config(cls, train_data, model_overrides))  # model's width
+    return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg, train_data,
+                     val_data, split)
 
 
 def _loaders(p: _Prepared) -> tuple[Any, Any, BatchPlan | None]:
