@@ -54,6 +54,9 @@ def _child(step: dict, cwd: Path, out_file: Path, err_file: Path) -> None:
             h = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(h, fd)
             os.close(h)
+        # the streams on those descriptors (under pytest sys.stdout/err are capture objects)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         mem = step.get("memory_gb", 8)
         resource.setrlimit(resource.RLIMIT_AS, (int(mem * 2**30), resource.RLIM_INFINITY))
         if step.get("fsize"):  # a full disk: writes past this size fail with EFBIG
@@ -412,11 +415,13 @@ def _preload() -> None:
 
 
 
-def summarize(before: Path, after: Path, out_json: Path, out_md: Path) -> None:
-    """Both measurements into one results file, and the markdown section with every case
-    that is still not clean."""
+def summarize(before: Path, after: Path, out_json: Path, out_md: Path,
+              base: Path | None = None) -> None:
+    """The measurements into one results file, and the markdown section with every case
+    that is still not clean (``base``: the branch point of this work, between the two)."""
     b, a = json.loads(before.read_text()), json.loads(after.read_text())
-    out_json.write_text(json.dumps({"before": b, "after": a}, indent=1))
+    runs = {"before": b, **({"base": json.loads(base.read_text())} if base else {}), "after": a}
+    out_json.write_text(json.dumps(runs, indent=1))
     first = {r["name"]: r["class"] for r in b["rows"]}
     fixed = sum(first.get(r["name"]) != "clean" and r["class"] == "clean" for r in a["rows"])
     lines = [
@@ -428,15 +433,22 @@ def summarize(before: Path, after: Path, out_json: Path, out_md: Path) -> None:
         "`error:` line and no file created, changed or lost. Traceback: any other exit, or an "
         "exit 2 with more lines. Wrong: exit 0 with an invalid result, a bad input accepted, "
         "a valid one refused, a refusal that left files, or past the time limit. Lost: a file "
-        "that was there before changed or removed.", "",
+        "that was there before changed or removed. Before: commit a03807e (before any of "
+        "the issue's work); base: 08d569c (where branch hostile starts, with the run-folder "
+        "work of earlier sessions: runfolder.py, the lock, recovery); after: branch hostile "
+        "(the fixes of the cases this harness found).", "",
         "| code | clean | traceback | wrong | lost | seconds | load average (start, end) |",
         "|---|---|---|---|---|---|---|"]
-    for name, m in (("before", b), ("after", a)):
+    for name, m in runs.items():
         t = m["totals"]
         lines.append(f"| {name} ({m['src']}) | {t['clean']} | {t['traceback']} | {t['wrong']} "
                      f"| {t['lost']} | {m['seconds']} | {' '.join(m['loadavg_start'])}; "
                      f"{' '.join(m['loadavg_end'])} |")
-    lines += ["", f"{fixed} cases went from not clean to clean. Commands ({a['date']}):", "",
+    modes = sum("different modes" in r["why"] for r in b["rows"])
+    lines += ["", f"{fixed} cases went from not clean to clean. Before, {modes} of the wrong "
+              "cases are trainings that succeeded but wrote model.safetensors 0600 beside a 0644 "
+              "config.json (another user then cannot load the run): one finding, counted per "
+              f"training. Commands ({a['date']}):", "",
               "```", *COMMANDS, "```", "", "Still not clean after:", ""]
     still = [r for r in a["rows"] if r["class"] != "clean"]
     lines += [f"* `{r['name']}` ({r['class']}): {r['why']}; first line: "
@@ -450,8 +462,10 @@ COMMANDS = [
     "--label before --json /tmp/hostile_before.json",
     "PYTHONPATH=src /work/tools/cpu .venv/bin/python benchmarks/hostile.py --label after "
     "--json /tmp/hostile_after.json",
+    "git archive 08d569c src | tar -x -C /tmp/base   # and the same run with --src "
+    "/tmp/base/src --label base",
     "python benchmarks/hostile.py --summarize /tmp/hostile_before.json "
-    "/tmp/hostile_after.json",
+    "/tmp/hostile_after.json --base /tmp/hostile_base.json",
 ]
 
 
@@ -460,6 +474,7 @@ def main() -> int:
     ap.add_argument("--summarize", nargs=2, metavar=("BEFORE", "AFTER"),
                     help="write benchmarks/results/hostile.json and HOSTILE_RESULTS.md from "
                          "two --json files")
+    ap.add_argument("--base", help="with --summarize: a third --json file, measured between")
     ap.add_argument("--src", help="a checkout's src folder to measure (default: as imported)")
     ap.add_argument("--label", default="run", help="name of this measurement in the JSON")
     ap.add_argument("--only", help="regex on case names")
@@ -469,7 +484,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.summarize:
         summarize(*map(Path, args.summarize), HERE / "results" / "hostile.json",
-                  HERE / "HOSTILE_RESULTS.md")
+                  HERE / "HOSTILE_RESULTS.md", Path(args.base) if args.base else None)
         return 0
     if args.src:
         sys.path.insert(0, str(Path(args.src).resolve()))
