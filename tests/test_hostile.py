@@ -187,3 +187,42 @@ def test_a_run_config_naming_a_store_folder_never_creates_it(work, tmp_path):
     (run / "config.json").write_text(json.dumps(cfg))
     assert load(run).load_data().x.shape[1:] == (12, 2)
     assert not (tmp_path / "elsewhere").exists()
+
+
+RUN_KEYS = st.sampled_from([("scaler", "scale"), ("scaler", "min"), ("scaler", "kind"),
+                            ("data_schema", "feature_names"), ("data_schema", "seq_len"),
+                            ("data_schema", "n_features"), ("model_config", "latent_dim"),
+                            ("model_config", "seq_len"), ("model_config", "trend_poly"),
+                            ("model",), ("format",), ("status",), ("class",)])
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                        st.floats(allow_nan=True), st.text(max_size=5),
+                        st.lists(st.floats(allow_nan=True), max_size=3),
+                        st.just({"a": 1}), st.just("__drop__"))
+
+
+@QUICK
+@given(key=RUN_KEYS, value=JSON_VALUES, cut=st.one_of(st.none(), st.integers(0, 2000)))
+def test_any_damaged_run_folder_samples_or_is_refused_cleanly(work, tmp_path, capsys, key,
+                                                              value, cut):
+    """A run folder from elsewhere: any one config value (or its removal), or weights cut
+    short, gives valid windows or a one-line refusal that writes nothing."""
+    folder = tmp_path / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(work / "run", folder / "run")
+    cfg = json.loads((folder / "run" / "config.json").read_text())
+    node = cfg
+    for part in key[:-1]:
+        node = node[part]
+    if value == "__drop__":
+        node.pop(key[-1], None)
+    else:
+        node[key[-1]] = value
+    (folder / "run" / "config.json").write_text(json.dumps(cfg))
+    if cut is not None:
+        weights = folder / "run" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:cut])
+    code = clean_outcome(capsys, ["sample", folder / "run", "--n", "3", "--out",
+                                  folder / "s.npz"], folder)
+    if code == 0:
+        with np.load(folder / "s.npz") as z:
+            assert z["data"].shape == (3, 12, 2) and np.isfinite(z["data"]).all()

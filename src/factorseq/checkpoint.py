@@ -102,7 +102,22 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("model", "model_config", "scaler", "data_schema", "data_config"):
         if key not in cfg:
             raise FactorseqError(f"{cfg_file} is missing {key!r}")
+        if key != "model" and not isinstance(cfg[key], dict):
+            raise FactorseqError(f"{cfg_file}: {key} must be a mapping")
+    _check_schema(cfg["data_schema"], cfg_file)
     return cfg
+
+
+def _check_schema(schema: dict[str, Any], cfg_file: Path) -> None:
+    """The window shape a run was trained on, and one feature name per feature."""
+    t, d = schema.get("seq_len"), schema.get("n_features")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (t, d)):
+        raise FactorseqError(f"{cfg_file}: data_schema seq_len and n_features must be whole "
+                             f"numbers >= 1, got {t!r} and {d!r}")
+    names = schema.get("feature_names")
+    if names is not None and (not isinstance(names, list) or len(names) != d):
+        raise FactorseqError(f"{cfg_file}: data_schema feature_names must be a list of {d} "
+                             f"names, got {names!r:.80}")
 
 
 def load(path: str | Path) -> Run:

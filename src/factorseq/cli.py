@@ -5,8 +5,10 @@ overwritten without ``--force``. Commands of single models live in ``factorseq/c
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
@@ -328,6 +330,12 @@ def _load_plugins() -> None:
         importlib.import_module(f"{commands.__name__}.{m.name}")
 
 
+# errors of the machine, not of factorseq: one line, like a user error (every writer is atomic,
+# so a failed write leaves the old file or none)
+_MACHINE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM,
+                             errno.EROFS})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, mapping user errors to exit 2 and ``error: ...``."""
     _load_plugins()
@@ -340,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ == "NoArgsIsHelpError":  # a bare ``factorseq``: help was printed
             return 0
         _echo_err((e.format_message().splitlines() or [type(e).__name__])[0])
+        return 2
+    except OSError as e:  # the machine refused a write (disk full, read-only, permissions)
+        if e.errno not in _MACHINE_ERRORS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        _echo_err(f"{e.strerror or os.strerror(e.errno)}{where}")
         return 2
     except typer.Abort:  # typer re-exports click's, or has its own (typer >= 0.20's own click)
         _echo_err("aborted")

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import FactorseqError
+from .errors import ConfigError, FactorseqError
 
 
 def parse_value(text: str) -> Any:
@@ -171,6 +171,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def require(cond: bool, message: str) -> None:
-    """Validation helper for ``__post_init__``: raise ValueError(message) unless cond."""
+    """Validation helper for ``__post_init__``: raise ConfigError(message) (a user error and a
+    ValueError) unless cond."""
     if not cond:
-        raise ValueError(message)
+        raise ConfigError(message)

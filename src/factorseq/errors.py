@@ -5,6 +5,11 @@ class FactorseqError(Exception):
     """A problem with the user's input (path, shape, values, checkpoint, options)."""
 
 
+class ConfigError(FactorseqError, ValueError):
+    """A config value out of its range (``config.require``): a user error, and a ValueError
+    for code that catches those."""
+
+
 class ShapeError(FactorseqError, ValueError):
     """A tensor or array has the wrong shape; the message names it and its shape."""
 

@@ -44,6 +44,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())  # the bytes reach the disk before the name points to them
         os.chmod(tmp, _mode_for(p))  # some writers create 0600: every output alike
         os.replace(tmp, p)
+    except OSError as e:  # disk full, file too large, read-only: p is left as it was
+        raise FactorseqError(f"cannot write {p}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)
 

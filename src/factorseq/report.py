@@ -42,6 +42,31 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def read_scores(mpath: Path) -> dict[str, Any]:
+    """A metrics JSON: an object of scores whose ``mean``/``std`` pairs are numbers."""
+    try:
+        scores = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FactorseqError(f"{mpath} is not valid JSON") from None
+    if not isinstance(scores, dict):
+        raise FactorseqError(f"{mpath} must hold a JSON object of scores (name: value), "
+                             f"not a {type(scores).__name__}")
+
+    def check(d: dict[str, Any], prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict) and {"mean", "std"} <= set(v):
+                bad = [s for s in ("mean", "std") if isinstance(v[s], bool)
+                       or not isinstance(v[s], (int, float))]
+                if bad:
+                    raise FactorseqError(f"{mpath}: {prefix}{k}.{bad[0]} must be a number, "
+                                         f"got {v[bad[0]]!r}")
+            elif isinstance(v, dict):
+                check(v, f"{prefix}{k}.")
+
+    check(scores, "")
+    return scores
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
@@ -114,20 +139,12 @@ def write_report(run_dir: str | Path, out: str | Path, *, metrics: str | Path | 
     from .metrics.gaps import fill_within_windows
     from .metrics.plots import loss_curves_figure
 
-    run = load(run_dir)
-    cfg = run.config
-    mpath = Path(metrics) if metrics else run.path / "metrics.json"
+    mpath = Path(metrics) if metrics else Path(run_dir) / "metrics.json"
     if metrics and not mpath.is_file():
         raise FactorseqError(f"metrics file not found: {mpath}")
-    scores = None
-    if mpath.is_file():
-        try:
-            scores = json.loads(mpath.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise FactorseqError(f"{mpath} is not valid JSON") from None
-        if not isinstance(scores, dict):
-            raise FactorseqError(f"{mpath} must hold a JSON object of scores (name: value), "
-                                 f"not a {type(scores).__name__}")
+    scores = read_scores(mpath) if mpath.is_file() else None  # checked before any work
+    run = load(run_dir)
+    cfg = run.config
 
     parts = [f"<h1>factorseq report: <code>{html.escape(cfg['model'])}</code> on "
              f"<code>{html.escape(cfg['data_config']['source'])}</code></h1>"]

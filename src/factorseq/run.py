@@ -168,8 +168,9 @@ class Run:
             n, enc = len(rows), self.scaler.transform_attributes(rows)
         if n is None:
             raise FactorseqError("how many windows to sample? (n)")
+        n = _count(n)
         self._check_room(n)
-        g = torch.Generator().manual_seed(int(seed))
+        g = _generator(seed)
         x = self.to_user(self.model.sample(n, y=y, attributes=enc, generator=g), scaled)
         return x, rows, ids
 
@@ -219,8 +220,8 @@ class Run:
         """Generation by factor (see ``SequenceModel.generate``): factors in ``keep`` from the
         ``reference`` windows, ``values`` set, ``scale`` multiplied, the rest from the prior."""
         ref = None if reference is None else self.to_model(reference, scaled)
-        self._check_room(n)
-        g = torch.Generator().manual_seed(int(seed))
+        self._check_room(_count(n))
+        g = _generator(seed)
         x = self.model.generate(n, reference=ref, keep=keep, values=values, scale=scale,
                                 generator=g)
         return self.to_user(x, scaled)
@@ -273,3 +274,18 @@ class Run:
         scoring version recorded (``factorseq.metrics.scoring``)."""
         return self.evaluator(data, evaluator=evaluator, repeats=repeats, samples=samples,
                               seed=seed, **options).scores()
+
+
+def _count(n: Any) -> int:
+    """A number of windows: a whole number >= 0 (not text, not a float, not a bool)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise FactorseqError(f"the number of windows must be a whole number >= 0, got {n!r}")
+    return int(n)
+
+
+def _generator(seed: Any) -> torch.Generator:
+    """A seeded generator; seeds as training's: whole numbers in [0, 2**32 - 1]."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed < 2**32:
+        raise FactorseqError(f"seed must be a whole number in [0, 2**32 - 1], got {seed!r}")
+    return torch.Generator().manual_seed(int(seed))

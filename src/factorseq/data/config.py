@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from ..config import require
@@ -87,6 +88,11 @@ class DataConfig:
     max_categories: int = 100
 
     def __post_init__(self) -> None:
+        if isinstance(self.source, os.PathLike):
+            self.source = os.fspath(self.source)
+        require(isinstance(self.source, str), "source must be a file, folder or bundled set "
+                f"name (a string), got a {type(self.source).__name__}; give arrays and tables "
+                "to fit() itself")
         require(self.window >= 1, f"window must be >= 1, got {self.window}")
         require(self.stride >= 1, f"stride must be >= 1, got {self.stride}")
         require(self.impute in (None, *IMPUTE_MODES),

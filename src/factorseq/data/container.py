@@ -70,7 +70,8 @@ class SequenceData:
                                  "real and imaginary parts as separate features")
         if not np.issubdtype(x.dtype, np.number):
             raise FactorseqError(f"data {self.name!r} must be numeric, got dtype {x.dtype}")
-        self.x = x.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: named just below
+            self.x = x.astype(np.float32, copy=False)
         n, _, d = self.x.shape
         if not np.isfinite(self.x).all():  # data built in code; the loaders impute first
             names = self.feature_names if self.feature_names and len(self.feature_names) == d \

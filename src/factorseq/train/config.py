@@ -105,6 +105,10 @@ class TrainConfig:
                 f"grad_clip must be > 0 (or null for none), got {self.grad_clip}")
         require(self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}")
         require(0 <= self.seed < 2**32, f"seed must be in [0, 2**32 - 1], got {self.seed}")
+        require(self.min_delta >= 0, f"min_delta must be >= 0, got {self.min_delta}")
+        require(self.lr_patience >= 0, f"lr_patience must be >= 0, got {self.lr_patience}")
+        require(self.log_every_n_steps >= 1,
+                f"log_every_n_steps must be >= 1, got {self.log_every_n_steps}")
         _check_strategy(self.strategy)
         _check_accelerator(self.accelerator)
 

@@ -337,7 +337,9 @@ def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | N
     if "max_minutes" in given:
         cfg.max_minutes = given["max_minutes"]
     try:
-        state = torch.load(last, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a foreign pickle: the error says it
+            warnings.simplefilter("ignore")
+            state = torch.load(last, map_location="cpu", weights_only=True)
         missing = [k for k in ("epoch", "state_dict", "pytorch-lightning_version")
                    if k not in state]
         if missing:

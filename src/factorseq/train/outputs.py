@@ -184,6 +184,9 @@ def plan_target(out: Path, *, force: bool, resume: bool) -> Target:
         return Target(out, Path(os.environ.get(WORK_ENV, str(out))))
     if out.exists() and not out.is_dir():
         raise FactorseqError(f"--out {out} is a file; a run is written into a folder")
+    if out.is_symlink() and not out.exists():
+        raise FactorseqError(f"--out {out} is a link to {os.readlink(out)}, which does not "
+                             "exist; give a folder")
     check_writable(out)
     made = _parents_to_make(out)
     try:

@@ -54,16 +54,16 @@ def data_config(data: Any, options: dict[str, Any]) -> DataConfig:
 
 
 def _merge_train(train: Any, options: dict[str, Any]) -> Any:
+    if train is not None and not isinstance(train, dict | TrainConfig):
+        raise FactorseqError(f"train config must be a TrainConfig or a dict, got "
+                             f"{type(train).__name__}")
     if not options:
         return train
     if train is None:
         return dict(options)
     if isinstance(train, dict):
         return {**train, **options}
-    if isinstance(train, TrainConfig):
-        return {**{k: getattr(train, k) for k in train.given()}, **options}
-    raise FactorseqError(f"train config must be a TrainConfig or a dict, got "
-                         f"{type(train).__name__}")
+    return {**{k: getattr(train, k) for k in train.given()}, **options}  # a TrainConfig
 
 
 def _is_frame(obj: Any) -> bool:

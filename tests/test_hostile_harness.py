@@ -1,0 +1,90 @@
+"""The hostile-input harness (benchmarks/hostile.py) classifies what it sees correctly: each
+class by hand-made outcomes, and a few real cases replayed end to end."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import hostile  # noqa: E402
+from hostile_cases import CASES  # noqa: E402
+
+ERR = {"code": 2, "out": "", "err": "error: bad\n", "seconds": 0}
+
+
+def classify(case, res, before=None, after=None, cwd=Path(".")):
+    case = {"name": "c", "expect": "error", **case}
+    return hostile.classify(case, res, before or {}, after or {}, cwd)[0]
+
+
+def test_a_one_line_refusal_that_changes_nothing_is_clean():
+    assert classify({}, ERR, {"a": "1"}, {"a": "1"}) == "clean"
+
+
+def test_a_traceback_or_a_second_line_is_a_traceback():
+    assert classify({}, {**ERR, "code": 1, "err": "Traceback (most recent call last):\n"
+                         "ValueError: x\n"}) == "traceback"
+    assert classify({}, {**ERR, "err": "warning: y\nerror: bad\n"}) == "traceback"
+    assert classify({}, {**ERR, "code": "signal 9"}) == "traceback"
+
+
+def test_a_refusal_that_leaves_a_file_or_an_accepted_bad_input_is_wrong():
+    assert classify({}, ERR, {}, {"o/config.json": "1"}) == "wrong"
+    assert classify({}, {**ERR, "code": 0, "err": ""}) == "wrong"  # expected a refusal
+    assert classify({"expect": "ok"}, ERR) == "wrong"  # refused a valid input
+
+
+def test_a_changed_or_removed_file_is_lost_unless_it_is_the_forced_output():
+    case = {"expect": "ok", "argv": ["sample", "run", "--out", "s.npz", "--force"]}
+    ok = {**ERR, "code": 0, "err": ""}
+    assert classify(case, ok, {"s.npz": "1"}, {"s.npz": "2"}) == "clean"
+    assert classify(case, ok, {"notes": "1"}, {}) == "lost"
+    assert classify(case, {**ERR}, {"s.npz": "1"}, {"s.npz": "2"}) == "lost"  # refused
+
+
+def test_an_invalid_result_is_wrong(tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "s.npz", data=np.full((2, 3, 1), np.nan))
+    case = {"expect": "ok", "valid": ["windows:s.npz"]}
+    assert classify(case, {**ERR, "code": 0, "err": ""}, cwd=tmp_path) == "wrong"
+    np.savez(tmp_path / "s.npz", data=np.ones((2, 3, 1)))
+    assert classify(case, {**ERR, "code": 0, "err": ""}, cwd=tmp_path) == "clean"
+
+
+def test_the_table_has_the_issues_cases_and_unique_names():
+    names = {c["name"] for c in CASES}
+    assert len(CASES) >= 150 and len(names) == len(CASES)
+    for must in ("train_set_grad_clip_negative", "sample_n_10_11", "npz_complex",
+                 "report_metrics_list", "sample_after_swap_killed_between_renames",
+                 "two_new_trainings_one_out", "api_encode_strings", "max_steps_2_timevae"):
+        assert must in names, must
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    hostile._preload()
+    root = tmp_path_factory.mktemp("hostile_fixtures")
+    hostile.build_fixtures(root)
+    return root
+
+
+FIXED_HERE = [  # not clean at the start of this work (issue #21's harness, 2026-12-07)
+    "npz_beyond_float32", "sample_seed_2_70", "sample_disk_full", "sample_run_config_missing",
+    "sample_run_feature_names_wrong_length", "sample_run_seq_len_text",
+    "api_datacfg_ndarray_source", "api_fit_train_cfg_text", "api_traincfg_negative_lr",
+    "api_traincfg_negative_clip", "api_sample_text", "resume_tampered_checkpoint",
+    "train_out_dangling_symlink", "train_set_log_every_zero", "train_set_min_delta_negative",
+    "train_set_lr_patience_negative", "train_disk_full", "report_metrics_text_mean"]
+
+
+@pytest.mark.parametrize("name", ["train_set_grad_clip_negative", "sample_run_scale_missing",
+                                  "report_metrics_list", "out_run_force_keeps_user_files",
+                                  "sample_after_swap_killed_between_renames",
+                                  "force_after_swap_killed_at_old_aside",
+                                  "two_new_trainings_one_out", *FIXED_HERE])
+def test_named_cases_replay_clean(name, fixtures, tmp_path):
+    """End to end through the fork runner, on this checkout."""
+    row = hostile.run_case(next(c for c in CASES if c["name"] == name), fixtures, tmp_path)
+    assert row["class"] == "clean", row
