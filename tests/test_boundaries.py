@@ -46,6 +46,11 @@ STUDIES = {
     ("cpu_levers.py", "denoiser"): "bf16 autocast / torch.compile of the denoiser, timed",
 }
 
+# private names the hostile-input harness needs: the forked case ends with os._exit (no
+# atexit handlers of the parent run in the child), and the CLI's plugins are loaded once
+# before the fork so that each of ~300 cases does not import them again
+HARNESS = {("hostile.py", "_exit"), ("hostile.py", "_load_plugins")}
+
 
 def _trees(paths):
     for p in paths:
@@ -102,7 +107,8 @@ def violations(paths=SCANNED, callers=CALLERS) -> list[str]:
                 continue
             recv = ast.unparse(node.value)
             private = _private(node.attr) and recv not in OWN and (
-                node.attr in model_private or path in callers)
+                node.attr in model_private or path in callers) and (
+                path.name, node.attr) not in HARNESS
             specific = (node.attr in only and MODEL_RECEIVER.search(recv)
                         and (path.name, node.attr) not in STUDIES)
             if private or specific:
@@ -134,7 +140,7 @@ BUILDERS = {
     "evaluator": ({"get_evaluator()", "choose_evaluator()", "*Evaluator"},
                   {"metrics/evaluators.py"}),  # build_evaluator (Run.evaluator calls it)
     "scaler": ({"make_scaler", "MinMaxScaler", "StandardScaler", "QuantileScaler"},
-               {"data/scaler.py", "train/fit.py",  # the run's scaler, fitted once in fit
+               {"data/scaler.py", "train/data.py",  # the run's scaler, fitted once (fit_scaler)
                 "metrics/evaluators.py"}),  # the TimeGAN protocol's MinMax (protocol_minmax)
     "split": ({"make_split", "random_split", "time_split", "legacy_split"},
               {"data/split.py", "train/fit.py", "run.py"}),  # fit makes it, Run re-reads it
