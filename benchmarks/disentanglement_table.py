@@ -27,6 +27,7 @@ COMMON = ["--batch-size", "128", "--set", "train.tensorboard=false", "--set", "t
 # known-factors: patience 30 (the re-weighted FHVAE sits on a plateau of the validation loss for
 # >10 epochs before z1 is used); fsdd-strings: 10, as in BENCHMARKS.md section 2
 KF = ["--set", "train.patience=30"]
+INFOGAN = ["--set", "hidden=64", "--set", "n_categories=4", "--set", "n_continuous=3"]
 FH_SMALL = ["--set", "hidden=64", "--set", "layers=1", "--set", "z1_dim=8", "--set", "z2_dim=8"]
 # name: (model, data, epochs, train options, evaluator options)
 CELLS = {
@@ -46,9 +47,25 @@ CELLS = {
     "dsvae": ("dsvae", "known-factors", 300, [*KF, "--set", "hidden=64", "--set", "f_dim=8",
                                              "--set", "z_dim=8", "--set", "train.max_minutes=25"],
               []),
-    "infogan": ("infogan", "known-factors", 300, ["--set", "hidden=64", "--set",
-                                                  "n_categories=4", "--set", "n_continuous=3",
-                                                  "--set", "train.max_minutes=25"], []),
+    "infogan": ("infogan", "known-factors", 300, [*INFOGAN, "--set", "train.max_minutes=25"],
+                []),
+    # issue #25: InfoGAN's category target, 4-minute runs (short lane); the "_val" cells score
+    # 30 validation speakers (test_seed=1), the others the reported test speakers
+    **{f"{name}{split}": ("infogan", "known-factors", 300,
+                          [*INFOGAN, *opts, "--set", "train.max_minutes=4", *data],
+                          ["--set", "metrics=[category]"])
+       for name, opts in (("infogan_short", []), ("infogan_wn", ["--set", "window_noise=16"]),
+                          ("infogan_wn_l3", ["--set", "window_noise=16", "--set",
+                                             "lambda_cat=3"]))
+       for split, data in (("_val", ["--set", "data.options={test_seed: 1}"]), ("", []))},
+    # issue #25: six unseen voices (two held-out speakers x three vocal-tract warps), FHVAE
+    # with fhvae_fsdd_unseen's settings (nothing tuned), 4-minute runs (short lane)
+    "fhvae_voices": ("fhvae", "fsdd-strings", 100,
+                     ["--set", "train.patience=10", "--set", "hidden=128", "--set", "layers=1",
+                      "--set", "data.options={heldout_speakers: [jackson, theo], "
+                      "voice_warps: [0.85, 1.0, 1.15]}", "--set", "z1_kl_weight=3",
+                      "--set", "z2_mean_weight=50", "--set", "train.max_minutes=4"],
+                     ["--set", "metrics=[eer]"]),
     "dsvae_fsdd_unseen": ("dsvae", "fsdd-strings", 50,
                           ["--set", "train.patience=10", "--set", "hidden=128", "--set",
                            "f_dim=32", "--set", "z_dim=16", "--set",
