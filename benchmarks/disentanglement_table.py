@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -109,6 +110,7 @@ def run_cell(name: str, seed: int, train_only: bool = False) -> dict | None:
     res = {"cell": name, "seed": seed, "train_command": " ".join(["factorseq", *train[1:]]),
            "eval_command": " ".join(["factorseq", *evaluate[1:]]),
            "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
+           "loadavg_after_eval": [round(v, 2) for v in os.getloadavg()],
            "training": cfg.get("training", {}), "metrics": json.loads(metrics.read_text())}
     result.write_text(json.dumps(res, indent=2))
     return res
@@ -160,15 +162,32 @@ def table(cells: list[str]) -> None:
             print(f"| {k} | " + " | ".join(cells) + " |")
 
 
+def dump(cells: list[str], path: str) -> None:
+    """Every seed's result.json of ``cells`` and, per cell, mean / std / n of the table's
+    numbers, into one JSON file."""
+    runs = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
+            for name in cells}
+    summary = {}
+    for name, rs in runs.items():
+        flats = [flat(r["metrics"]) for r in rs]
+        summary[name] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+                         for k in KEYS if (v := [f[k] for f in flats if k in f])}
+    Path(path).write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", nargs="*", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--json", help="write the cells' results (every seed) to this file")
     ap.add_argument("--train-only", action="store_true", help="train the cells, evaluate later")
     a = ap.parse_args()
+    if a.json:
+        dump(a.cells, a.json)
     if a.table:
         table(a.cells)
+    if a.table or a.json:
         return
     for seed in a.seeds:
         for name in a.cells:
