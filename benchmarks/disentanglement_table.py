@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ COMMON = ["--batch-size", "128", "--set", "train.tensorboard=false", "--set", "t
 # known-factors: patience 30 (the re-weighted FHVAE sits on a plateau of the validation loss for
 # >10 epochs before z1 is used); fsdd-strings: 10, as in BENCHMARKS.md section 2
 KF = ["--set", "train.patience=30"]
+INFOGAN = ["--set", "hidden=64", "--set", "n_categories=4", "--set", "n_continuous=3"]
 FH_SMALL = ["--set", "hidden=64", "--set", "layers=1", "--set", "z1_dim=8", "--set", "z2_dim=8"]
 # name: (model, data, epochs, train options, evaluator options)
 CELLS = {
@@ -46,9 +48,25 @@ CELLS = {
     "dsvae": ("dsvae", "known-factors", 300, [*KF, "--set", "hidden=64", "--set", "f_dim=8",
                                              "--set", "z_dim=8", "--set", "train.max_minutes=25"],
               []),
-    "infogan": ("infogan", "known-factors", 300, ["--set", "hidden=64", "--set",
-                                                  "n_categories=4", "--set", "n_continuous=3",
-                                                  "--set", "train.max_minutes=25"], []),
+    "infogan": ("infogan", "known-factors", 300, [*INFOGAN, "--set", "train.max_minutes=25"],
+                []),
+    # issue #25: InfoGAN's category target, 4-minute runs (short lane); the "_val" cells score
+    # 30 validation speakers (test_seed=1), the others the reported test speakers
+    **{f"{name}{split}": ("infogan", "known-factors", 300,
+                          [*INFOGAN, *opts, "--set", "train.max_minutes=4", *data],
+                          ["--set", "metrics=[category]"])
+       for name, opts in (("infogan_short", []), ("infogan_wn", ["--set", "window_noise=16"]),
+                          ("infogan_wn_l3", ["--set", "window_noise=16", "--set",
+                                             "lambda_cat=3"]))
+       for split, data in (("_val", ["--set", "data.options={test_seed: 1}"]), ("", []))},
+    # issue #25: six unseen voices (two held-out speakers x three vocal-tract warps), FHVAE
+    # with fhvae_fsdd_unseen's settings (nothing tuned), 4-minute runs (short lane)
+    "fhvae_voices": ("fhvae", "fsdd-strings", 100,
+                     ["--set", "train.patience=10", "--set", "hidden=128", "--set", "layers=1",
+                      "--set", "data.options={heldout_speakers: [jackson, theo], "
+                      "voice_warps: [0.85, 1.0, 1.15]}", "--set", "z1_kl_weight=3",
+                      "--set", "z2_mean_weight=50", "--set", "train.max_minutes=4"],
+                     ["--set", "metrics=[eer]"]),
     "dsvae_fsdd_unseen": ("dsvae", "fsdd-strings", 50,
                           ["--set", "train.patience=10", "--set", "hidden=128", "--set",
                            "f_dim=32", "--set", "z_dim=16", "--set",
@@ -92,6 +110,7 @@ def run_cell(name: str, seed: int, train_only: bool = False) -> dict | None:
     res = {"cell": name, "seed": seed, "train_command": " ".join(["factorseq", *train[1:]]),
            "eval_command": " ".join(["factorseq", *evaluate[1:]]),
            "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
+           "loadavg_after_eval": [round(v, 2) for v in os.getloadavg()],
            "training": cfg.get("training", {}), "metrics": json.loads(metrics.read_text())}
     result.write_text(json.dumps(res, indent=2))
     return res
@@ -146,15 +165,32 @@ def table(cells: list[str]) -> None:
     print(stale_note(p for name in done for p in (OUT / name).glob("s*/result.json")), end="")
 
 
+def dump(cells: list[str], path: str) -> None:
+    """Every seed's result.json of ``cells`` and, per cell, mean / std / n of the table's
+    numbers, into one JSON file."""
+    runs = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
+            for name in cells}
+    summary = {}
+    for name, rs in runs.items():
+        flats = [flat(r["metrics"]) for r in rs]
+        summary[name] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+                         for k in KEYS if (v := [f[k] for f in flats if k in f])}
+    Path(path).write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", nargs="*", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--json", help="write the cells' results (every seed) to this file")
     ap.add_argument("--train-only", action="store_true", help="train the cells, evaluate later")
     a = ap.parse_args()
+    if a.json:
+        dump(a.cells, a.json)
     if a.table:
         table(a.cells)
+    if a.table or a.json:
         return
     for seed in a.seeds:
         for name in a.cells:

@@ -123,6 +123,19 @@ def test_config_checks_and_codes_of_one_type():
     assert only.sample(2).shape == (2, T, D)
 
 
+def test_window_noise_is_one_draw_per_window_fed_at_every_step():
+    model = make(window_noise=4)
+    assert model.generator.body.input_size == 3 + 3 + 2 + 4  # per-step noise, K, C, W
+    codes = model.prior_codes(5, torch.Generator().manual_seed(0))
+    assert codes["window"].shape == (5, 4)
+    out = model._decode(codes)
+    other = dict(codes, window=codes["window"] + 1.0)  # only the window noise changes
+    assert not torch.allclose(model._decode(other), out)
+    assert make().prior_codes(2)["window"].shape == (2, 0)  # default: none
+    with pytest.raises(FactorseqError, match="window_noise"):
+        make(window_noise=-1)
+
+
 # --- end to end on a small table -----------------------------------------------------------
 
 def test_cli_train_sample_encode_generate(tmp_path, capsys):

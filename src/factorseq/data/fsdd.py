@@ -30,7 +30,7 @@ from .config import int_option as _int_option
 from .container import SequenceData
 from .paths import bundled_file, cache_dir
 from .registry import dataset
-from .speech import LogMel, front_end_meta, log_mel, segment_frames, trim_silence
+from .speech import LogMel, front_end_meta, log_mel, segment_frames, trim_silence, warp_log_mel
 
 CITATION = ("Z. Jackson, C. Souza, J. Flaks, Y. Pan, H. Nicolas, A. Thite, \"Free Spoken Digit "
             "Dataset\" (Jakobovski/free-spoken-digit-dataset), Zenodo, "
@@ -158,6 +158,38 @@ def heldout_speakers(value: Any, speakers: tuple[str, ...]) -> list[int]:
     return held
 
 
+def voice_warps(value: Any) -> list[float]:
+    """The ``voice_warps`` option: None / [] (no synthetic voices), a list of warp factors or
+    one comma-separated string; each in [0.7, 1.4], no repeats."""
+    if value is None or value == "" or value == []:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        warps = [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise FactorseqError(f"voice_warps must be numbers, got {value!r}") from None
+    if any(not 0.7 <= w <= 1.4 for w in warps) or len(set(warps)) != len(warps):
+        raise FactorseqError(f"voice_warps must be distinct factors in [0.7, 1.4], got {warps}")
+    return warps
+
+
+def with_voices(utt: Utterances, warps: list[float], held: list[int]
+                ) -> tuple[Utterances, list[int]]:
+    """Synthetic voices: speaker s speaks in ``len(warps)`` voices, voice v (index
+    ``s * V + v``, name ``speaker@warp``) being its takes t with t % V == v, each log-mel
+    frame warped by ``warps[v]`` (:func:`~factorseq.data.speech.warp_log_mel`). Every take
+    belongs to one voice, so the voices share no recording. Returns the voiced utterances and
+    the voices of the held-out speakers ``held``."""
+    v = len(warps)
+    voice = utt.take % v
+    feats = tuple(warp_log_mel(f, warps[k], utt.front_end) for f, k in zip(utt.feats, voice,
+                                                                           strict=True))
+    names = tuple(f"{s}@{w:g}" for s in utt.speakers for w in warps)
+    return (dataclasses.replace(utt, feats=feats, speaker=utt.speaker * v + voice,
+                                speakers=names),
+            [s * v + k for s in held for k in range(v)])
+
+
 @dataset("fsdd-digits", description="Free Spoken Digit Dataset: isolated digits as log-mel "
          "(N, 48, 80), y = digit, domain = speaker; test split = takes 0-4; options: frames "
          "(48), target_speaker (domain = 1 for that speaker, 0 for the others)",
@@ -222,7 +254,9 @@ def _digit_strings(utt: Utterances, sel: np.ndarray, counts: list[int], lo: int,
          "speaker, log-mel cut into segments (N, 20, 80) with seq_id (FHVAE); test split = "
          "takes 0-4; options: n_sequences, segment (20), segment_hop (10), min_digits (4), "
          "max_digits (8), heldout_speakers (names: trained without them, tested on them "
-         "alone)", citation=CITATION, licence=LICENCE, scaler="standard")
+         "alone), voice_warps (warp factors: each speaker speaks in that many synthetic "
+         "voices, vocal-tract warps of its log-mel on disjoint takes)",
+         citation=CITATION, licence=LICENCE, scaler="standard")
 def fsdd_strings(cfg: DataConfig) -> SequenceData:
     """Digit strings for FHVAE: x (N_seg, segment, 80), seq_id = string index.
 
@@ -242,8 +276,17 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
     only (their takes 5-49), the ``.test`` strings from the held-out speakers only, drawn from
     all their takes (none of their audio is seen in training); the counts keep the default
     rule (strings per speaker = that speaker's utterances / mean string length).
+
+    ``options["voice_warps"]`` (V warp factors) turns the six speakers into 6 V synthetic
+    voices (:func:`with_voices`; ``speaker`` = voice index, ``meta["speakers"]`` their names):
+    with ``heldout_speakers`` every voice of those speakers is held out, so two held-out
+    speakers and three warps give six test voices, none of whose recordings is trained on.
     """
     utt = load_utterances()
+    held = heldout_speakers(cfg.options.get("heldout_speakers"), utt.speakers)
+    warps = voice_warps(cfg.options.get("voice_warps"))
+    if warps:
+        utt, held = with_voices(utt, warps, held)
     seg = _int_option(cfg, "segment", 20)
     hop = _int_option(cfg, "segment_hop", 10)
     lo = _int_option(cfg, "min_digits", 4)
@@ -252,7 +295,6 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
         raise FactorseqError(f"max_digits ({hi}) must be >= min_digits ({lo})")
     n_spk = len(utt.speakers)
     mean_len = (lo + hi) / 2
-    held = heldout_speakers(cfg.options.get("heldout_speakers"), utt.speakers)
     train_spk = [s for s in range(n_spk) if s not in held]
     test_spk = held or train_spk
 
@@ -269,7 +311,8 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
     fe = utt.front_end
     meta = {"speakers": list(utt.speakers), "n_speakers": n_spk, "segment": seg,
             "segment_hop": hop, "factors": {"speaker": "sequence", "digit": "segment"},
-            "heldout_speakers": [utt.speakers[s] for s in held], **front_end_meta(fe)}
+            "heldout_speakers": [utt.speakers[s] for s in held], "voice_warps": warps,
+            **front_end_meta(fe)}
 
     def build(strings: list[tuple[int, np.ndarray]], split: str) -> SequenceData:
         xs, sid, spk, dig, pos, fdig = [], [], [], [], [], []

@@ -192,6 +192,30 @@ def log_mel(wave: np.ndarray, sr: int, cfg: LogMel | None = None) -> np.ndarray:
     return np.log(mel + cfg.floor).astype(np.float32)
 
 
+def mel_centres(cfg: LogMel) -> np.ndarray:
+    """Centre frequencies (Hz) of the ``n_mels`` triangular filters, (n_mels,)."""
+    f_max = cfg.nyquist if cfg.f_max is None else cfg.f_max
+    return mel_to_hz(np.linspace(hz_to_mel(cfg.f_min), hz_to_mel(f_max), cfg.n_mels + 2))[1:-1]
+
+
+def warp_log_mel(feats: np.ndarray, alpha: float, cfg: LogMel | None = None) -> np.ndarray:
+    """Vocal-tract length warp of log-mel frames (frames, n_mels): the spectrum of a voice
+    whose formants sit ``alpha`` times higher, S'(f) = S(f / alpha) (Jaitly & Hinton's VTLP
+    on the filter centres). Each output filter reads the input at f_m / alpha, linearly
+    interpolated on the mel scale between neighbouring filters (held at the edge filters
+    beyond the range). ``alpha`` = 1 returns the frames unchanged."""
+    if not 0.5 <= alpha <= 2.0:
+        raise FactorseqError(f"warp factor must be in [0.5, 2], got {alpha}")
+    cfg = cfg or LogMel()
+    centres = hz_to_mel(mel_centres(cfg))
+    pos = np.interp(hz_to_mel(mel_centres(cfg) / alpha), centres, np.arange(cfg.n_mels))
+    lo = np.minimum(np.floor(pos).astype(np.int64), cfg.n_mels - 1)
+    hi = np.minimum(lo + 1, cfg.n_mels - 1)
+    w = (pos - lo).astype(np.float32)
+    f = np.asarray(feats, dtype=np.float32)
+    return (f[:, lo] * (1 - w) + f[:, hi] * w).astype(np.float32)
+
+
 def trim_silence(wave: np.ndarray, sr: int, top_db: float = 30.0, *,
                  frame_ms: float = 25.0, hop_ms: float = 10.0) -> np.ndarray:
     """Cut leading/trailing silence: keep from the first to the last frame whose energy is within

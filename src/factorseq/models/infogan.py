@@ -51,6 +51,10 @@ class InfoGANConfig(GANConfig):
     - ``lambda_cat`` / ``lambda_cont``: weights of the information term per code type (1, 0.1).
     - ``q_variance``: ``fixed`` (unit variance, the reference code) or ``learned``.
     - ``q_hidden``: units of Q's hidden layer (the paper: 128).
+    - ``window_noise``: size W of a noise vector drawn once per window and repeated at every
+      step beside the codes (0 = none: only the per-step noise). The paper's z is one vector
+      per image; without a window-level noise the codes are the generator's only source of
+      window-constant variation, so they must carry every window-level factor at once.
     ``conditional`` must stay false: InfoGAN is unsupervised (its categorical code takes the
     place of a label).
     """
@@ -61,6 +65,7 @@ class InfoGANConfig(GANConfig):
     lambda_cont: float = 0.1
     q_variance: str = "fixed"
     q_hidden: int = 128
+    window_noise: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,6 +81,7 @@ class InfoGANConfig(GANConfig):
         require(self.q_variance in ("fixed", "learned"),
                 f"q_variance must be fixed or learned, got {self.q_variance!r}")
         require(self.q_hidden >= 1, f"q_hidden must be >= 1, got {self.q_hidden}")
+        require(self.window_noise >= 0, f"window_noise must be >= 0, got {self.window_noise}")
 
 
 def information_terms(q_out: torch.Tensor, c_cat: torch.Tensor | None,
@@ -112,7 +118,10 @@ class InfoGAN(GAN):
         self.q_head = mlp(c.hidden, c.q_hidden, out, layers=1)
 
     def code_dim(self) -> int:
-        return self.config.n_categories + self.config.n_continuous
+        """What the generator reads at every step besides the per-step noise: the codes and
+        the window-level noise."""
+        c = self.config
+        return c.n_categories + c.n_continuous + c.window_noise
 
     def has(self, capability: str) -> bool:
         # unlike GAN (factors only through a label), every InfoGAN has its codes as factors
@@ -129,11 +138,13 @@ class InfoGAN(GAN):
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None
                     ) -> dict[str, torch.Tensor]:
-        """Noise (n, time, latent_dim), one-hot c_cat (n, K), c_cont ~ U(-1, 1) (n, C)."""
+        """Noise (n, time, latent_dim), one-hot c_cat (n, K), c_cont ~ U(-1, 1) (n, C) and the
+        window-level noise (n, W) ~ N(0, I)."""
         c, g = self.config, dict(generator=generator, device=self.device)
         idx = torch.randint(0, max(c.n_categories, 1), (n,), **g)
         return {"noise": self.noise(n, generator), "c_cat": self._one_hot(idx),
-                "c_cont": 2.0 * torch.rand(n, c.n_continuous, **g) - 1.0}
+                "c_cont": 2.0 * torch.rand(n, c.n_continuous, **g) - 1.0,
+                "window": torch.randn(n, c.window_noise, **g)}
 
     def _one_hot(self, idx: torch.Tensor) -> torch.Tensor:
         return F.one_hot(idx.long(), self.config.n_categories).float() \
@@ -246,9 +257,10 @@ class InfoGAN(GAN):
         return codes
 
     def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Noise (batch, time, latent_dim) and the codes, repeated over time -> windows (batch,
-        time, features)."""
-        return self.fake(codes["noise"], torch.cat([codes["c_cat"], codes["c_cont"]], -1))
+        """Noise (batch, time, latent_dim), the codes and the window noise, the last two
+        repeated over time -> windows (batch, time, features)."""
+        return self.fake(codes["noise"], torch.cat([codes["c_cat"], codes["c_cont"],
+                                                    codes["window"]], -1))
 
     def _sample(self, n: int, y: torch.Tensor | None,
                 generator: torch.Generator | None) -> torch.Tensor:
