@@ -349,3 +349,14 @@ def test_dates_text_numbers_and_folders(tmp_path):
         load_data(DataConfig(source=str(tmp_path)))
     with pytest.raises(FactorseqError, match="needs labelled data"):
         load_data(DataConfig(source="sines", options={"n": 5}, labels=2))
+
+
+def test_an_option_the_data_set_never_reads_is_an_error():
+    """--target-speaker on a set without speakers, or a misspelt option, is refused; the
+    error lists the options the set does read."""
+    with pytest.raises(FactorseqError, match=r"target_speaker are not used by the data set "
+                                             r"'sines' \(its options: .*n"):
+        load_data(DataConfig(source="sines", options={"n": 20, "target_speaker": "theo"}))
+    with pytest.raises(FactorseqError, match="nn are not used"):
+        load_data(DataConfig(source="sines", options={"nn": 20}))
+    assert len(load_data(DataConfig(source="sines", options={"n": 20})).x) > 0

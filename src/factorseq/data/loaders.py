@@ -45,7 +45,7 @@ def load_data(cfg: DataConfig) -> SequenceData:
         data = load_file(path, cfg)
     elif is_bundled(source):
         info = get_dataset(source)
-        data = info.loader(cfg)
+        data = _load_bundled(info, cfg)
         data.name = source
         data.meta.setdefault("scaler", info.scaler)
         data = window_step(data, cfg)
@@ -54,6 +54,39 @@ def load_data(cfg: DataConfig) -> SequenceData:
         raise FactorseqError(f"data source {source!r} is neither an existing file nor a bundled "
                              f"data set name (bundled: {names})")
     return _mask_labels(data, cfg)
+
+
+class _ReadOptions(dict):
+    """A data set's options that remember which keys its loader asked for."""
+
+    def __init__(self, options: dict) -> None:
+        super().__init__(options)
+        self.asked: set = set()
+
+    def get(self, key, default=None):
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.asked.add(key)
+        return super().__contains__(key)
+
+
+def _load_bundled(info, cfg: DataConfig) -> SequenceData:
+    """The bundled set's loader on ``cfg``; an option it never asked for (a misspelt one, or
+    ``--target-speaker`` on a set without speakers) is an error, not silently ignored."""
+    options = _ReadOptions(cfg.options or {})
+    data = info.loader(dataclasses.replace(cfg, options=options))
+    unused = sorted(set(options) - options.asked)
+    if unused:
+        asked = ", ".join(sorted(str(k) for k in options.asked)) or "none"
+        raise FactorseqError(f"data option(s) {', '.join(map(str, unused))} are not used by "
+                             f"the data set {info.name!r} (its options: {asked})")
+    return data
 
 
 def _store_key(cfg: DataConfig) -> dict:

@@ -364,7 +364,7 @@ def front_end_from_options(options: dict[str, Any]) -> LogMel:
     and so on); the others keep their defaults."""
     keys = {f.name for f in dataclasses.fields(LogMel)}
     try:
-        return LogMel(**{k: v for k, v in options.items() if k in keys})
+        return LogMel(**{k: options[k] for k in sorted(keys) if k in options})
     except (TypeError, ValueError) as e:
         raise FactorseqError(f"invalid log-mel option: {e}") from None
 
