@@ -292,3 +292,31 @@ def test_recovery_never_touches_a_users_folder_put_at_the_run_place(runs, tmp_pa
     assert "not a factorseq run" in said[0] and str(new) in said[0]
     assert (out / "logs" / "thesis.tex").read_text() == "mine" and os.listdir(out) == ["logs"]
     assert weights(new) == weights(runs[1])
+
+
+def test_a_run_names_its_data_relative_to_itself_and_refuses_absolute_paths(tmp_path, capsys):
+    """The stored source is relative to the run folder (the pair moves together and still
+    evaluates); a config edited to name a file by absolute path is refused, one line."""
+    import json
+
+    (tmp_path / "project").mkdir()
+    data = sine_windows_npz(tmp_path / "project", 120)
+    run = tmp_path / "project" / "runs" / "r"
+    assert cli("train", "vae", "--data", data, "--out", run, "--epochs", "1") == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data_config"]["source"] == os.path.join("..", "..", "w.npz")
+    moved = tmp_path / "elsewhere"
+    shutil.move(tmp_path / "project", moved)
+    assert cli("evaluate", moved / "runs" / "r", "--out", tmp_path / "m1.json", "--repeats",
+               "1", "--set", "fidelity=false", "--set", "privacy=false") == 0
+    cfg["data_config"]["source"] = str(moved / "w.npz")
+    (moved / "runs" / "r" / "config.json").write_text(json.dumps(cfg))
+    err = user_error(capsys, "evaluate", moved / "runs" / "r", "--out", tmp_path / "m2.json",
+                     "--repeats", "1")
+    assert "is an absolute path" in err and "--data" in err
+    # naming the data yourself still works
+    assert cli("evaluate", moved / "runs" / "r", "--data", moved / "w.npz", "--out",
+               tmp_path / "m3.json", "--repeats", "1", "--set", "fidelity=false", "--set",
+               "privacy=false") == 0
+    assert not (tmp_path / "m2.json").exists()
+    assert runfolder.source_for_run("sines", run) == "sines"  # a bundled name stays

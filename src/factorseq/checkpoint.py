@@ -59,7 +59,7 @@ def run_payload(model: SequenceModel, scaler: Scaler, schema: dict[str, Any],
         "model_config": to_dict(model.config),
         "scaler": scaler.to_dict(),
         "data_schema": schema,
-        "data_config": to_dict(data_config),
+        "data_config": to_dict(data_config),  # its source made run-relative by save_run
         "train_config": to_dict(train_config) if dataclasses.is_dataclass(train_config)
         else train_config,
     }
@@ -82,6 +82,9 @@ def save_run(path: str | Path, model: SequenceModel, scaler: Scaler, schema: dic
     if split is not None:
         split.save(path)
         extra["data_split"] = split.summary()
+    from .runfolder import source_for_run
+    data_config = dataclasses.replace(data_config,
+                                      source=source_for_run(data_config.source, path))
     write_config(path, run_payload(model, scaler, schema, data_config, train_config, extra))
     return path
 

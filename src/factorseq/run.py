@@ -57,6 +57,9 @@ class Run:
     def data_config(self) -> DataConfig:
         """The run's data options; a run saved before splits were saved split at random."""
         cfg = build(DataConfig, self.config["data_config"], what="data config")
+        if self.path is not None and not Path(str(cfg.source)).is_absolute():
+            inside = self.path / str(cfg.source)  # files a run names are relative to it
+            cfg = dataclasses.replace(cfg, source=str(inside)) if inside.exists() else cfg
         return cfg if "data_split" in self.config else dataclasses.replace(cfg, split="random")
 
     def has(self, capability: str) -> bool:
@@ -80,6 +83,9 @@ class Run:
         if fixed:  # a new file is coded with the run's own categories
             cfg = dataclasses.replace(cfg, categories=fixed)
         cfg = without_new_store(cfg)
+        if source is None and self.path is not None:  # read only what the run may name
+            from .runfolder import source_of_run
+            source_of_run(self.config["data_config"]["source"], self.path)
         if source is not None:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,

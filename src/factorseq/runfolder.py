@@ -227,3 +227,35 @@ def _recover_locked(out: Path, old: Path, new: Path) -> list[str]:
 def hidden_copies(out: Path) -> list[Path]:
     """The hidden neighbours of ``out`` that hold a run (for messages that must name them)."""
     return [p for p in (sibling(out, "new"), sibling(out, "old")) if run_status(p) is not None]
+
+
+# --- the data a run names -----------------------------------------------------------------
+
+def source_for_run(source: str, run_dir: str | Path) -> str:
+    """How a run stores its data source: an existing file or folder by its path relative to
+    the run folder (a run folder moves; one sent from elsewhere must not name files by
+    absolute path), anything else (a bundled name) as it is."""
+    path = Path(str(source)).expanduser()
+    if not path.exists():
+        return str(source)
+    return os.path.relpath(path.resolve(), Path(run_dir).resolve())
+
+
+def source_of_run(source: str, run_dir: str | Path) -> str:
+    """The stored source as something to read: a path is read relative to the run folder; an
+    absolute path (a run folder from elsewhere, or one saved before paths were stored
+    relative) is refused with the way to name the data explicitly."""
+    from .data.registry import is_bundled
+
+    path = Path(str(source))
+    if path.is_absolute():
+        raise FactorseqError(f"the run's data source {source} is an absolute path: a run folder "
+                             f"may come from elsewhere, so the files it names are read only "
+                             f"relative to it; name the data yourself (--data {source})")
+    inside = Path(run_dir) / path
+    if inside.exists():
+        return str(inside)
+    if is_bundled(str(source)):
+        return str(source)
+    raise FactorseqError(f"the run's data source {str(source)!r} is not found relative to the "
+                         f"run folder {run_dir}; name the data yourself (--data PATH)")

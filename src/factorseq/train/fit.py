@@ -34,6 +34,7 @@ from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
 from ..io import free_memory
 from ..registry import get_model_class
+from ..runfolder import source_for_run, source_of_run
 from .adapter import LitAdapter, TrainingDiverged
 from .batches import BatchPlan, StartRounds, TrimHeap
 from .config import TrainConfig, effective_train_config
@@ -309,10 +310,11 @@ def _trainer(p: _Prepared, work: Path | None, callbacks: list[Callback], has_val
 
 # --- the run folder -----------------------------------------------------------------------
 
-def _initial_config(p: _Prepared) -> dict[str, Any]:
+def _initial_config(p: _Prepared, work: Path) -> dict[str, Any]:
+    data_cfg = dataclasses.replace(p.data_cfg, source=source_for_run(p.data_cfg.source, work))
     return {"format": "factorseq-run", "status": "training", "model": p.cls.name,
             "model_config": to_dict(p.model.config), "scaler": p.scaler.to_dict(),
-            "data_schema": p.schema, "data_config": to_dict(p.data_cfg),
+            "data_schema": p.schema, "data_config": to_dict(data_cfg),
             "train_config": to_dict(p.train_cfg), "data_split": p.split.summary()}
 
 
@@ -327,6 +329,7 @@ def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | N
     if stored["model"] != model_name:
         raise FactorseqError(f"{out} holds a {stored['model']} run, not {model_name}")
     data_cfg = build(DataConfig, stored["data_config"], what="data config")
+    data_cfg = dataclasses.replace(data_cfg, source=source_of_run(data_cfg.source, out))
     if "data_split" not in stored:  # begun before splits were saved: its random split
         data_cfg = dataclasses.replace(data_cfg, split="random")
     cfg = build(TrainConfig, stored["train_config"], what="train config")
@@ -459,7 +462,7 @@ def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
     work = target.prepare()
     if not resume and not is_child_process():  # the resolved config, before any epoch
         p.split.save(work)
-        write_config(work, _initial_config(p))
+        write_config(work, _initial_config(p, work))
     train_loader, val_loader, plan = _loaders(p)
     monitor = "val_loss" if val_loader is not None else "train_loss"
     callbacks = _callbacks(p, work, monitor, plan)
