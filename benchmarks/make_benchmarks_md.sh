@@ -17,7 +17,8 @@ python benchmarks/stale_results.py ${STRICT:+--check} >&2
   for f in benchmarks/FHVAE_RESULTS.md benchmarks/SSVAE_RESULTS.md benchmarks/FAMILY_RESULTS.md \
            benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md \
            benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md \
-           benchmarks/SPRITES_RESULTS.md benchmarks/PROTOCOL_RESULTS.md; do
+           benchmarks/SPRITES_RESULTS.md benchmarks/PROTOCOL_RESULTS.md \
+           benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md; do
     [[ -f $f ]] && { echo; cat "$f"; }
   done
 } > BENCHMARKS.md.tmp
