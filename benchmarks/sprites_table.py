@@ -40,8 +40,11 @@ def table(rows: dict[str, list[Path]]) -> tuple[str, dict]:
     lines = [f"| run | n | {head} |", "|---" * (len(keys) + 2) + "|"]
     saved = {}
     for label, paths in rows.items():
-        per = [numbers(json.loads(p.read_text())) for p in paths]
-        saved[label] = {"files": [str(p) for p in paths], "runs": per}
+        metrics = [json.loads(p.read_text()) for p in paths]
+        per = [numbers(m) for m in metrics]
+        # the oldest rules any of its files was scored under (none recorded = 0)
+        saved[label] = {"files": [str(p) for p in paths], "runs": per, "scoring_version": min(
+            int(m.get("scoring_version", 0)) for m in metrics)}
         lines.append(f"| {label} | {len(per)} | " + " | ".join(
             cell([r[k] for r in per], 3 if k.startswith(("IS", "H(")) else 1) for k in keys)
             + " |")

@@ -183,6 +183,7 @@ def test_a_run_config_naming_a_store_folder_never_creates_it(work, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(work / "run", run)
     cfg = json.loads((run / "config.json").read_text())
+    shutil.copy(work / "run" / cfg["data_config"]["source"], tmp_path)  # data moves with it
     cfg["data_config"]["store"] = str(tmp_path / "elsewhere")
     (run / "config.json").write_text(json.dumps(cfg))
     assert load(run).load_data().x.shape[1:] == (12, 2)
