@@ -2,6 +2,7 @@
 or rolled back by the next command (issue #21, data loss and hidden state)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -259,6 +260,9 @@ def test_a_tampered_checkpoint_is_refused_without_suggesting_unsafe_loading(runs
 
     out = tmp_path / "r"
     shutil.copytree(runs[0], out)
+    source = json.loads((out / "config.json").read_text())["data_config"]["source"]
+    (out / source).resolve().parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(runs[0] / source, out / source)  # the data moves with the run
     torch.save({"epoch": 0, "hook": Killed}, out / "checkpoints" / "last.ckpt")
     msg = user_error(capsys, "train", "vae_conv", "--data", data, "--out", out, "--resume",
                      "--epochs", "2")
