@@ -57,9 +57,9 @@ class Run:
     def data_config(self) -> DataConfig:
         """The run's data options; a run saved before splits were saved split at random."""
         cfg = build(DataConfig, self.config["data_config"], what="data config")
-        if self.path is not None and not Path(str(cfg.source)).is_absolute():
-            inside = self.path / str(cfg.source)  # files a run names are relative to it
-            cfg = dataclasses.replace(cfg, source=str(inside)) if inside.exists() else cfg
+        if self.path is not None:  # files a run names are relative to it
+            from .runfolder import resolved_source
+            cfg = dataclasses.replace(cfg, source=resolved_source(cfg.source, self.path))
         return cfg if "data_split" in self.config else dataclasses.replace(cfg, split="random")
 
     def has(self, capability: str) -> bool:

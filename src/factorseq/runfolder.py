@@ -241,6 +241,14 @@ def source_for_run(source: str, run_dir: str | Path) -> str:
     return os.path.relpath(path.resolve(), Path(run_dir).resolve())
 
 
+def resolved_source(source: str, run_dir: str | Path) -> str:
+    """The stored source read relative to the run folder when it names something there;
+    otherwise as stored (a bundled name, or a path :func:`source_of_run` refuses)."""
+    path = Path(str(source))
+    inside = Path(run_dir) / path
+    return str(inside) if not path.is_absolute() and inside.exists() else str(source)
+
+
 def source_of_run(source: str, run_dir: str | Path) -> str:
     """The stored source as something to read: a path is read relative to the run folder; an
     absolute path (a run folder from elsewhere, or one saved before paths were stored
@@ -252,9 +260,9 @@ def source_of_run(source: str, run_dir: str | Path) -> str:
         raise FactorseqError(f"the run's data source {source} is an absolute path: a run folder "
                              f"may come from elsewhere, so the files it names are read only "
                              f"relative to it; name the data yourself (--data {source})")
-    inside = Path(run_dir) / path
-    if inside.exists():
-        return str(inside)
+    found = resolved_source(source, run_dir)
+    if found != str(source):
+        return found
     if is_bundled(str(source)):
         return str(source)
     raise FactorseqError(f"the run's data source {str(source)!r} is not found relative to the "
