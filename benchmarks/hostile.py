@@ -43,6 +43,8 @@ RUN_ENTRIES = ("config.json", "model.safetensors", "split.npz", "checkpoints", "
                "logs", "logs/*", "tensorboard", "tensorboard/*", ".factorseq-*", ".*.tmp*")
 
 
+LOCKS = "*.factorseq-lock"  # the lock beside a run folder (one writer; a stale one is taken)
+
 # ---------------------------------------------------------------- running one command (child)
 
 def _child(step: dict, cwd: Path, out_file: Path, err_file: Path) -> None:
@@ -64,6 +66,8 @@ def _child(step: dict, cwd: Path, out_file: Path, err_file: Path) -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (step["fsize"], resource.RLIM_INFINITY))
         if step.get("kill_at"):
             _kill_at(*step["kill_at"])
+        if step.get("kill_at_save"):
+            _kill_at_save(step["kill_at_save"])
         if "py" in step:
             rc = _run_py(step["py"])
         else:
@@ -111,6 +115,22 @@ def _kill_at(patterns: list[str], n: int) -> None:
         return fake
 
     os.rename, os.replace = wrap("rename"), wrap("replace")
+
+
+def _kill_at_save(n: int) -> None:
+    """kill -9 inside the ``n``-th ``torch.save`` (a training's checkpoint write, mid-run)."""
+    import torch
+    seen, real = [0], torch.save
+
+    def fake(*a, **k):
+        seen[0] += 1
+        if seen[0] == n:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a, **k)
+
+    torch.save = fake
 
 
 def run_step(step: dict, cwd: Path, timeout: float) -> dict:
@@ -293,6 +313,7 @@ def classify(case: dict, res: dict, before: dict, after: dict, cwd: Path) -> tup
     """(class, reason) of one outcome; see the module docstring."""
     code, err = res["code"], res["err"].strip().splitlines()
     allowed = may_change(case) if code == 0 else []
+    allowed.append(LOCKS)  # factorseq's own writer lock: its holder's pid, not user data
     lost = [k for k, v in before.items() if after.get(k) != v and not _matches(k, allowed)]
     if res.get("lost"):
         return "lost", res["lost"]
@@ -309,7 +330,7 @@ def classify(case: dict, res: dict, before: dict, after: dict, cwd: Path) -> tup
     if code == 2:
         if len(err) != 1 or not err[0].startswith("error: "):
             return "traceback", f"exit 2 with {len(err)} stderr lines: {err[:1]}"
-        created = [k for k in after if k not in before]
+        created = [k for k in after if k not in before and not _matches(k, [LOCKS])]
         if created:
             return "wrong", f"refused but left {', '.join(created[:3])}"
         if case["expect"] == "ok":

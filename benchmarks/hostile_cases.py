@@ -525,6 +525,7 @@ SWAP_NAMES = ["r", ".r.factorseq-new"]
 FORCE_R = ["train", "timevae", "--data", "w.npz", "--out", "r", "--force", "--seed", "3", *FAST]
 NOTE_KEPT = "text:r/my_notes.txt=" + USER_NOTE.decode()
 RECOVERED = [".r.factorseq-*", ".r.factorseq-*/*", "r", "r/*"]  # the swap's folders
+TRAIN_3 = [*TRAIN, "--epochs", "3"]
 LOSS = [
     case("two_new_trainings_one_out", TRAIN, "any", one_writer=True, parallel=[{
         "argv": TRAIN}], valid=["run:o"]),
@@ -555,6 +556,15 @@ LOSS = [
     case("resume_tampered_checkpoint", [*TRAIN, "--resume"], never_say=["weights_only=False"],
          files={"o": run_copy(extra={"checkpoints/last.ckpt": b"\x80\x04garbage."})}),
     case("train_disk_full", TRAIN, fsize=64 * 1024),
+    # training killed (kill -9) while writing a checkpoint: each epoch writes best.ckpt, then
+    # last.ckpt; the 2nd write is epoch 1's last.ckpt, the 4th epoch 2's
+    *[case(f"{name}_after_training_killed_at_save_{k}", argv, expect, valid=valid,
+           prep=[{"argv": TRAIN_3, "kill_at_save": k}])
+      for k in (2, 4) for name, argv, expect, valid in (
+          ("resume", [*TRAIN_3, "--resume"], "ok", ["run:o"]),
+          ("force", [*TRAIN_3, "--force"], "ok", ["run:o"]),
+          ("train", TRAIN_3, "error", None),
+          ("sample", ["sample", "o", "--n", "2", "--out", "s.npz"], "error", None))],
 ]
 
 def link(target: str):

@@ -227,3 +227,37 @@ def test_any_damaged_run_folder_samples_or_is_refused_cleanly(work, tmp_path, ca
     if code == 0:
         with np.load(folder / "s.npz") as z:
             assert z["data"].shape == (3, 12, 2) and np.isfinite(z["data"]).all()
+
+
+CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                  st.integers(-10**20, 10**20), st.sampled_from(["", "NA", "abc", "1e400", " "]))
+
+
+@QUICK
+@given(rows=st.integers(0, 30), cols=st.integers(1, 3), ids=st.integers(0, 3),
+       cells=st.lists(CELLS, min_size=0, max_size=12), seed=st.integers(0, 99))
+def test_any_long_table_trains_or_is_refused_cleanly(tmp_path, capsys, rows, cols, ids, cells,
+                                                     seed):
+    """A CSV long table (time column, optional entity ids) with hostile cells scattered in."""
+    folder = tmp_path / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"t": np.arange(rows) % max(rows // max(ids, 1), 1)})
+    for j in range(cols):
+        table[f"f{j}"] = np.sin(np.arange(rows) / (j + 2)).astype(object)
+    table = table.astype(object)
+    for cell in cells:  # each hostile cell lands at a random place (the time column too)
+        if rows:
+            table.iat[int(rng.integers(rows)), int(rng.integers(cols + 1))] = cell
+    extra = []
+    if ids:
+        table["site"] = np.arange(rows) * ids // max(rows, 1)
+        extra = ["--id-column", "site"]
+    table.to_csv(folder / "x.csv", index=False)
+    with memory_cap():
+        code = clean_outcome(capsys, ["train", "vae_conv", "--data", folder / "x.csv",
+                                      "--time-column", "t", "--window", "4", *extra, "--out",
+                                      folder / "o", *FAST, "--batch-size", "2"], folder)
+    if code == 0:
+        assert np.isfinite(load(folder / "o").sample(2)).all()

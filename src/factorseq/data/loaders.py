@@ -79,13 +79,18 @@ class _ReadOptions(dict):
 def _load_bundled(info, cfg: DataConfig) -> SequenceData:
     """The bundled set's loader on ``cfg``; an option it never asked for (a misspelt one, or
     ``--target-speaker`` on a set without speakers) is an error, not silently ignored."""
+    return _reading_every_option(cfg, info.loader, f"the data set {info.name!r}")
+
+
+def _reading_every_option(cfg: DataConfig, read, what: str) -> SequenceData:
+    """``read(cfg)``, then an error naming any data option the reader never asked for."""
     options = _ReadOptions(cfg.options or {})
-    data = info.loader(dataclasses.replace(cfg, options=options))
+    data = read(dataclasses.replace(cfg, options=options))
     unused = sorted(set(options) - options.asked)
     if unused:
         asked = ", ".join(sorted(str(k) for k in options.asked)) or "none"
         raise FactorseqError(f"data option(s) {', '.join(map(str, unused))} are not used by "
-                             f"the data set {info.name!r} (its options: {asked})")
+                             f"{what} (its options: {asked})")
     return data
 
 
@@ -143,7 +148,7 @@ def load_file(path: str | Path, cfg: DataConfig) -> SequenceData:
         known = ", ".join(s for s in FORMATS.names() if s != "dir")
         raise FactorseqError(f"cannot read {path}: it is {what}; factorseq reads {known} files")
     fmt = FORMATS.get(key)
-    data = fmt.read(path, cfg)
+    data = _reading_every_option(cfg, lambda c: fmt.read(path, c), f"{path.name}")
     return data if fmt.handles_missing else window_step(data, cfg)
 
 

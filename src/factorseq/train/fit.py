@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from ..checkpoint import CONFIG, Run, load, read_config, run_payload, save_run, write_config
+from ..checkpoint import CONFIG, Run, load, run_payload, save_run, write_config
 from ..config import build, to_dict
 from ..data.config import DataConfig
 from ..data.loaders import load_data
@@ -34,12 +33,13 @@ from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
 from ..io import free_memory
 from ..registry import get_model_class
-from ..runfolder import source_for_run, source_of_run
+from ..runfolder import source_for_run
 from .adapter import LitAdapter, TrainingDiverged
 from .batches import BatchPlan, StartRounds, TrimHeap
-from .config import TrainConfig, effective_train_config
+from .config import TrainConfig, effective_train_config, usable_cores
 from .data import check_size, check_support, fit_scaler, make_loader, scaled
 from .outputs import Target, is_child_process, plan_target
+from .resume import merge_logs, restore_weights, resume_checkpoint, resumed
 from .sources import resolve_call
 
 log = logging.getLogger("factorseq")
@@ -101,7 +101,7 @@ def train_config_for(cls: type, train: TrainConfig | dict[str, Any] | None) -> T
 # --- process-wide state, scoped ------------------------------------------------------------
 
 @contextlib.contextmanager
-def scoped_process_state(threads: int | None) -> Iterator[None]:
+def scoped_process_state(threads: int) -> Iterator[None]:
     """Torch's thread count, Lightning's log levels, warning filters and the seed variables
     Lightning exports, as training needs them and restored afterwards."""
     saved_threads = torch.get_num_threads()
@@ -113,8 +113,7 @@ def scoped_process_state(threads: int | None) -> Iterator[None]:
         try:
             for name in _QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.ERROR)
-            if threads:
-                torch.set_num_threads(threads)
+            torch.set_num_threads(threads)
             yield
         finally:
             torch.set_num_threads(saved_threads)
@@ -318,60 +317,6 @@ def _initial_config(p: _Prepared, work: Path) -> dict[str, Any]:
             "train_config": to_dict(p.train_cfg), "data_split": p.split.summary()}
 
 
-def _resumed(out: Path, model_name: str, train: TrainConfig | dict[str, Any] | None
-             ) -> tuple[DataConfig, TrainConfig, dict[str, Any], int]:
-    """The stored configs of ``out``; the user's ``epochs``/``max_minutes`` may raise the
-    ceilings. Also the number of epochs ``checkpoints/last.ckpt`` has done."""
-    last = out / "checkpoints" / "last.ckpt"
-    if not last.is_file():
-        raise FactorseqError(f"nothing to resume in {out} (no checkpoints/last.ckpt)")
-    stored = read_config(out)
-    if stored["model"] != model_name:
-        raise FactorseqError(f"{out} holds a {stored['model']} run, not {model_name}")
-    data_cfg = build(DataConfig, stored["data_config"], what="data config")
-    data_cfg = dataclasses.replace(data_cfg, source=source_of_run(data_cfg.source, out))
-    if "data_split" not in stored:  # begun before splits were saved: its random split
-        data_cfg = dataclasses.replace(data_cfg, split="random")
-    cfg = build(TrainConfig, stored["train_config"], what="train config")
-    given = train if isinstance(train, dict) else (
-        {k: getattr(train, k) for k in train.given()} if train is not None else {})
-    if "epochs" in given:
-        cfg.epochs = max(int(given["epochs"]), cfg.epochs)
-    if "max_minutes" in given:
-        cfg.max_minutes = given["max_minutes"]
-    try:
-        with warnings.catch_warnings():  # torch's notes on a foreign pickle: the error says it
-            warnings.simplefilter("ignore")
-            state = torch.load(last, map_location="cpu", weights_only=True)
-        missing = [k for k in ("epoch", "state_dict", "pytorch-lightning_version")
-                   if k not in state]
-        if missing:
-            raise ValueError(f"no {missing[0]!r} entry")
-        done = int(state["epoch"]) + 1
-    except Exception as e:  # noqa: BLE001 (any failure to read it is a corrupt checkpoint)
-        why = ("it holds objects other than tensors and plain values, which are never loaded"
-               if "weights only" in str(e).lower() else str(e).splitlines()[0][:200])
-        raise FactorseqError(f"{last} is corrupt or not factorseq's: {why}") from None
-    return data_cfg, cfg, stored["model_config"], done
-
-
-def _merge_logs(csv_log: Path, earlier: pd.DataFrame) -> None:
-    """Prepend the epochs logged before a resume to the resumed run's CSV log."""
-    new = pd.read_csv(csv_log) if csv_log.is_file() else earlier.iloc[:0]
-    start = new["epoch"].min() if len(new) else np.inf
-    merged = pd.concat([earlier[earlier["epoch"] < start], new], ignore_index=True)
-    merged.to_csv(csv_log, index=False)
-
-
-def _restore(adapter: LitAdapter, ckpt_path: Path) -> int | None:
-    """Load a Lightning checkpoint's weights (tensors only) into ``adapter``; its epoch."""
-    if not ckpt_path.is_file():
-        return None
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    adapter.load_state_dict(state["state_dict"])
-    return int(state.get("epoch", 0)) + 1
-
-
 # --- fit ------------------------------------------------------------------------------------
 
 def fit(model_name: str, data_cfg: Any = None, train_cfg: TrainConfig | dict[str, Any] | None
@@ -400,14 +345,14 @@ def fit(model_name: str, data_cfg: Any = None, train_cfg: TrainConfig | dict[str
     if resume:
         if out is None:
             raise FactorseqError("resume needs the run directory (out)")
-        data_cfg, cfg, model_overrides, done = _resumed(out, model_name, train_cfg)
+        data_cfg, cfg, model_overrides, done = resumed(out, model_name, train_cfg)
     else:
         cfg = train_config_for(cls, train_cfg)
     if out is None and cfg.devices * cfg.num_nodes > 1:
         raise FactorseqError("training on several processes needs a run directory (out)")
     target = plan_target(out, force=force, resume=resume) if out is not None else None
     try:
-        with scoped_process_state(cfg.threads):
+        with scoped_process_state(cfg.threads or usable_cores(cfg.devices)):
             L.seed_everything(cfg.seed, workers=True, verbose=False)
             try:
                 p = _prepare(cls, data_cfg, cfg, model_overrides)
@@ -474,13 +419,14 @@ def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
     try:
         with target.shared_with_children():
             trainer.fit(adapter, train_loader, val_loader,
-                        ckpt_path=str(last) if resume else None, weights_only=True)
+                        ckpt_path=str(resume_checkpoint(work)) if resume else None,
+                        weights_only=True)
     except TrainingDiverged as e:
         if is_child_process():
             raise
         _keep_diverged(p, adapter, target, last, str(e))
     if earlier is not None and trainer.is_global_zero:  # CSVLogger restarts its file on resume
-        _merge_logs(csv_log, earlier)
+        merge_logs(csv_log, earlier)
     if trainer.interrupted:
         if target.replaces:
             raise FactorseqError(f"training interrupted; {target.out} is unchanged")
@@ -490,7 +436,7 @@ def _train_in(p: _Prepared, target: Target, resume: bool) -> Run | None:
     ckpt = next(c for c in callbacks if isinstance(c, ModelCheckpoint))
     best_epoch = None
     if ckpt.best_model_path and p.model.monitor_early_stopping:
-        best_epoch = _restore(adapter, Path(ckpt.best_model_path))
+        best_epoch = restore_weights(adapter, Path(ckpt.best_model_path))
     score = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
     summary = _summary(p, trainer, callbacks, monitor, t0, best_epoch, score)
     _finish_model(p)
@@ -506,7 +452,7 @@ def _keep_diverged(p: _Prepared, adapter: LitAdapter, target: Target, last: Path
     msg = f"training diverged: {error}"
     if target.replaces:
         raise FactorseqError(msg + f"; {target.out} is unchanged (lower train.lr?)") from None
-    kept = _restore(adapter, last)
+    kept = restore_weights(adapter, last)
     if kept is None:
         raise FactorseqError(msg + "; no good checkpoint to keep (lower train.lr?)") from None
     save_run(target.work, p.model, p.scaler, p.schema, p.data_cfg, p.train_cfg,
