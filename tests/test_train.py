@@ -284,3 +284,16 @@ def test_epochs_of_varying_length_all_train_every_window_and_validate(tmp_path):
     log = pd.read_csv(tmp_path / "r" / "logs" / "metrics.csv")
     assert sorted(log.dropna(subset=["val_loss"])["epoch"]) == list(range(6))
     assert run.config["training"]["epochs_run"] == 6
+
+
+def test_threads_default_to_the_cores_the_process_may_use(monkeypatch):
+    from factorseq.train.config import TrainConfig, usable_cores
+
+    assert TrainConfig().threads is None  # null: one thread per usable core
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert usable_cores() == 8 and usable_cores(processes=2) == 4 and usable_cores(16) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what side-by-side benchmark lanes set
+    assert usable_cores() == 3 and usable_cores(processes=2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert usable_cores() == 8

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Any
 
 from ..config import build, require
@@ -34,11 +35,12 @@ class TrainConfig:
     ``lr_factor`` after ``lr_patience`` epochs on a plateau. ``scaler`` overrides the data
     set's / model's preprocessing (``minmax``, ``standard``, ``quantile``: each feature
     through its empirical CDF, for heavy tails and values on a few levels; ``none``).
-    ``threads`` is torch's intra-op thread count per process: 1 by default, because these
-    models are small and a second thread fighting other work for 2 cores slows training by an
-    order of magnitude
-    (measured: BENCHMARKS.md); ``null`` lets torch use every core; it is restored when
-    training ends. ``max_minutes`` stops training after that much wall-clock time (the weights
+    ``threads`` is torch's intra-op thread count per process; ``null`` (the default) is one
+    thread per core the process may use (its CPU affinity, shared among ``devices`` processes,
+    capped by ``OMP_NUM_THREADS``): on an idle 2-core machine 2 threads train 1.18x faster
+    than 1, but beside another heavy job 0.40x (BENCHMARKS.md section 11), so jobs that run
+    side by side set 1 (or ``OMP_NUM_THREADS=1``). It is restored when training ends.
+    ``max_minutes`` stops training after that much wall-clock time (the weights
     kept are chosen as at any other end). ``early_stopping`` false runs every epoch (models
     whose loss is no stopping signal, e.g. GANs, never stop early). ``trim_heap`` hands freed
     C heap back to the OS at each round and validation pass (flat resident size on big
@@ -72,7 +74,7 @@ class TrainConfig:
     strategy: str = "auto"
     accelerator: str = "cpu"
     num_workers: int = 0
-    threads: int | None = 1
+    threads: int | None = None
     scaler: str | None = None
     progress: bool | None = None
     log_every_n_steps: int = 50
@@ -97,7 +99,7 @@ class TrainConfig:
         require(self.max_minutes is None or self.max_minutes > 0,
                 f"max_minutes must be > 0 (or null for no limit), got {self.max_minutes}")
         require(self.threads is None or self.threads >= 1,
-                f"threads must be >= 1 (or null for all cores), got {self.threads}")
+                f"threads must be >= 1 (or null for one per core), got {self.threads}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         # a negative clip norm flips the gradient; a negative floor makes the rate negative
@@ -115,6 +117,17 @@ class TrainConfig:
     def given(self) -> frozenset[str]:
         """The fields the caller set (keyword or position; every field of a built copy)."""
         return getattr(self, "_given", frozenset(f.name for f in dataclasses.fields(self)))
+
+
+def usable_cores(processes: int = 1) -> int:
+    """Threads per process for ``threads=null``: the cores this process may run on (affinity
+    mask), shared among ``processes`` local processes, capped by ``OMP_NUM_THREADS``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) >= 1:
+        cores = min(cores, int(omp))
+    return max(1, cores // max(1, processes))
 
 
 def _check_strategy(name: str) -> None:
