@@ -15,6 +15,7 @@ from factorseq.data.lengths import distribution, draw, hold_after
 from factorseq.data.loaders import load_data
 from factorseq.data.scaler import MinMaxScaler, TabularScaler
 from factorseq.errors import FactorseqError
+from factorseq.metrics.gaps import real_windows
 from factorseq.metrics.tabular import length_ks
 
 TINY_DIFFUSION = ["--set", "timesteps=20", "--set", "sampling_steps=5", "--set", "d_model=16",
@@ -67,6 +68,10 @@ def test_entities_are_padded_and_masked_by_hand(tmp_path):
     np.testing.assert_array_equal(g.x_mask[0, :, 0], [1, 0, 1, 0, 0])
     assert g.missing_rate == pytest.approx({"u": 1 / 15})  # padding is no missing value
     assert d.subset(np.array([2, 0])).lengths.tolist() == [5, 3]
+    # scores compare against every entity: its padding is no gap (samples are padded alike)
+    x, info = real_windows(d)
+    assert info["real_windows"] == "complete" and len(x) == 3
+    assert real_windows(g)[1]["real_counts"]["complete"] == 2  # a's gap is one
 
 
 def test_padded_categories_are_masked_in_their_one_hot_block():
