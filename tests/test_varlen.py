@@ -24,10 +24,11 @@ QUIET = {"progress": False, "tensorboard": False, "batch_size": 8}
 
 
 def entity_table(n_entities: int = 32, seed: int = 0) -> pd.DataFrame:
-    """Entity e{k} has 5 + k % 16 rows (lengths 5..20): a numeric ``load`` and a text
-    ``state``; rows shuffled (the loader sorts by id and time)."""
+    """Entity e{k} has 5 + k % 16 rows (lengths 5..20), an attribute ``kind``, a numeric
+    ``load`` and a text ``state``; rows shuffled (the loader sorts by id and time)."""
     rng = np.random.default_rng(seed)
-    rows = [{"entity": f"e{k}", "t": t, "load": np.sin(t / 3) + rng.normal(0, 0.1),
+    rows = [{"entity": f"e{k}", "t": t, "kind": "ab"[k % 2],
+             "load": np.sin(t / 3) + rng.normal(0, 0.1) + k % 2,
              "state": "on" if (t // 3) % 2 == 0 else "off"}
             for k in range(n_entities) for t in range(5 + k % 16)]
     return pd.DataFrame(rows).sample(frac=1.0, random_state=1)
@@ -120,7 +121,8 @@ def test_max_length_errors_are_one_line(table, capsys):
 def run_dir(table):
     out = table.parent / "RUN"
     assert cli("train", "diffusion_ts", "--data", table, "--id-column", "entity",
-               "--time-column", "t", "--max-length", 20, "--epochs", 2, "--batch-size", 8,
+               "--time-column", "t", "--attribute-columns", "kind", "--max-length", 20,
+               "--epochs", 2, "--batch-size", 8,
                "--out", out, *TINY_DIFFUSION, "--set", "train.tensorboard=false") == 0
     return out
 
@@ -136,9 +138,11 @@ def test_the_run_keeps_the_training_entities_lengths(run_dir):
 
 def test_sample_writes_entities_of_training_lengths_in_the_inputs_layout(run_dir, table):
     out = run_dir.parent / "s.csv"
-    assert cli("sample", run_dir, "--n", 40, "--seed", 3, "--out", out) == 0
+    assert cli("sample", run_dir, "--n", 40, "--seed", 3, "--attributes", "kind=b",
+               "--out", out) == 0
     s = pd.read_csv(out)
-    assert list(s.columns) == ["entity", "t", "load", "state"]  # the input's, in its order
+    assert list(s.columns) == ["entity", "t", "kind", "load", "state"]  # the input's
+    assert set(s.kind) == {"b"}
     sizes = s.groupby("entity").size()
     seen = set(fs.load(run_dir).schema["lengths"]["values"])
     assert len(sizes) == 40 and set(sizes.tolist()) <= seen and len(set(sizes)) > 3
@@ -146,7 +150,7 @@ def test_sample_writes_entities_of_training_lengths_in_the_inputs_layout(run_dir
         assert g.t.tolist() == list(range(len(g)))
     assert set(s.state) <= {"on", "off"}
     run = fs.load(run_dir)
-    frame = run.sample(40, seed=3, as_frame=True)  # the Python API writes the same table
+    frame = run.sample(40, seed=3, attributes={"kind": "b"}, as_frame=True)  # the same
     assert frame.groupby("entity").size().tolist() == sizes.tolist()
     np.testing.assert_allclose(frame.load, s.load, rtol=1e-5, atol=1e-5)
     assert cli("sample", run_dir, "--n", 5, "--seed", 3, "--out", run_dir.parent / "s.npz") == 0
@@ -173,7 +177,8 @@ def test_the_tabular_evaluator_scores_the_lengths(run_dir):
 
 
 def test_a_vae_with_masked_losses_trains_on_entities_too(table):
-    r = fs.fit("vae_conv", cfg(table, max_length=20), epochs=1, hidden_layer_sizes=[8, 16],
-               **QUIET)
+    r = fs.fit("vae_conv", cfg(table, max_length=20, drop_columns="kind"), epochs=1,
+               hidden_layer_sizes=[8, 16], **QUIET)
     frame = r.sample(6, as_frame=True, seed=0)
+    assert list(frame.columns) == ["entity", "t", "load", "state"]
     assert set(frame.groupby("entity").size()) <= set(r.schema["lengths"]["values"])
