@@ -141,6 +141,10 @@ def train(
     attribute_columns: Annotated[str | None, Opt(
         "--attribute-columns", help="per-entity static attributes, a,b (needs --id-column; "
         "models with the 'attributes' capability)")] = None,
+    max_length: Annotated[int | None, Opt(
+        "--max-length", help="one sequence per entity of this many steps (needs --id-column): "
+        "longer entities cut, shorter ones padded and masked; sample draws realistic "
+        "lengths")] = None,
     labels: Annotated[int | None, Opt(help="keep exactly N labels (class-balanced)")] = None,
     target_speaker: Annotated[str | None, Opt("--target-speaker")] = None,
     sequences_per_round: Annotated[int | None, Opt("--sequences-per-round")] = None,
@@ -167,7 +171,8 @@ def train(
                        ("impute", impute), ("id_column", id_column), ("label_column",
                        label_column), ("time_column", time_column), ("labels", labels),
                        ("drop_columns", drop_columns), ("categorical_columns",
-                       categorical_columns), ("attribute_columns", attribute_columns)):
+                       categorical_columns), ("attribute_columns", attribute_columns),
+                       ("max_length", max_length)):
         if value is not None:
             dt[key] = value
     if target_speaker is not None:
@@ -215,12 +220,14 @@ def sample(
         n = 1000
     x, rows, ids = r.sample_entities(n, y=label, attributes=given, seed=seed)
     dt, n = time.perf_counter() - t0, len(x)
+    lengths = r.sample_lengths(n, seed)  # the ones sample_entities used
     if out.suffix.lower() in (".csv", ".parquet") and is_tabular(r):  # the input's layout
-        write_frame(out, r.as_frame(x, rows, ids))
+        write_frame(out, r.as_frame(x, rows, ids, lengths))
     else:
         extra = {} if label is None else {"label": [label] * n}
-        if rows is not None and out.suffix.lower() == ".npz":
-            extra["attributes"] = rows
+        if out.suffix.lower() == ".npz":
+            extra.update({"attributes": rows} if rows is not None else {})
+            extra.update({"lengths": lengths} if "lengths" in r.schema else {})
         write_windows(out, x, r.schema.get("feature_names"), extra)
     print(f"wrote {n} windows {tuple(x.shape)} to {out} "
           f"({n * x.shape[1] / max(dt, 1e-9):,.0f} time steps/s)")

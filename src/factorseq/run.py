@@ -24,6 +24,7 @@ import torch
 from .config import build
 from .data.config import DataConfig
 from .data.container import SequenceData
+from .data.lengths import draw, hold_after
 from .data.scaler import Scaler
 from .data.split import RunSplit, SplitData
 from .errors import FactorseqError
@@ -159,7 +160,9 @@ class Run:
         ``as_frame``, which then uses the input's column names."""
         x, rows, ids = self.sample_entities(n, y=y, attributes=attributes, seed=seed,
                                             scaled=scaled)
-        return self.as_frame(x, rows, ids) if as_frame else x
+        if not as_frame:
+            return x
+        return self.as_frame(x, rows, ids, self.sample_lengths(len(x), seed))
 
     def sample_entities(self, n: int | None = None, *, y: Any = None, attributes: Any = None,
                         seed: int = 0, scaled: bool = False
@@ -178,19 +181,30 @@ class Run:
         self._check_room(n)
         g = _generator(seed)
         x = self.to_user(self.model.sample(n, y=y, attributes=enc, generator=g), scaled)
-        return x, rows, ids
+        return hold_after(x, self.sample_lengths(n, seed)), rows, ids
+
+    def sample_lengths(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n,) entity lengths: drawn (seeded) from the training entities' lengths for a run
+        trained with ``max_length`` (the ones :meth:`sample_entities` with the same ``n`` and
+        ``seed`` used), else every window's full length."""
+        dist = self.schema.get("lengths")
+        if dist is None:
+            return np.full(_count(n), int(self.schema.get("seq_len") or
+                                          self.model.config.seq_len), dtype=np.int64)
+        return draw(dist, _count(n), seed)
 
     def as_frame(self, x: np.ndarray, rows: np.ndarray | None = None,
-                 ids: list | None = None) -> Any:
+                 ids: list | None = None, lengths: np.ndarray | None = None) -> Any:
         """Windows (n, time, features) as a long table: ``sample``, ``step``, the features
-        (the layout ``factorseq sample --out x.csv`` writes); a run with categorical columns
-        or attributes uses the input's id/time column names, adds the attributes ``rows``
-        and writes categories as labels (:func:`factorseq.sampling.tabular_frame`)."""
+        (the layout ``factorseq sample --out x.csv`` writes); a run with categorical columns,
+        attributes or entity lengths uses the input's id/time column names, adds the
+        attributes ``rows``, writes categories as labels and keeps the first ``lengths[i]``
+        steps of window i (:func:`factorseq.sampling.tabular_frame`)."""
         from .io import windows_frame
         from .sampling import is_tabular, tabular_frame
 
         if is_tabular(self):
-            return tabular_frame(self, x, rows, ids)
+            return tabular_frame(self, x, rows, ids, lengths)
         return windows_frame(x, self.schema.get("feature_names"))
 
     def save(self, path: str | Path) -> Run:

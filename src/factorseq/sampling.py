@@ -5,7 +5,8 @@
   training saw (an unknown name or value is one error line listing the allowed ones);
   attributes not given are drawn from the training entities that match the given ones.
 - :func:`tabular_frame`: windows as a long table in the input's layout: its id and time
-  column names, the attributes, the feature columns in their order, categories as labels.
+  column names, the attributes, the feature columns in their order, categories as labels,
+  each entity cut to its length (runs trained with ``max_length``).
 
 Attribute rows are "raw": numbers, or codes (indices into the run's ``categories``).
 """
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data.lengths import within
 from .errors import FactorseqError
 
 
@@ -31,7 +33,9 @@ def categories(run: Any) -> dict[str, list[str]]:
 
 
 def is_tabular(run: Any) -> bool:
-    return bool(specs(run) or categories(run))
+    """Whether samples are written in the input's long-table layout (categories, attributes
+    or entity lengths)."""
+    return bool(specs(run) or categories(run) or run.schema.get("lengths"))
 
 
 def attribute_rows(run: Any, n: int | None, given: Any, seed: int = 0
@@ -111,12 +115,14 @@ def _complete(scaler: Any, given: dict[int, float], rng: np.random.Generator) ->
 
 
 def tabular_frame(run: Any, x: np.ndarray, rows: np.ndarray | None = None,
-                  ids: list | None = None) -> pd.DataFrame:
+                  ids: list | None = None, lengths: np.ndarray | None = None) -> pd.DataFrame:
     """Windows (n, time, features) in the user's units (categorical columns as codes) as a
     long table in the input's layout: id column (``ids``, else 0..n-1), time column (step
-    0..time-1), the attributes of ``rows`` (n, A), the features with categories as labels."""
+    0..time-1), the attributes of ``rows`` (n, A), the features with categories as labels;
+    entity i keeps its first ``lengths[i]`` steps (default: all)."""
     cfg = run.data_config
     n, t, d = x.shape
+    own = (within(np.full(n, t) if lengths is None else lengths, t)).reshape(-1)
     names = list(run.schema.get("feature_names") or [f"f{j}" for j in range(d)])
     cats = categories(run)
     ids = list(range(n)) if ids is None else list(ids)
@@ -132,7 +138,7 @@ def tabular_frame(run: Any, x: np.ndarray, rows: np.ndarray | None = None,
         if name in cats:
             col = np.asarray(cats[name], dtype=object)[np.rint(col).astype(np.int64)]
         out[name] = col
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame(out)[own].reset_index(drop=True)
     if ids and all(isinstance(i, (int, np.integer)) for i in ids):
         frame[cfg.id_column or "sample"] = frame[cfg.id_column or "sample"].astype(np.int64)
     return frame

@@ -59,6 +59,14 @@ class DataConfig:
     features, one value per entity (:mod:`.tabular`). ``categories`` fixes the categories of
     such columns ({column: [labels]}; a run re-reads new files with its own) and
     ``max_categories`` bounds how many a detected column may have.
+
+    ``max_length`` (tables with ``id_column``; ``window``/``stride`` then unused): every
+    entity becomes ONE sequence of ``max_length`` steps instead of windows: its first
+    ``max_length`` steps (a longer entity is cut there; its length counts as ``max_length``),
+    a shorter one padded at the end by repeating its last step, the padded steps masked
+    (``x_mask`` 0, so models with ``handles_missing`` leave them out of their losses). Each
+    sequence keeps its entity's length (``SequenceData.lengths``); the run saves the
+    training entities' length distribution and ``sample`` draws a length per entity from it.
     """
 
     source: str = "stockv"
@@ -86,6 +94,7 @@ class DataConfig:
     attribute_columns: list[str] | None = None
     categories: dict[str, list[str]] | None = None
     max_categories: int = 100
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.source, os.PathLike):
@@ -103,6 +112,11 @@ class DataConfig:
         self.attribute_columns = _names(self.attribute_columns)
         require(self.attribute_columns is None or self.id_column is not None,
                 "attribute_columns are per-entity values: they need id_column (which entity "
+                "a row belongs to)")
+        require(self.max_length is None or self.max_length >= 1,
+                f"max_length must be >= 1, got {self.max_length}")
+        require(self.max_length is None or self.id_column is not None,
+                "max_length makes one sequence per entity: it needs id_column (which entity "
                 "a row belongs to)")
         require(self.max_categories >= 1, f"max_categories must be >= 1, got "
                                           f"{self.max_categories}")

@@ -31,6 +31,9 @@ class SequenceData:
     - ``attributes``: float (N, A) the static attributes of each window's entity (tables with
       ``attribute_columns``: numbers, or codes of categories; ``meta["attributes"]`` names
       them). A batch carries them encoded by the run's scaler.
+    - ``lengths``: int64 (N,) how many of each window's steps hold its entity's data, the
+      rest being padding (masked in ``x_mask``): one sequence per entity (``max_length``).
+      Not part of a batch (``x_mask`` carries it to the losses).
     - ``extras``: other per-window arrays of length N (evaluation-only labels, e.g. speaker).
     - ``meta``: facts about the set; keys matching model config fields (``n_classes``,
       ``n_sequences``) fill them. ``test``: the held-out split where the set defines one.
@@ -47,6 +50,7 @@ class SequenceData:
     start: np.ndarray | None = None
     domain: np.ndarray | None = None
     attributes: np.ndarray | None = None
+    lengths: np.ndarray | None = None
     extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     name: str = "data"
@@ -103,7 +107,7 @@ class SequenceData:
             if self.attributes.ndim != 2:
                 raise ShapeError(f"attributes must be (windows, attributes), got shape "
                                  f"{self.attributes.shape}")
-        for key in ("y", "y_mask", "seq_id", "start", "domain", "attributes"):
+        for key in ("y", "y_mask", "seq_id", "start", "domain", "attributes", "lengths"):
             v = getattr(self, key)
             if v is not None and len(v) != n:
                 raise ShapeError(f"{key} has length {len(v)} but x has {n} windows")
@@ -113,6 +117,12 @@ class SequenceData:
             self.start = np.asarray(self.start, dtype=np.int64)
         if self.domain is not None:
             self.domain = np.asarray(self.domain, dtype=np.int64)
+        if self.lengths is not None:
+            self.lengths = np.asarray(self.lengths, dtype=np.int64)
+            if len(self.lengths) and not (1 <= self.lengths.min()
+                                          and self.lengths.max() <= self.x.shape[1]):
+                raise ShapeError(f"lengths must lie in 1..{self.x.shape[1]} (the windows' "
+                                 f"steps), got {self.lengths.min()}..{self.lengths.max()}")
         for k, v in self.extras.items():
             if len(v) != n:
                 raise ShapeError(f"extra {k!r} has length {len(v)} but x has {n} windows")
@@ -138,7 +148,8 @@ class SequenceData:
                         if isinstance(v, (int, float, str, bool, list, type(None)))
                         or k == "categories"}}
         rate = self.missing_rate
-        if rate is None and self.x_mask is not None:  # a mask built in code: its own rate
+        if rate is None and self.x_mask is not None and self.lengths is None:
+            # a mask built in code: its own rate (padding, with lengths, is no missing value)
             rate = dict(zip(out["feature_names"], 1.0 - self.x_mask.mean(axis=(0, 1)),
                             strict=True))
         if rate is not None:
@@ -153,8 +164,8 @@ class SequenceData:
         return dataclasses.replace(
             self, x=x, x_mask=pick(self.x_mask), y=pick(self.y), y_mask=pick(self.y_mask),
             seq_id=pick(self.seq_id), start=pick(self.start), domain=pick(self.domain),
-            attributes=pick(self.attributes), extras={k: v[idx] for k, v in self.extras.items()},
-            test=None)
+            attributes=pick(self.attributes), lengths=pick(self.lengths),
+            extras={k: v[idx] for k, v in self.extras.items()}, test=None)
 
     def select_features(self, idx: list[int]) -> SequenceData:
         """Features ``idx`` only (in memory; the test split too)."""

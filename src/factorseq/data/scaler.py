@@ -360,10 +360,12 @@ class TabularScaler(Scaler):
             for c in lv]
 
     def transform_mask(self, mask: np.ndarray) -> np.ndarray:
-        """Numeric columns keep their mask; categories are never missing (their blocks: 1)."""
+        """Numeric columns keep their mask; a one-hot block takes its column's mask on every
+        entry (a category is never missing in a table; the steps padding an entity are)."""
         mask = np.asarray(mask, dtype=bool)
-        blocks = np.ones((*mask.shape[:-1], self.width - len(self.numeric)), dtype=bool)
-        return np.concatenate([mask[..., self.numeric], blocks], axis=-1)
+        blocks = [np.repeat(mask[..., j, None], len(lv), axis=-1)
+                  for j, lv in zip(self.categorical, self.levels_, strict=True)]
+        return np.concatenate([mask[..., self.numeric], *blocks], axis=-1)
 
     # --- attributes ------------------------------------------------------------------------
     def fit_attributes(self, a: np.ndarray) -> TabularScaler:

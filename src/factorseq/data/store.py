@@ -159,8 +159,9 @@ def _write_split(data: Any, folder: Path) -> None:
         for chunk in (data.x.iter_chunks() if is_lazy(data.x) else [data.x]):
             fh.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
     arrays = {k: v for k, v in data.arrays().items() if k != "x"}
-    if data.start is not None:  # window positions (time splits), not part of a batch
-        arrays["start"] = data.start
+    for key in ("start", "lengths"):  # window positions (time splits), entity lengths
+        if getattr(data, key) is not None:  # not part of a batch
+            arrays[key] = getattr(data, key)
     np.savez(folder / "arrays.npz", **arrays)
     extras = sorted(data.extras)
     info = {"format": FORMAT, "version": VERSION, "shape": list(data.x.shape),
@@ -221,7 +222,7 @@ def read_store(folder: str | Path) -> Any:
         raise FactorseqError(f"{folder} is not a factorseq window store (version {VERSION})")
     x = DiskWindows(folder / "x.f32", tuple(info["shape"]))
     kw = {k: arrays[k] for k in ("x_mask", "y", "y_mask", "seq_id", "start", "domain",
-                                 "attributes")
+                                 "attributes", "lengths")
           if k in arrays}
     extras = {k: arrays[k] for k in info.get("extras", [])}
     data = SequenceData(x=x, feature_names=info["feature_names"] or None,

@@ -5,7 +5,8 @@ never cross series), ``time_column`` (rows are sorted by it within each series, 
 dropped) and ``label_column`` (a window's label is the label of its last row; empty/NaN
 means unlabelled), ``attribute_columns`` (one value per entity, carried by each window);
 categorical features are coded (:mod:`.tabular`). ``drop_columns`` leaves features out by
-name (or index among the features).
+name (or index among the features). ``max_length`` makes each entity one sequence of that
+many steps instead, padded and masked after its length (:mod:`.lengths`).
 Missing values are filled along each whole series before it is cut into windows (see
 :mod:`.missing`), so a gap longer than a window is bridged from both sides.
 """
@@ -21,6 +22,7 @@ from ..errors import FactorseqError
 from .config import DataConfig
 from .container import SequenceData
 from .formats import file_loader
+from .lengths import pad_entity, within
 from .missing import check_missing, fill_along_series, missing_mask, observed_mean, remove_values
 from .tabular import categorical_features, entity_attributes
 from .windows import kept_features, sliding_windows
@@ -222,27 +224,28 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
     observed = ~mask if cfg.impute == "mask" and rate is not None else None
 
     bounds = np.append(starts, len(values))
-    xs, ms, ys, sids, starts_, attrs = [], [], [], [], [], []
+    xs, ms, ys, sids, starts_, attrs, lens = [], [], [], [], [], [], []
+    cut = 0
     for k, sid in enumerate(ids):
         rows = np.arange(bounds[k], bounds[k + 1])[keep[bounds[k]:bounds[k + 1]]]
-        series = "the series" if sid is None else f"series {sid!r}"
-        if len(rows) < cfg.window:
-            gone = int((~keep[bounds[k]:bounds[k + 1]]).sum())
-            why = f" after --impute drop removed {gone} with missing values" if gone else ""
-            raise FactorseqError(f"window of {cfg.window} steps is longer than {series} "
-                                 f"({len(rows)} rows{why})")
-        w = sliding_windows(values[rows], cfg.window, cfg.stride)
+        _check_length(rows, keep[bounds[k]:bounds[k + 1]], sid, cfg)
+        w, pos, size = _cut(values[rows], cfg)
         xs.append(w)
-        if observed is not None:
-            ms.append(sliding_windows(observed[rows], cfg.window, cfg.stride))
+        inside = within(size, w.shape[1])[..., None]  # steps that are the series' own
+        if observed is not None or cfg.max_length is not None:
+            seen = np.ones_like(w, dtype=bool) if observed is None else \
+                _cut(observed[rows], cfg)[0]
+            ms.append(seen & inside)
         if codes_sorted is not None:
-            # the label of a window is the label of its last row
-            ys.append(codes_sorted[rows][np.arange(len(w)) * cfg.stride + cfg.window - 1])
+            # the label of a window is the label of its last row (of the entity's own)
+            ys.append(codes_sorted[rows][pos + size - 1])
         sids.append(np.full(len(w), k, dtype=np.int64))
         if entity is not None:  # every window carries its entity's attribute row
             attrs.append(np.repeat(entity[k][None], len(w), axis=0))
         # where each window begins among the series' kept rows (time splits read it)
-        starts_.append(np.arange(len(w), dtype=np.int64) * cfg.stride)
+        starts_.append(pos)
+        lens.append(size)
+        cut += int(cfg.max_length is not None and len(rows) > cfg.max_length)
 
     meta: dict = {}
     y = y_mask = seq_id = None
@@ -259,6 +262,9 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         meta["categories"] = categories
     if specs:
         meta["attributes"] = specs
+    if cfg.max_length is not None:
+        meta["max_length"] = cfg.max_length
+        meta["entities_cut"] = cut  # longer than max_length: their first max_length steps
     if cfg.id_column is not None:
         seq_id = np.concatenate(sids)
         meta["n_sequences"] = len(ids)
@@ -269,4 +275,30 @@ def table_windows(df: pd.DataFrame, cfg: DataConfig, name: str = "data") -> Sequ
         missing_rate=None if rate is None else dict(zip(features, rate.tolist(), strict=True)),
         impute=cfg.impute if rate is not None else None,
         y=y, y_mask=y_mask, seq_id=seq_id, start=np.concatenate(starts_), meta=meta,
-        attributes=np.concatenate(attrs) if attrs else None, name=name)
+        attributes=np.concatenate(attrs) if attrs else None, name=name,
+        lengths=np.concatenate(lens) if cfg.max_length is not None else None)
+
+
+def _check_length(rows: np.ndarray, kept: np.ndarray, sid: object, cfg: DataConfig) -> None:
+    """A series must hold a window (or, with ``max_length``, one row) after ``drop``."""
+    need = 1 if cfg.max_length is not None else cfg.window
+    if len(rows) >= need:
+        return
+    series = "the series" if sid is None else f"series {sid!r}"
+    gone = int((~kept).sum())
+    why = f" after --impute drop removed {gone} with missing values" if gone else ""
+    if cfg.max_length is not None:
+        raise FactorseqError(f"{series} has no rows{why}")
+    raise FactorseqError(f"window of {cfg.window} steps is longer than {series} "
+                         f"({len(rows)} rows{why})")
+
+
+def _cut(table: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windows (n, T, D) of one series (rows in time order), where each begins, how many of
+    its steps are the series' own): windows of ``cfg.window`` every ``cfg.stride`` steps, or
+    with ``max_length`` the one padded sequence of the entity (:mod:`.lengths`)."""
+    if cfg.max_length is None:
+        w = sliding_windows(table, cfg.window, cfg.stride)
+        return w, np.arange(len(w), dtype=np.int64) * cfg.stride, np.full(len(w), cfg.window)
+    w, n = pad_entity(table, cfg.max_length)
+    return w, np.zeros(1, dtype=np.int64), np.array([n], dtype=np.int64)

@@ -9,7 +9,8 @@ it was loaded (``--impute linear|ffill|mean``) no longer knows its gaps: it is s
 loaded; data loaded with ``--impute drop`` kept complete windows only. ``real_windows`` returns
 what was chosen, for metrics.json (``real_windows``, ``real_counts`` and, when imputed,
 ``real_imputation``; ``real_note`` says why when the choice was not the one asked for).
-Arrays are (windows, time, features).
+The steps padding an entity after its length (``--max-length``) count as observed: samples
+are padded the same way. Arrays are (windows, time, features).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.lengths import within
 from ..data.missing import fill_along_series
 
 CHOICES = ("complete", "imputed")
@@ -41,6 +43,11 @@ def real_windows(data: Any, choice: str = "complete", min_complete: int = 100
     x = np.asarray(data.x, dtype=np.float32)
     n = len(x)
     mask = getattr(data, "x_mask", None)
+    lengths = getattr(data, "lengths", None)
+    if mask is not None and lengths is not None:
+        # padding after an entity's length is no gap: samples are padded the same way
+        mask = np.asarray(mask, bool) | ~within(lengths, x.shape[1])[..., None]
+        mask = None if mask.all() else mask
     rate = getattr(data, "missing_rate", None) or {}
     impute = getattr(data, "impute", None)
     if mask is None:

@@ -10,9 +10,15 @@
   predicts it for the real windows. High = the generated windows carry their attribute the
   way real ones do; at the majority baseline (or R^2 <= 0) the conditioning is lost.
 
-The ``tabular`` evaluator adds both to the generative scores of runs whose data has
-categorical columns or attributes (it claims them); attribute fidelity needs a model with the
-``attributes`` capability (without it there is nothing to condition on, so it is skipped).
+- ``length_ks``: entities of different lengths (``--max-length``): the two-sample
+  Kolmogorov-Smirnov statistic sup_l |F_real(l) - F_synthetic(l)| between the real entities'
+  lengths and those drawn for the synthetic ones, in [0, 1] (0: the same distribution).
+  Category frequencies then count each entity's own steps only (not its padding).
+
+The ``tabular`` evaluator adds these to the generative scores of runs whose data has
+categorical columns, attributes or entity lengths (it claims them); attribute fidelity needs
+a model with the ``attributes`` capability (without it there is nothing to condition on, so
+it is skipped).
 Windows are (windows, time, features): raw units with categories as codes.
 """
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ..data.lengths import within
 from ..errors import FactorseqError
 from .evaluators import GenerativeEvaluator, evaluator
 
@@ -34,10 +41,21 @@ def category_distance(real: np.ndarray, synthetic: np.ndarray, n_categories: int
 
 
 def category_distances(real: np.ndarray, synthetic: np.ndarray, names: list[str],
-                       categories: dict[str, list[str]]) -> dict[str, float]:
-    """{column: TV distance} of every categorical column of windows (N, T, D) / (M, T, D)."""
-    return {c: category_distance(real[..., names.index(c)], synthetic[..., names.index(c)],
+                       categories: dict[str, list[str]], real_steps: np.ndarray | None = None,
+                       synthetic_steps: np.ndarray | None = None) -> dict[str, float]:
+    """{column: TV distance} of every categorical column of windows (N, T, D) / (M, T, D),
+    over the steps (N, T) / (M, T) marked True (default: all)."""
+    own = lambda x, m: x if m is None else x[m]  # noqa: E731
+    return {c: category_distance(own(real[..., names.index(c)], real_steps),
+                                 own(synthetic[..., names.index(c)], synthetic_steps),
                                  len(labels)) for c, labels in categories.items()}
+
+
+def length_ks(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic between two samples of entity lengths."""
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(np.asarray(real), np.asarray(synthetic)).statistic)
 
 
 def attribute_fidelity(real: np.ndarray, real_attr: np.ndarray, synthetic: np.ndarray,
@@ -90,7 +108,8 @@ class TabularEvaluator(GenerativeEvaluator):
     @classmethod
     def claims(cls, run: Any, data: Any) -> bool:
         meta = getattr(data, "meta", None) or {}
-        return bool(meta.get("categories") or meta.get("attributes"))
+        return bool(meta.get("categories") or meta.get("attributes")
+                    or getattr(data, "lengths", None) is not None)
 
     def evaluate(self) -> dict[str, Any]:
         if not isinstance(self.options["generative"], bool):
@@ -109,6 +128,7 @@ class TabularEvaluator(GenerativeEvaluator):
         real = np.asarray(self.data.x[pick], dtype=np.float32)
         sp, out = specs(self.run), {}
         attrs = None if self.data.attributes is None or not sp else self.data.attributes[pick]
+        seen = np.ones(len(real), dtype=bool)  # the real windows scored
         if attrs is not None and self.run.has("attributes"):
             seen = self._seen(attrs, sp)
             real, attrs = real[seen], attrs[seen]
@@ -119,10 +139,18 @@ class TabularEvaluator(GenerativeEvaluator):
                 to_model(real), attrs, to_model(synth), rows, sp, self.seed)
         else:
             synth = self.run.sample(len(real), seed=self.seed)
+        lengths = getattr(self.data, "lengths", None)
+        real_len = None if lengths is None else lengths[pick]
+        synth_len = self.run.sample_lengths(len(synth), self.seed)  # the ones synth has
+        if real_len is not None:
+            out["length_ks"] = length_ks(real_len, synth_len)
         cats = categories(self.run)
-        if cats:
+        if cats:  # over each entity's own steps (with lengths; else every step)
+            t = real.shape[1]
             out["category_distance"] = category_distances(
-                real, synth, list(self.data.feature_names), cats)
+                real, synth, list(self.data.feature_names), cats,
+                None if real_len is None else within(real_len[seen], t),
+                None if real_len is None else within(synth_len, t))
         out["n_tabular_windows"] = int(len(real))
         return out
 

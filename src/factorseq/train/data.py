@@ -51,18 +51,26 @@ def _float_mask(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def check_missing_support(model_cls: type, data: SequenceData) -> None:
-    """Windows with gaps (``x_mask``, from ``--impute mask``) train only models whose loss
-    honours the mask (``handles_missing``); the others are refused before any work."""
+    """Windows with gaps (``x_mask``: ``--impute mask``, or the padding of entities shorter
+    than ``--max-length``) train only models whose loss honours the mask
+    (``handles_missing``); the others are refused before any work."""
     if data.x_mask is None or getattr(model_cls, "handles_missing", False):
         return
     from ..registry import registry_items
 
-    able = [n for n, c in registry_items().items() if getattr(c, "handles_missing", False)]
+    able = ", ".join(n for n, c in registry_items().items()
+                     if getattr(c, "handles_missing", False)) or "none"
     name = getattr(model_cls, "name", model_cls.__name__)
+    if data.lengths is not None:
+        short = int((data.lengths < data.seq_len).sum())
+        raise FactorseqError(f"model {name} cannot train on entities of different lengths "
+                             f"(--max-length {data.seq_len} pads {short:,} shorter entities): "
+                             f"its loss cannot leave the padded steps out; use a model that "
+                             f"handles masked steps ({able})")
     raise FactorseqError(f"model {name} cannot train on data with gaps (--impute mask keeps "
                          f"{int((~data.x_mask).sum()):,} missing values): its loss cannot leave "
                          f"them out; impute first with --impute linear, ffill or mean, or use "
-                         f"a model that handles missing values ({', '.join(able) or 'none'})")
+                         f"a model that handles missing values ({able})")
 
 
 def collate_batch(batch):

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from ..checkpoint import CONFIG, Run, load, run_payload, save_run, write_config
 from ..config import build, to_dict
 from ..data.config import DataConfig
+from ..data.lengths import distribution
 from ..data.loaders import load_data
 from ..data.split import RunSplit, make_split
 from ..errors import FactorseqError
@@ -206,7 +207,10 @@ def _prepare(cls: type, data_cfg: DataConfig, train_cfg: TrainConfig,
     scaler = fit_scaler(choose_scaler(cls, data, train_cfg), data, train_raw)
     train_data, val_data = scaled(train_raw, scaler), val_raw and scaled(val_raw, scaler)
     model = _build_model(cls, model_config(cls, train_data, model_overrides))  # model's width
-    return _Prepared(cls, model, scaler, data.schema(), data_cfg, train_cfg, train_data,
+    schema = data.schema()
+    if train_raw.lengths is not None:  # what sample draws entity lengths from (JSON)
+        schema["lengths"] = distribution(train_raw.lengths)
+    return _Prepared(cls, model, scaler, schema, data_cfg, train_cfg, train_data,
                      val_data, split)
 
 
