@@ -221,10 +221,12 @@ def test_a_named_source_is_read_as_it_is(monkeypatch):
                                             "data_schema": {}, "data_split": {}})
     seen = []
     fake = types.SimpleNamespace(n_features=2, seq_len=6)
-    monkeypatch.setattr(loaders, "load_data", lambda cfg: seen.append(cfg) or fake)
+    monkeypatch.setattr(loaders, "load_data",
+                        lambda cfg, strict: seen.append((cfg, strict)) or fake)
     assert run.load_data() is fake and run.load_data("other.csv") is fake
-    own, named = seen
+    (own, own_strict), (named, named_strict) = seen
     assert (own.labels, own.remove_rate) == (10, 0.2)  # the training data as it trained
+    assert own_strict and not named_strict  # options carried to another source may not apply
     assert (named.source, named.labels, named.remove_rate, named.window) == (
         "other.csv", None, 0.0, 6)
 

@@ -91,7 +91,7 @@ class Run:
             hop = self.schema.get("meta", {}).get("segment_hop", cfg.stride)
             cfg = dataclasses.replace(cfg, source=str(source), window=self.model.config.seq_len,
                                       stride=int(hop), remove_rate=0.0, labels=None)
-        data = load_data(cfg)
+        data = load_data(cfg, strict=source is None)  # another source: options carried over
         t, d = self.model.config.seq_len, self.schema.get("n_features",
                                                           self.model.config.n_features)
         if data.n_features != d or data.seq_len != t:  # raw features (before any one-hot)

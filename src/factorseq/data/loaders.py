@@ -28,24 +28,25 @@ __all__ = ["load_data", "load_file", "file_loader", "IMPUTE_MODES", "sliding_win
            "keep_labels", "handle_missing", "missing_mask"]
 
 
-def load_data(cfg: DataConfig) -> SequenceData:
+def load_data(cfg: DataConfig, *, strict: bool = True) -> SequenceData:
     """Load ``cfg.source`` (an existing path, else a bundled name) as windows (N, T, D).
 
     Raw (unscaled) units; scaling is the trainer's job. When ``cfg.labels`` is set, exactly
     that many labels are kept (class-balanced, seeded by ``cfg.label_seed``) and the rest are
-    masked out in ``y_mask``.
+    masked out in ``y_mask``. ``strict``: a data option the reader never reads is an error
+    (False for options a run carries over to another source, e.g. a bundled set's own).
     """
     if cfg.store:  # windows on disk, read on demand (written by the plain path below once)
         plain = dataclasses.replace(cfg, store=None, labels=None)
-        data = load_stored(cfg.store, _store_key(cfg), lambda: load_data(plain))
+        data = load_stored(cfg.store, _store_key(cfg), lambda: load_data(plain, strict=strict))
         return _mask_labels(data, cfg)
     source = str(cfg.source)
     path = Path(source).expanduser()
     if path.exists():
-        data = load_file(path, cfg)
+        data = load_file(path, cfg, strict=strict)
     elif is_bundled(source):
         info = get_dataset(source)
-        data = _load_bundled(info, cfg)
+        data = _load_bundled(info, cfg, strict)
         data.name = source
         data.meta.setdefault("scaler", info.scaler)
         data = window_step(data, cfg)
@@ -76,18 +77,18 @@ class _ReadOptions(dict):
         return super().__contains__(key)
 
 
-def _load_bundled(info, cfg: DataConfig) -> SequenceData:
+def _load_bundled(info, cfg: DataConfig, strict: bool = True) -> SequenceData:
     """The bundled set's loader on ``cfg``; an option it never asked for (a misspelt one, or
     ``--target-speaker`` on a set without speakers) is an error, not silently ignored."""
-    return _reading_every_option(cfg, info.loader, f"the data set {info.name!r}")
+    return _reading_every_option(cfg, info.loader, f"the data set {info.name!r}", strict)
 
 
-def _reading_every_option(cfg: DataConfig, read, what: str) -> SequenceData:
-    """``read(cfg)``, then an error naming any data option the reader never asked for."""
+def _reading_every_option(cfg: DataConfig, read, what: str, strict: bool) -> SequenceData:
+    """``read(cfg)``, then (``strict``) an error naming any data option it never asked for."""
     options = _ReadOptions(cfg.options or {})
     data = read(dataclasses.replace(cfg, options=options))
     unused = sorted(set(options) - options.asked)
-    if unused:
+    if unused and strict:
         asked = ", ".join(sorted(str(k) for k in options.asked)) or "none"
         raise FactorseqError(f"data option(s) {', '.join(map(str, unused))} are not used by "
                              f"{what} (its options: {asked})")
@@ -139,7 +140,7 @@ def _mask_labels(data: SequenceData, cfg: DataConfig) -> SequenceData:
     return data
 
 
-def load_file(path: str | Path, cfg: DataConfig) -> SequenceData:
+def load_file(path: str | Path, cfg: DataConfig, *, strict: bool = True) -> SequenceData:
     """Read one file (or a folder a registered loader understands) by its suffix."""
     path = Path(path)
     key = "dir" if path.is_dir() else path.suffix.lower()
@@ -148,7 +149,7 @@ def load_file(path: str | Path, cfg: DataConfig) -> SequenceData:
         known = ", ".join(s for s in FORMATS.names() if s != "dir")
         raise FactorseqError(f"cannot read {path}: it is {what}; factorseq reads {known} files")
     fmt = FORMATS.get(key)
-    data = _reading_every_option(cfg, lambda c: fmt.read(path, c), f"{path.name}")
+    data = _reading_every_option(cfg, lambda c: fmt.read(path, c), path.name, strict)
     return data if fmt.handles_missing else window_step(data, cfg)
 
 
