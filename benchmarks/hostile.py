@@ -446,7 +446,7 @@ def summarize(before: Path, after: Path, out_json: Path, out_md: Path,
     first = {r["name"]: r["class"] for r in b["rows"]}
     fixed = sum(first.get(r["name"]) != "clean" and r["class"] == "clean" for r in a["rows"])
     lines = [
-        "## Hostile inputs (issue #21): clean / traceback / wrong / lost", "",
+        "## 13. Hostile inputs (issue #21): clean / traceback / wrong / lost", "",
         f"{a['cases']} named bad inputs across every verb and the Python API "
         "(`benchmarks/hostile_cases.py`), replayed by `benchmarks/hostile.py` on the code "
         "before the issue's work and after it. Clean: exit 0 with a valid result (checked "
@@ -456,8 +456,12 @@ def summarize(before: Path, after: Path, out_json: Path, out_md: Path,
         "a valid one refused, a refusal that left files, or past the time limit. Lost: a file "
         "that was there before changed or removed. Before: commit a03807e (before any of "
         "the issue's work); base: 08d569c (where branch hostile starts, with the run-folder "
-        "work of earlier sessions: runfolder.py, the lock, recovery); after: branch hostile "
-        "(the fixes of the cases this harness found).", "",
+        "work of earlier sessions: runfolder.py, the lock, recovery); after: main (the fixes "
+        "of the cases this harness found). Every case also runs in `make test` "
+        "(`tests/test_hostile_harness.py`, one test per case, asserting clean), beside "
+        "hypothesis strategies over window arrays, long CSV tables, `--set` values and damaged "
+        "run folders (`tests/test_hostile.py`) and files of another user, run without the "
+        "right to override permissions (`tests/test_permissions.py`).", "",
         "| code | clean | traceback | wrong | lost | seconds | load average (start, end) |",
         "|---|---|---|---|---|---|---|"]
     for name, m in runs.items():
