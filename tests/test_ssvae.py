@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from clihelp import cli
+from factorseq.batching import LabelledShare as _Batches
 from factorseq.config import build
 from factorseq.errors import FactorseqError, ShapeError
-from factorseq.models.ssvae import SSVAE, SSVAEConfig, _Batches, labelled_term, log_normal
+from factorseq.models.ssvae import SSVAE, SSVAEConfig, labelled_term
+from factorseq.nn.densities import log_normal
 
 T, D, K = 6, 3, 4
 

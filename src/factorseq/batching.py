@@ -40,3 +40,45 @@ def in_order(sampler: Iterable[Any]) -> Iterator[list[int]]:
         if start is not None:
             start()
         yield batch.tolist()
+
+
+class LabelledShare:
+    """A batch sampler (the SS-VAE's): index batches over a fixed labelled set ``lab`` and
+    unlabelled set ``unl``.
+
+    ``rate`` None: shuffled batches of ``lab`` alone. Otherwise one epoch passes once over the
+    unlabelled rows and every batch adds ``round(rate * batch_size)`` labelled rows drawn
+    without replacement from a reshuffled cycle through ``lab``.
+    """
+
+    def __init__(self, lab: np.ndarray, unl: np.ndarray, batch_size: int, rate: float | None,
+                 seed: int) -> None:
+        self.lab, self.unl, self.bs, self.rate = lab, unl, batch_size, rate
+        self.rng = np.random.default_rng(seed)
+        self._cycle: list[int] = []
+
+    def _take(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            if not self._cycle:
+                self._cycle = self.rng.permutation(self.lab).tolist()
+            out.append(self._cycle.pop())
+        return out
+
+    def __len__(self) -> int:
+        if self.rate is None:
+            return -(-len(self.lab) // self.bs)
+        n_unl = max(1, self.bs - max(1, round(self.rate * self.bs)))
+        return max(1, -(-len(self.unl) // n_unl))
+
+    def __iter__(self):
+        if self.rate is None:
+            perm = self.rng.permutation(self.lab)
+            for i in range(0, len(perm), self.bs):
+                yield perm[i: i + self.bs].tolist()
+            return
+        n_lab = max(1, round(self.rate * self.bs))
+        n_unl = max(1, self.bs - n_lab)
+        perm = self.rng.permutation(self.unl)
+        for i in range(len(self)):
+            yield perm[i * n_unl: (i + 1) * n_unl].tolist() + self._take(n_lab)

@@ -59,6 +59,7 @@ from ..nn.contrastive import (
     mutual_information_mss,
     shuffle_time,
 )
+from ..nn.densities import log_gauss
 from ..nn.frames import FrameDecoder, FrameEncoder, check_frame_net
 from ..nn.masking import batch_mask, masked_mean, masked_sum
 from ..registry import register
@@ -73,8 +74,6 @@ from .base import (
     reparameterize,
 )
 from .outputs import CodeSpec, Factor
-
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclasses.dataclass
@@ -148,7 +147,7 @@ def dsvae_terms(x: torch.Tensor, x_mean: torch.Tensor, x_logvar: torch.Tensor,
     z_* and prior_*: (batch, time, z_dim), the posterior and the prior p(z_t | z_<t) per step;
     x_mask: like x, 1 = observed: log_px is then the log-likelihood of the observed entries
     (:mod:`factorseq.nn.masking`). ``elbo = log_px - kl_f - kl_z``."""
-    log_px = masked_sum(-0.5 * (_LOG_2PI + x_logvar + (x - x_mean) ** 2 / x_logvar.exp()),
+    log_px = masked_sum(log_gauss(x, x_mean, x_logvar),
                         x_mask, (1, 2))
     kl_f = gaussian_kl(f_mean, f_logvar)
     kl_z = gaussian_kl(z_mean, z_logvar, prior_mean, prior_logvar).sum(1)

@@ -47,6 +47,7 @@ from ..batching import NewRound
 from ..config import require
 from ..data.store import is_lazy
 from ..errors import FactorseqError, ShapeError
+from ..nn.densities import log_gauss
 from ..nn.invariance import AdversarialInvariance, adversary_lambda, check_adversary
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
@@ -63,7 +64,6 @@ from .base import (
 from .outputs import CodeSpec, Factor
 
 _PAD = torch.iinfo(torch.int64).max  # unused table rows sort after every real sequence id
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclasses.dataclass
@@ -136,13 +136,6 @@ def closed_form_mu2(z2_sum: torch.Tensor, n: torch.Tensor | float, z2_var: float
     has mean ``sum_n z2_n / (N + z2_var / mu2_var)``. ``z2_sum`` (..., z2_dim), ``n`` (...)."""
     n = torch.as_tensor(n, dtype=z2_sum.dtype, device=z2_sum.device)
     return z2_sum / (n + z2_var / mu2_var).unsqueeze(-1)
-
-
-def log_gauss(x: torch.Tensor, mean: torch.Tensor | float, logvar: torch.Tensor | float
-              ) -> torch.Tensor:
-    """Elementwise log N(x; mean, exp(logvar))."""
-    logvar = torch.as_tensor(logvar, dtype=x.dtype, device=x.device)
-    return -0.5 * (_LOG_2PI + logvar + (x - mean) ** 2 / logvar.exp())
 
 
 def sequence_mu2(z2_mean: torch.Tensor, seq_id: torch.Tensor, z2_var: float = 0.25,

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..batching import LabelledShare
 from ..config import require
 from ..errors import FactorseqError, ShapeError
+from ..nn.densities import categorical_kl_uniform, log_gauss, log_normal
 from ..nn.invariance import AdversarialInvariance, adversary_lambda, check_adversary
 from ..nn.masking import batch_mask, masked_sum
 from ..registry import register
@@ -52,8 +54,6 @@ from .base import (
     SequenceModel,
 )
 from .outputs import CodeSpec, Factor
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclasses.dataclass
@@ -200,18 +200,6 @@ def _rows(m: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
     return None if m is None else m[rows]
 
 
-def log_normal(z: torch.Tensor, mean: torch.Tensor | float = 0.0,
-               logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """log N(z; mean, diag(e^logvar)), summed over the last dim."""
-    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
-    return -0.5 * (_LOG_2PI + logvar + (z - mean) ** 2 / logvar.exp()).sum(-1)
-
-
-def categorical_kl_uniform(log_q: torch.Tensor) -> torch.Tensor:
-    """KL(q || Cat(1/K)) = sum_k q_k log(K q_k), over the last dim."""
-    return (log_q.exp() * (log_q + math.log(log_q.shape[-1]))).sum(-1)
-
-
 def labelled_term(log_pxyz: torch.Tensor, log_qyz: torch.Tensor, log_proposal: torch.Tensor,
                   alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's supervised objective from S samples (dim 0) of ``z_s ~ r(z)``.
@@ -299,7 +287,7 @@ class SSVAE(SequenceModel):
                                                      reduction="none")
         else:
             lv = self.obs_logvar.clamp(min=self.config.min_logvar)
-            ll = -0.5 * (_LOG_2PI + lv + (x - params) ** 2 / lv.exp())
+            ll = log_gauss(x, params, lv)
         return masked_sum(ll, x_mask, (-2, -1))
 
     def onehot(self, y: torch.Tensor) -> torch.Tensor:
@@ -502,49 +490,8 @@ class SSVAE(SequenceModel):
         if self.config.objective == "classifier":
             if len(lab) == 0:
                 raise FactorseqError("objective=classifier needs at least one labelled window")
-            return _Batches(lab, np.array([], dtype=np.int64), batch_size, None, seed)
+            return LabelledShare(lab, np.array([], dtype=np.int64), batch_size, None, seed)
         if self.config.supervision_rate is None or len(lab) == 0:
             return None
-        return _Batches(lab, np.flatnonzero(~np.asarray(mask)), batch_size,
+        return LabelledShare(lab, np.flatnonzero(~np.asarray(mask)), batch_size,
                         self.config.supervision_rate, seed)
-
-
-class _Batches:
-    """Index batches over a fixed labelled set ``lab`` and unlabelled set ``unl``.
-
-    ``rate`` None: shuffled batches of ``lab`` alone. Otherwise one epoch passes once over the
-    unlabelled rows and every batch adds ``round(rate * batch_size)`` labelled rows drawn
-    without replacement from a reshuffled cycle through ``lab``.
-    """
-
-    def __init__(self, lab: np.ndarray, unl: np.ndarray, batch_size: int, rate: float | None,
-                 seed: int) -> None:
-        self.lab, self.unl, self.bs, self.rate = lab, unl, batch_size, rate
-        self.rng = np.random.default_rng(seed)
-        self._cycle: list[int] = []
-
-    def _take(self, k: int) -> list[int]:
-        out: list[int] = []
-        while len(out) < k:
-            if not self._cycle:
-                self._cycle = self.rng.permutation(self.lab).tolist()
-            out.append(self._cycle.pop())
-        return out
-
-    def __len__(self) -> int:
-        if self.rate is None:
-            return -(-len(self.lab) // self.bs)
-        n_unl = max(1, self.bs - max(1, round(self.rate * self.bs)))
-        return max(1, -(-len(self.unl) // n_unl))
-
-    def __iter__(self):
-        if self.rate is None:
-            perm = self.rng.permutation(self.lab)
-            for i in range(0, len(perm), self.bs):
-                yield perm[i: i + self.bs].tolist()
-            return
-        n_lab = max(1, round(self.rate * self.bs))
-        n_unl = max(1, self.bs - n_lab)
-        perm = self.rng.permutation(self.unl)
-        for i in range(len(self)):
-            yield perm[i * n_unl: (i + 1) * n_unl].tolist() + self._take(n_lab)

@@ -41,8 +41,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from ..errors import ShapeError
-
-_LOG_2PI = math.log(2.0 * math.pi)
+from .densities import log_gauss
 
 
 def similarity_table(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.5,
@@ -82,7 +81,7 @@ def gaussian_log_table(sample: torch.Tensor, mean: torch.Tensor,
     """t[..., i, j] = log N(sample_i; mean_j, diag exp(logvar_j)), summed over the code
     dims; inputs (..., B, dims), output (..., B, B)."""
     s, m, v = sample.unsqueeze(-2), mean.unsqueeze(-3), logvar.unsqueeze(-3)
-    return (-0.5 * (_LOG_2PI + v + (s - m) ** 2 / v.exp())).sum(-1)
+    return log_gauss(s, m, v).sum(-1)
 
 
 def log_aggregate(table: torch.Tensor, dataset_size: int | None = None) -> torch.Tensor:
