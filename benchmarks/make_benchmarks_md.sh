@@ -18,7 +18,8 @@ python benchmarks/stale_results.py ${STRICT:+--check} >&2
            benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md \
            benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md \
            benchmarks/SPRITES_RESULTS.md benchmarks/PROTOCOL_RESULTS.md \
-           benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md; do
+           benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md \
+           benchmarks/MULTI_ENTITY_RESULTS.md; do
     [[ -f $f ]] && { echo; cat "$f"; }
   done
 } > BENCHMARKS.md.tmp
