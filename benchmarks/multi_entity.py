@@ -191,6 +191,8 @@ def run_cell(model: str, seed: int, d: Path, minutes: float) -> None:
               "load_before": load_before,
               "load_after": Path("/proc/loadavg").read_text().split()[:3]}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    from factorseq.metrics.scoring import SCORING_VERSION
+    result["scoring_version"] = SCORING_VERSION
     out.write_text(json.dumps(result, indent=2))
     print(f"{model} seed {seed}: {json.dumps(result)[:300]}", flush=True)
 

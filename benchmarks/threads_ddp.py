@@ -72,7 +72,9 @@ def main() -> None:
         summary[setting] = {"train_s_median": statistics.median(t),
                             "speed_vs_1_thread": [round(b / x, 3) for b, x in zip(base, t,
                                                                                   strict=True)]}
-    result = {"args": vars(args) | {"out": str(args.out)}, "cpu_count": os.cpu_count(),
+    from factorseq.metrics.scoring import SCORING_VERSION  # the checkout measured (no scores)
+    result = {"scoring_version": SCORING_VERSION, "args": vars(args) | {"out": str(args.out)},
+              "cpu_count": os.cpu_count(),
               "affinity": len(os.sched_getaffinity(0)), "rows": rows, "summary": summary}
     print(json.dumps(summary, indent=1))
     if args.out:
