@@ -186,9 +186,11 @@ def train(
     run = fit(model, data_cfg, tr, md, out, force=force, resume=resume)
     if run is not None:
         summary = run.config.get("training", {})
+        best = summary.get("best_score")  # None: the model keeps its last (e.g. EMA) weights
+        kept = (f"best {summary.get('monitor')} {best:.6g} at epoch {summary.get('best_epoch')}"
+                if best is not None else "last weights kept")
         print(f"trained {model} in {time.perf_counter() - t0:.1f}s "
-              f"({summary.get('epochs_run')} epochs, best {summary.get('monitor')} "
-              f"{summary.get('best_score')}) -> {out}")
+              f"({summary.get('epochs_run')} epochs, {kept}) -> {out}")
 
 
 @app.command()
