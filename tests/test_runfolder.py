@@ -22,7 +22,8 @@ FAST = ["--epochs", "1", "--batch-size", "32", "--set", "train.tensorboard=false
         "--set", "train.progress=false"]
 USER_FILES = {"my_notes.txt": b"years of work", "samples.csv": b"sample,step,f0\n0,0,1\n",
               "metrics.json": b'{"discriminative": 0.1}', "report.html": b"<html></html>",
-              "figs/a.png": b"\x89PNG..."}
+              "figs/a.png": b"\x89PNG...", "logs/my_notes.txt": b"inside training's folder",
+              "checkpoints/README": b"which epoch to use"}
 
 
 @pytest.fixture(scope="module")

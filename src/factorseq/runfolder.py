@@ -54,17 +54,26 @@ def run_status(path: Path) -> str | None:
     return str(cfg.get("status", "trained"))
 
 
-def user_entries(folder: Path) -> list[Path]:
-    """The top-level entries of ``folder`` that training did not write (the user's)."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES)
-
-
 # every file a training writes before its first checkpoint (paths inside the run folder)
 _EARLY_FILES = ("config.json", "split.npz", "logs/metrics.csv", "logs/hparams.yaml",
                 "tensorboard/hparams.yaml", "tensorboard/events.out.tfevents.*",
                 ".config.json.*.tmp.json", *MARKS)
+_RUN_FILES = (*_EARLY_FILES, "model.safetensors", "checkpoints/*.ckpt")  # and once trained
+
+
+def user_entries(folder: Path) -> list[Path]:
+    """What training did not write in ``folder`` (the user's): top-level entries of other
+    names, and inside training's own folders (``logs/``, ``checkpoints/``, ...) every file or
+    link no training writes."""
+    if not folder.is_dir():
+        return []
+    top = [p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES]
+    inner = [p for name in TRAINING_ENTRIES
+             if (folder / name).is_dir() and not (folder / name).is_symlink()
+             for p in (folder / name).rglob("*") if (p.is_symlink() or not p.is_dir())
+             and not any(fnmatch.fnmatchcase(p.relative_to(folder).as_posix(), pat)
+                         for pat in _RUN_FILES)]
+    return sorted(top + inner)
 
 
 def never_trained(folder: Path) -> bool:
@@ -162,13 +171,15 @@ def _finish_old(out: Path, old: Path) -> list[str]:
     ``NAME.previous`` when the new run has a namesake), then remove ``old``, which then holds
     only what training wrote."""
     carried = []
-    for entry in user_entries(old):
-        dest, k = out / entry.name, 1
+    for entry in user_entries(old):  # at its own place in the new run (logs/notes.txt too)
+        rel = entry.relative_to(old)
+        dest, k = out / rel, 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
         while dest.exists() or dest.is_symlink():
-            dest, k = out / f"{entry.name}.previous{'' if k == 1 else k}", k + 1
+            dest, k = dest.with_name(f"{rel.name}.previous{'' if k == 1 else k}"), k + 1
         os.rename(entry, dest)
-        carried.append(dest.name)
-    shutil.rmtree(old)
+        carried.append(dest.relative_to(out).as_posix())
+    shutil.rmtree(old)  # what is left is training's alone
     return carried
 
 
