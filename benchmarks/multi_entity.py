@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from multi_entity_data import KINDS, REGIONS, STATES, buildings, split  # noqa: E402
+from multi_entity_data import ATTRS, KINDS, REGIONS, STATES, buildings, split  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # overridable for a smoke run (tiny table, few score iterations, results elsewhere)
@@ -47,7 +47,6 @@ RESULTS = Path(os.environ.get("ME_RESULTS", HERE / "results" / "multi_entity"))
 PY = sys.executable
 VENVS = {"sdv_par": Path(os.environ.get("SDV_PYTHON", "/work/sdv/venv/bin/python")),
          "gretel_dgan": Path(os.environ.get("DGAN_PYTHON", "/work/dgan/venv/bin/python"))}
-ATTRS = ["kind", "region", "area"]
 SPECS = [{"name": "kind", "kind": "categorical"}, {"name": "region", "kind": "categorical"},
          {"name": "area", "kind": "numeric"}]
 MODELS = ("factorseq_diffusion_ts", "sdv_par", "gretel_dgan", "factorseq_vae_conv")

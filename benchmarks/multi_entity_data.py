@@ -24,6 +24,8 @@ level, the area the load's scale, the region a midday or night bump.
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,18 @@ AREA = {"home": (100.0, 0.3), "office": (800.0, 0.4), "shop": (300.0, 0.4)}
 LEVEL = np.array([0.3, 1.0, 2.5])
 MULT = {"home": 1.0, "office": 1.5, "shop": 2.0}
 STAY = 0.6
+ATTRS = ["kind", "region", "area"]  # the static attributes, in column order
+
+
+def competitor_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of the competitors' scripts (run in their own environments)."""
+    p = argparse.ArgumentParser()
+    for name in ("--train", "--attributes", "--out", "--info"):
+        p.add_argument(name, required=True)
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--length", type=int, default=48)
+    return p.parse_args(argv)
 AR, NOISE = 0.7, 0.15
 
 

@@ -16,15 +16,14 @@ and each wanted row takes an unused pooled sequence with the same categorical at
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import numpy as np
 import pandas as pd
 import torch
+from multi_entity_data import ATTRS, competitor_args  # beside this script
 
-ATTRS = ["kind", "region", "area"]
 POOL = 20
 # settings fixed beforehand, not tuned: a batch that fits the ~300 training entities many
 # times per epoch, sample_len 4 (DoppelGANger's batched generation; divides 48)
@@ -79,13 +78,7 @@ def match(pool: pd.DataFrame, wanted: pd.DataFrame) -> tuple[list, int]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    for name in ("--train", "--attributes", "--out", "--info"):
-        p.add_argument(name, required=True)
-    p.add_argument("--minutes", type=float, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--length", type=int, default=48)
-    a = p.parse_args()
+    a = competitor_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     model, epochs = train(pd.read_csv(a.train), a.minutes, a.seed, a.length)

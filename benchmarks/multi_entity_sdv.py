@@ -13,16 +13,15 @@ count in ``train_seconds``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
 import numpy as np
 import pandas as pd
 import torch
+from multi_entity_data import ATTRS, competitor_args  # beside this script
 
 CAL_EPOCHS = (10, 40)
-ATTRS = ["kind", "region", "area"]
 
 
 def metadata(frame: pd.DataFrame):
@@ -49,13 +48,7 @@ def fit(frame: pd.DataFrame, epochs: int, seed: int):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    for name in ("--train", "--attributes", "--out", "--info"):
-        p.add_argument(name, required=True)
-    p.add_argument("--minutes", type=float, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--length", type=int, default=48)
-    a = p.parse_args()
+    a = competitor_args()
     torch.set_num_threads(1)
     train = pd.read_csv(a.train)
     t0 = time.perf_counter()
