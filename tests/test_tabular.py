@@ -237,9 +237,12 @@ def test_the_tabular_evaluator_is_chosen_and_scores(run):
     ev = choose_evaluator(run, data)
     assert ev.name == "tabular"
     scores = ev(run, data, repeats=1, generative=False, max_windows=90).evaluate()
-    assert 0.0 <= scores["category_distance"]["state"] <= 1.0
+    assert set(scores["category_distance"]) == {"state"}  # the categorical column, by name
+    assert set(scores["attribute_fidelity"]) == {"kind"}  # the attribute, by name
     fid = scores["attribute_fidelity"]["kind"]
-    assert 0.0 <= fid["accuracy"] <= 1.0 and fid["majority"] >= 1 / 3
+    # 4 entities of each kind: in 90 windows drawn from them the largest kind's share is near
+    # 1/3, far from what a baseline read off one entity or one kind would give (1.0)
+    assert 1 / 3 <= fid["majority"] < 0.45
     assert scores["n_tabular_windows"] == 90
 
 

@@ -173,7 +173,7 @@ def test_the_tabular_evaluator_scores_the_lengths(run_dir):
     # every real entity scored (32 < max_windows): against the lengths drawn for 32 samples
     assert scores["length_ks"] == pytest.approx(length_ks(data.lengths,
                                                           run.sample_lengths(32, 0)))
-    assert scores["length_ks"] < 0.5 and 0.0 <= scores["category_distance"]["state"] <= 1.0
+    assert set(scores["category_distance"]) == {"state"}  # the categorical column, by name
 
 
 def test_a_vae_with_masked_losses_trains_on_entities_too(table):
