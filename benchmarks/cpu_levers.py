@@ -9,8 +9,8 @@ read before each timing; a timing that starts above ``--max-load`` is repeated (
 and the load kept in the row either way.
 
 Quality at equal steps: for bf16 and compile, the same initial weights, batches and noise are
-trained ``--val-steps`` optimiser steps and the validation loss (float32, eager, fixed noise,
-held-out windows of the data's training series) is compared with the plain run's.
+trained ``--val-steps`` optimiser steps and the validation loss (float32, eager, fixed noise, the
+validation block of the run's own split, in time with a gap) is compared with the plain run's.
 
     PYTHONPATH=src python benchmarks/cpu_levers.py --data energy \\
         --out benchmarks/results/cpu_levers.json
@@ -33,7 +33,10 @@ import torch
 from factorseq.config import build
 from factorseq.data.config import DataConfig
 from factorseq.data.loaders import load_data
+from factorseq.data.split import make_split
+from factorseq.metrics.scoring import SCORING_VERSION
 from factorseq.registry import get_model_class
+from factorseq.train.config import TrainConfig
 
 SETTINGS = {  # name: (threads, bf16 autocast, compile)
     "base": (1, False, False), "threads2": (2, False, False),
@@ -46,14 +49,19 @@ def load_avg() -> float:
 
 
 def windows(source: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, validation) windows (batch, time, features) of the data set, MinMax-scaled to
-    [0, 1] over all windows, split 90 / 10 at random (seeded)."""
-    x = np.asarray(load_data(DataConfig(source=source)).x, dtype=np.float32)
-    lo, hi = x.min(axis=(0, 1)), x.max(axis=(0, 1))
-    x = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
-    idx = np.random.default_rng(seed).permutation(len(x))
-    cut = int(0.9 * len(x))
-    return torch.from_numpy(x[idx[:cut]]), torch.from_numpy(x[idx[cut:]])
+    """(train, validation) windows (batch, time, features) of the data set: the blocks of a
+    run's own split at the defaults (in time with a gap where the windows' positions are
+    known: no validation window shares a step with a training one), MinMax-scaled to [0, 1]
+    by the training windows."""
+    cfg, tc = DataConfig(source=source), TrainConfig()
+    data = load_data(cfg)
+    split = make_split(data, cfg.split, tc.val_fraction, cfg.holdout_fraction, seed,
+                       blocks=cfg.split_blocks)
+    x = np.asarray(data.x, dtype=np.float32)
+    train, val = x[split.train], x[split.val]
+    lo, hi = train.min(axis=(0, 1)), train.max(axis=(0, 1))
+    scale = np.where(hi > lo, hi - lo, 1.0)
+    return torch.from_numpy((train - lo) / scale), torch.from_numpy((val - lo) / scale)
 
 
 def with_bf16(net: torch.nn.Module) -> None:
@@ -199,7 +207,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     train, val = windows(args.data, 0)
-    result = {"args": {k: str(v) for k, v in vars(args).items()},
+    result = {"scoring_version": SCORING_VERSION,  # validation windows: the run's split
+              "args": {k: str(v) for k, v in vars(args).items()},
               "torch": torch.__version__, "cpu_count": os.cpu_count(),
               "machine": platform.processor() or platform.machine(),
               "load_start": load_avg(), "models": {}}
