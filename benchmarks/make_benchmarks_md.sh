@@ -14,13 +14,19 @@ python benchmarks/stale_results.py ${STRICT:+--check} >&2
     cat benchmarks/sections/timevae_table.md
   fi
   cat benchmarks/sections/timevae_speed.md
-  for f in benchmarks/FHVAE_RESULTS.md benchmarks/SSVAE_RESULTS.md benchmarks/FAMILY_RESULTS.md \
-           benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md \
-           benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md \
-           benchmarks/SPRITES_RESULTS.md benchmarks/PROTOCOL_RESULTS.md \
-           benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md \
-           benchmarks/MULTI_ENTITY_RESULTS.md; do
+  sections=(benchmarks/FHVAE_RESULTS.md benchmarks/SSVAE_RESULTS.md benchmarks/FAMILY_RESULTS.md
+            benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md
+            benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md
+            benchmarks/SPRITES_RESULTS.md benchmarks/PROTOCOL_RESULTS.md
+            benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md
+            benchmarks/MULTI_ENTITY_RESULTS.md)
+  for f in "${sections[@]}"; do
     [[ -f $f ]] && { echo; cat "$f"; }
   done
+  # each section's committed result files and their scoring version
+  echo
+  python benchmarks/provenance.py \
+    benchmarks/sections/head.md+benchmarks/sections/timevae_table.md+benchmarks/sections/timevae_speed.md \
+    "${sections[@]}"
 } > BENCHMARKS.md.tmp
 mv BENCHMARKS.md.tmp BENCHMARKS.md  # replaced only once assembled in full
