@@ -14,7 +14,8 @@ def test_the_table_is_the_mean_and_sample_std_over_seeds(tmp_path):
         cell = {"discriminative": {"mean": disc, "std": 0.5, "values": [disc]},
                 "predictive": {"mean": 0.25}, "context_fid": {"mean": 0.1 * (seed + 1)}}
         (tmp_path / f"flow_ts_s{seed}.json").write_text(json.dumps(cell))
-    (tmp_path / "diffusion_ts_s0.json").write_text(json.dumps({"discriminative": {"mean": .3}}))
+    (tmp_path / "diffusion_ts_s0.json").write_text(json.dumps(  # the harness's format
+        {"train_command": "factorseq train ...", "metrics": {"discriminative": {"mean": .3}}}))
     rows = energy_seeds.table(tmp_path).splitlines()
     flow = next(r for r in rows if "`flow_ts`" in r).split(" | ")
     # discriminative: mean 0.23, sample std sqrt((.03² + .03² + 0) / 2) = 0.03

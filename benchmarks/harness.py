@@ -1,0 +1,123 @@
+"""One benchmark harness (issue #22, part 5): a cell is one ``factorseq train`` command and one
+``factorseq evaluate`` command, run into ``benchmarks/out/<study>/<cell>/s<seed>/``; its
+``result.json`` keeps both exact commands, the run's training summary, the seconds, the load
+and the evaluator's scores (with their scoring version).
+
+Skip-if-done is keyed by the commands and the scoring version, not by the file's existence:
+a cell whose training command changed is trained again; one whose evaluation command changed,
+or whose scores are of an older scoring version than this checkout's, is re-scored from its
+run without training. Studies describe their cells (:class:`Cell`) and render tables with
+:func:`over_seeds` (mean ± sample std over training seeds).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from factorseq.metrics.scoring import SCORING_VERSION, version_of
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = Path("benchmarks") / "out"  # relative to REPO: the commands read the same anywhere
+EXE = str(Path(sys.executable).with_name("factorseq"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """``train``: the arguments after ``factorseq train`` (model, data, options) without
+    ``--out``/``--seed``; ``evaluate``: those after ``factorseq evaluate RUN`` without
+    ``--out``."""
+    study: str
+    name: str
+    seed: int
+    train: tuple[str, ...]
+    evaluate: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> Path:
+        return OUT / self.study / self.name / f"s{self.seed}"
+
+    def commands(self) -> tuple[list[str], list[str]]:
+        run = self.folder / "run"
+        train = ["train", *self.train, "--out", str(run), "--force", "--seed", str(self.seed)]
+        evaluate = ["evaluate", str(run), "--out", str(self.folder / "metrics.json"),
+                    "--force", *self.evaluate]
+        return train, evaluate
+
+
+def shown(argv: list[str]) -> str:
+    """A command as a user types it (from the repository's folder)."""
+    return " ".join(["factorseq", *argv])
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _call(argv: list[str], exe: str, root: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([exe, *argv], check=True, cwd=root)
+    return round(time.perf_counter() - t0, 1)
+
+
+def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = REPO
+             ) -> dict | None:
+    """The cell's result: the stored one when its commands and scoring version are current,
+    else trained (only if the training command changed or never ran) and scored now."""
+    folder = root / cell.folder
+    train, evaluate = cell.commands()
+    result = _read(folder / "result.json")
+    if (result and result.get("train_command") == shown(train)
+            and result.get("eval_command") == shown(evaluate)
+            and version_of(result) >= SCORING_VERSION):
+        return result
+    folder.mkdir(parents=True, exist_ok=True)
+    trained = _read(folder / "train.json")  # the training command that made ``run`` and its time
+    if not trained or trained.get("command") != shown(train):
+        trained = {"command": shown(train), "seconds": _call(train, exe, root),
+                   "load_after": [round(v, 2) for v in os.getloadavg()]}
+        (folder / "train.json").write_text(json.dumps(trained, indent=1) + "\n")
+    if train_only:
+        return None
+    eval_s = _call(evaluate, exe, root)
+    config = json.loads((folder / "run" / "config.json").read_text())
+    result = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
+              "train_command": shown(train), "eval_command": shown(evaluate),
+              "train_wall_s": trained["seconds"], "eval_wall_s": eval_s,
+              "loadavg_after_train": trained.get("load_after"),
+              "loadavg_after_eval": [round(v, 2) for v in os.getloadavg()],
+              "training": config.get("training", {}),
+              "metrics": json.loads((folder / "metrics.json").read_text())}
+    (folder / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def results(study: str, name: str, root: Path = REPO) -> dict[int, dict]:
+    """The stored results of a cell's seeds (seed -> result), whatever their version."""
+    found = {}
+    for path in sorted((root / OUT / study / name).glob("s*/result.json")):
+        res = json.loads(path.read_text())
+        found[int(res["seed"])] = res
+    return found
+
+
+def over_seeds(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (n - 1; 0 for one value) over training seeds."""
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "n": int(len(v))}
+
+
+def pm(values: list[float], digits: int = 3) -> str:
+    """``mean ± std`` over seeds, the mean alone for one seed, "" for none."""
+    if not len(values):
+        return ""
+    s = over_seeds(values)
+    return (f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}" if s["n"] > 1
+            else f"{s['mean']:.{digits}f}")
