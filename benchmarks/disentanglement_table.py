@@ -3,8 +3,8 @@ FHVAE's speaker EER on FSDD speakers never seen in training.
 
 Every cell is real CLI calls (``factorseq train`` -> ``factorseq evaluate --evaluator
 disentanglement``) into benchmarks/out/disentanglement/<cell>/s<seed>/; cells already done are
-skipped, so the script can be stopped and re-run. ``--table`` prints mean ± std over the seeds
-present.
+skipped, so the script can be stopped and re-run. ``--table`` prints mean ± sample std
+(n - 1) over the seeds present.
 
     nice -n 10 python benchmarks/disentanglement_table.py --cells fhvae vae --seeds 0 1 2
     python benchmarks/disentanglement_table.py --table
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import over_seeds, pm  # mean ± sample std over seeds, written once
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out" / "disentanglement"
@@ -129,7 +130,7 @@ def flat(m: dict) -> dict[str, float]:
 
 
 def _mean_std(v: list[float]) -> str:
-    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if v else ""
+    return pm(v) if len(v) > 1 else (f"{v[0]:.3f} (one seed)" if v else "")
 
 
 def table(cells: list[str]) -> None:
@@ -173,9 +174,11 @@ def dump(cells: list[str], path: str) -> None:
     summary = {}
     for name, rs in runs.items():
         flats = [flat(r["metrics"]) for r in rs]
-        summary[name] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
-                         for k in KEYS if (v := [f[k] for f in flats if k in f])}
-    Path(path).write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
+        summary[name] = {k: over_seeds(v) for k in KEYS if (v := [f[k] for f in flats if k in f])}
+    from factorseq.metrics.scoring import version_of  # the file's: its oldest run's
+    version = min((version_of(r) for rs in runs.values() for r in rs), default=0)
+    Path(path).write_text(json.dumps({"scoring_version": version, "summary": summary,
+                                      "runs": runs}, indent=1))
 
 
 def main() -> None:
