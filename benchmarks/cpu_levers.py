@@ -32,11 +32,9 @@ import torch
 
 from factorseq.config import build
 from factorseq.data.config import DataConfig
-from factorseq.data.loaders import load_data
-from factorseq.data.split import make_split
 from factorseq.metrics.scoring import SCORING_VERSION
 from factorseq.registry import get_model_class
-from factorseq.train.config import TrainConfig
+from factorseq.train.fit import prepared_data
 
 SETTINGS = {  # name: (threads, bf16 autocast, compile)
     "base": (1, False, False), "threads2": (2, False, False),
@@ -48,20 +46,14 @@ def load_avg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def windows(source: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, validation) windows (batch, time, features) of the data set: the blocks of a
-    run's own split at the defaults (in time with a gap where the windows' positions are
-    known: no validation window shares a step with a training one), MinMax-scaled to [0, 1]
-    by the training windows."""
-    cfg, tc = DataConfig(source=source), TrainConfig()
-    data = load_data(cfg)
-    split = make_split(data, cfg.split, tc.val_fraction, cfg.holdout_fraction, seed,
-                       blocks=cfg.split_blocks)
-    x = np.asarray(data.x, dtype=np.float32)
-    train, val = x[split.train], x[split.val]
-    lo, hi = train.min(axis=(0, 1)), train.max(axis=(0, 1))
-    scale = np.where(hi > lo, hi - lo, 1.0)
-    return torch.from_numpy((train - lo) / scale), torch.from_numpy((val - lo) / scale)
+def windows(source: str, model: str = "flow_ts") -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) windows (batch, time, features) exactly as ``fit`` trains the
+    transformer generators on them: the run's own split at the defaults (in time with a gap
+    where the windows' positions are known: no validation window shares a step with a
+    training one), MinMax-scaled by the training windows."""
+    train, val = prepared_data(model, DataConfig(source=source))
+    return (torch.from_numpy(np.asarray(train.x, dtype=np.float32)),
+            torch.from_numpy(np.asarray(val.x, dtype=np.float32)))
 
 
 def with_bf16(net: torch.nn.Module) -> None:
@@ -206,7 +198,7 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     torch.set_num_threads(1)
-    train, val = windows(args.data, 0)
+    train, val = windows(args.data)
     result = {"scoring_version": SCORING_VERSION,  # validation windows: the run's split
               "args": {k: str(v) for k, v in vars(args).items()},
               "torch": torch.__version__, "cpu_count": os.cpu_count(),

@@ -128,3 +128,18 @@ def test_the_split_is_saved_with_the_run_and_old_runs_rederive_theirs(tmp_path, 
     assert old.split.legacy and old.split.kind == "random" and parts.holdout is None
     assert parts.val.n_windows == 28 and parts.held_out is parts.val  # 10 % of 277
     assert (old.split.val == random_split(277, 24, 0.1, 0).val).all()
+
+
+def test_prepared_data_is_the_runs_own_blocks_scaled(tmp_path, tiny_csv):
+    """What benchmarks time or probe outside a run: fit's own training and validation
+    blocks, in the model's scaled space (the same windows a trained run reads back)."""
+    from factorseq.train.fit import prepared_data
+    cfg = DataConfig(source=str(tiny_csv), time_column="date", window=24)
+    train_cfg = {"epochs": 1, "batch_size": 32, "tensorboard": False, "progress": False}
+    train, val = prepared_data("vae_dense", cfg, train_cfg)
+    assert (train.n_windows, val.n_windows) == (217, 7)  # the time split of the test above
+    run = fs.fit("vae_dense", cfg, train_cfg, out=tmp_path / "r")
+    parts = run.splits()
+    np.testing.assert_allclose(train.x, run.to_model(parts.train.x), atol=1e-6)
+    np.testing.assert_allclose(val.x, run.to_model(parts.val.x), atol=1e-6)
+    assert not np.allclose(train.x[:7], parts.train.x[:7])  # scaled, not the raw units

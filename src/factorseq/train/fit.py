@@ -323,6 +323,18 @@ def _initial_config(p: _Prepared, work: Path) -> dict[str, Any]:
 
 # --- fit ------------------------------------------------------------------------------------
 
+def prepared_data(model_name: str, data_cfg: Any = None, train_cfg: Any = None,
+                  **options: Any) -> tuple[Any, Any]:
+    """(training, validation) windows exactly as :func:`fit` would train ``model_name`` on
+    them: the run's split, scaled by the scaler fitted on the training block. For benchmarks
+    that time or probe a model outside a run (nothing is written)."""
+    cls = get_model_class(model_name)
+    data_cfg, train_cfg, overrides = resolve_call(
+        cls, DataConfig() if data_cfg is None else data_cfg, train_cfg, {}, options)
+    p = _prepare(cls, data_cfg, train_config_for(cls, train_cfg), overrides)
+    return p.train_data, p.val_data
+
+
 def fit(model_name: str, data_cfg: Any = None, train_cfg: TrainConfig | dict[str, Any] | None
         = None, model_overrides: dict[str, Any] | Any = None, out: str | Path | None = None,
         *, force: bool = False, resume: bool = False, **options: Any) -> Run | None:
