@@ -325,3 +325,32 @@ def test_a_run_names_its_data_relative_to_itself_and_refuses_absolute_paths(tmp_
                "privacy=false") == 0
     assert not (tmp_path / "m2.json").exists()
     assert runfolder.source_for_run("sines", run) == "sines"  # a bundled name stays
+
+
+def test_a_users_link_named_like_a_training_entry_is_carried_not_removed(data, runs,
+                                                                           tmp_path, capsys):
+    """Training never writes a link: `logs` pointing at the user's own folder is theirs."""
+    mine = tmp_path / "my_logs"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    out = tmp_path / "r"
+    shutil.copytree(runs[0], out)
+    shutil.rmtree(out / "logs")
+    (out / "logs").symlink_to(mine, target_is_directory=True)
+    assert runfolder.user_entries(out) == [out / "logs"]
+    capsys.readouterr()
+    assert cli("train", "vae_conv", "--data", data, "--out", out, "--force", *FAST) == 0
+    assert "logs.previous" in capsys.readouterr().err
+    assert (out / "logs.previous").is_symlink() and (out / "logs.previous").resolve() == mine
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_a_failed_start_holding_a_link_is_left_alone(tmp_path):
+    left = tmp_path / "left"
+    left.mkdir()
+    (left / "config.json").write_text('{"format": "factorseq-run", "status": "training"}')
+    (left / "split.npz").symlink_to(tmp_path / "users_own.npz")  # a link, even dangling
+    assert not runfolder.never_trained(left)
+    with pytest.raises(Exception, match="left alone"):
+        runfolder.remove_training_entries(left)
+    assert (left / "split.npz").is_symlink()

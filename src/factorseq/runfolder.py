@@ -63,11 +63,12 @@ _RUN_FILES = (*_EARLY_FILES, "model.safetensors", "checkpoints/*.ckpt")  # and o
 
 def user_entries(folder: Path) -> list[Path]:
     """What training did not write in ``folder`` (the user's): top-level entries of other
-    names, and inside training's own folders (``logs/``, ``checkpoints/``, ...) every file or
-    link no training writes."""
+    names or links (training never writes a link, so ``logs -> ~/mine`` is the user's), and
+    inside training's own folders (``logs/``, ``checkpoints/``, ...) every file or link no
+    training writes."""
     if not folder.is_dir():
         return []
-    top = [p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES]
+    top = [p for p in folder.iterdir() if p.name not in TRAINING_ENTRIES or p.is_symlink()]
     inner = [p for name in TRAINING_ENTRIES
              if (folder / name).is_dir() and not (folder / name).is_symlink()
              for p in (folder / name).rglob("*") if (p.is_symlink() or not p.is_dir())
@@ -79,8 +80,9 @@ def user_entries(folder: Path) -> list[Path]:
 def never_trained(folder: Path) -> bool:
     """A run folder a training created but never checkpointed (refused or crashed before its
     first epoch ended): status ``training`` and no file but those such a training writes
-    (so a file of the user's, even inside ``logs/``, makes it a folder to leave alone)."""
-    if run_status(folder) != "training":
+    (so a file of the user's, even inside ``logs/``, makes it a folder to leave alone; so
+    does any link, which no training writes)."""
+    if run_status(folder) != "training" or any(p.is_symlink() for p in folder.rglob("*")):
         return False
     files = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
     return all(any(fnmatch.fnmatchcase(f, pat) for pat in _EARLY_FILES) for f in files)
