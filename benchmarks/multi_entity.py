@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import pm  # noqa: E402  (mean ± sample std over seeds, written once)
 from multi_entity_data import ATTRS, KINDS, REGIONS, STATES, buildings, split  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -215,7 +216,7 @@ def matched_real(real: pd.DataFrame, train: pd.DataFrame, seed: int) -> list:
 # --- the table ----------------------------------------------------------------------------
 
 def table() -> str:
-    """The markdown table of every model: mean +- std over its seeds."""
+    """The markdown table of every model: mean ± sample std (n - 1) over its seeds."""
     rows = []
     header = ("| generator | seeds | train s | kind acc | region acc | area R^2 | state TV | "
               "state TV by kind | profile RMSE kW | discriminative | predictive | "
@@ -242,11 +243,6 @@ def table() -> str:
 
 def header_rule(header: str) -> str:
     return "|" + "---|" * (header.count("|") - 1)
-
-
-def pm(values: list[float]) -> str:
-    a = np.asarray(values, dtype=np.float64)
-    return f"{a.mean():.3f} ± {a.std():.3f}" if len(a) > 1 else f"{a.mean():.3f}"
 
 
 def main() -> None:
