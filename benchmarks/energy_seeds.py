@@ -33,10 +33,7 @@ def cell(model: str, seed: int) -> harness.Cell:
 
 
 def keep(result: dict, model: str, seed: int, folder: Path = RESULTS) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{model}_s{seed}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    return path
+    return harness.keep(result, cell(model, seed), folder)
 
 
 def adopt(run: Path, train_command: str, eval_command: str) -> dict:

@@ -25,6 +25,7 @@ from factorseq.metrics.scoring import SCORING_VERSION, version_of
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path("benchmarks") / "out"  # relative to REPO: the commands read the same anywhere
+RESULTS = REPO / "benchmarks" / "results"  # the committed copies tables are rendered from
 EXE = str(Path(sys.executable).with_name("factorseq"))
 
 
@@ -104,6 +105,28 @@ def results(study: str, name: str, root: Path = REPO) -> dict[int, dict]:
     for path in sorted((root / OUT / study / name).glob("s*/result.json")):
         res = json.loads(path.read_text())
         found[int(res["seed"])] = res
+    return found
+
+
+def keep(result: dict, cell: Cell, folder: Path | None = None) -> Path:
+    """Commit-ready copy of a cell's result: ``results/<study>/<cell>_s<seed>.json``."""
+    folder = folder or RESULTS / cell.study
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cell.name}_s{cell.seed}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
+    """The committed results of a cell's seeds (seed -> result)."""
+    folder = folder or RESULTS / study
+    found = {}
+    for path in sorted(folder.glob(f"{name}_s*.json")):
+        seed = path.stem[len(name) + 2:]
+        if seed.isdigit():
+            found[int(seed)] = json.loads(path.read_text())
     return found
 
 

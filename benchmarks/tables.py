@@ -1,0 +1,146 @@
+"""Sections 1, 4 and 5 of BENCHMARKS.md as studies over the benchmark harness (``harness.py``,
+issue #22): each cell is one ``factorseq train`` and one ``factorseq evaluate`` command, its
+result is copied to ``benchmarks/results/<study>/<cell>_s<seed>.json`` and the tables are
+rendered from those files only.
+
+Studies:
+- ``timevae_paper`` (section 1): ``timevae`` and ``vae_conv`` on ``stockv``, ``sines`` and
+  ``energy`` at 10 % and 100 % of the windows, the TimeVAE paper's table; TimeGAN's
+  discriminative and predictive scores (5 metric repeats). The 10 % cells use the reference's
+  batch 16, the 100 % cells batch 64; energy at 100 % is capped at 40 epochs.
+- ``timegan_family`` (sections 4 and 5): ae, vae, gan, aae, vaegan, timegan, vae_conv and
+  timevae on ``sines``, ``stocks`` and ``energy``, the same budget of about 2,000 batches of
+  128 for every model, scored with every score of the generative evaluator (TimeGAN's two,
+  Context-FID, correlational, DCR and membership AUC against the run's held-out block).
+
+    python benchmarks/tables.py run timevae_paper --cells timevae:stockv:100 --seeds 0 1 2
+    python benchmarks/tables.py run timegan_family --cells gan:stocks --seeds 0
+    python benchmarks/tables.py table timevae_paper
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import harness
+
+# ~2,000 batches of 128: sines 9,000 / stocks 3,296 / energy 17,740 training windows
+FAMILY_EPOCHS = {"sines": 28, "stocks": 78, "energy": 14}
+FAMILY_MODELS = ("ae", "vae", "gan", "aae", "vaegan", "timegan", "vae_conv", "timevae")
+SINES_N = 10_000  # TimeGAN's sine set; 10 % keeps 1,000 windows
+BATCH = {10: 16, 100: 64}  # the reference's batch for the small sets, ours for the full ones
+NOISES = ("vae_conv+diagonal", "vae_conv+full", "timevae+diagonal", "timevae+full")
+DIFFUSION_MINUTES = 25  # of one core; the paper trains 10,000-25,000 steps on a GPU
+
+
+def _timevae_cell(name: str, seed: int) -> harness.Cell:
+    model, data, percent = name.split(":")
+    p = int(percent)
+    opts = (f"data.options={{n: {SINES_N * p // 100}}}" if data == "sines"
+            else f"data.options={{percent: {p}}}")
+    train = (model, "--data", data, "--set", opts, "--batch-size", str(BATCH[p]),
+             "--set", "train.threads=1", "--set", "train.tensorboard=false")
+    if data == "energy" and p == 100:
+        train += ("--epochs", "40")  # CPU time: 11,000 updates of batch 64
+    evaluate = ("--repeats", "5", "--set", "fidelity=false", "--set", "privacy=false")
+    return harness.Cell("timevae_paper", name.replace(":", "_"), seed, train, evaluate)
+
+
+def _family_cell(name: str, seed: int) -> harness.Cell:
+    """``MODEL:DATA``; ``MODEL+NOISE:DATA`` is the same training (same seed, same weights: the
+    noise is fitted after training) with ``observation_noise=NOISE``; ``diffusion_ts:DATA``
+    trains with its own defaults for ``DIFFUSION_MINUTES``."""
+    model, data = name.split(":")
+    model, _, noise = model.partition("+")
+    if model == "diffusion_ts":
+        train = (model, "--data", data, "--set", f"train.max_minutes={DIFFUSION_MINUTES}")
+    else:
+        train = (model, "--data", data, "--epochs", str(FAMILY_EPOCHS[data]),
+                 "--batch-size", "128")
+    train += ("--set", "train.threads=1", "--set", "train.tensorboard=false")
+    if noise:
+        train += ("--set", f"observation_noise={noise}")
+    cell_name = name.replace(":", "_").replace("+", "_")
+    return harness.Cell("timegan_family", cell_name, seed, train, ("--repeats", "5"))
+
+
+STUDIES = {
+    "timevae_paper": (_timevae_cell, [f"{m}:{d}:{p}" for d in ("stockv", "sines", "energy")
+                                      for p in (100, 10) for m in ("timevae", "vae_conv")]),
+    "timegan_family": (_family_cell, [f"{m}:{d}" for d in ("sines", "stocks", "energy")
+                                      for m in (*FAMILY_MODELS, *NOISES, "diffusion_ts")]),
+}
+# (study, column) -> (title, metrics key, digits); the table's columns in order
+COLUMNS = {
+    "timevae_paper": [("disc", "discriminative", 3), ("pred", "predictive", 3),
+                      ("pred, real data", "predictive_real", 3)],
+    "timegan_family": [("disc ↓", "discriminative", 3), ("pred ↓", "predictive", 3),
+                       ("Context-FID ↓", "context_fid", 3),
+                       ("correlational ↓", "correlational", 3), ("DCR share", "dcr_share", 3),
+                       ("membership AUC", "membership_auc", 3)],
+}
+
+
+def cell(study: str, name: str, seed: int) -> harness.Cell:
+    make, names = STUDIES[study]
+    if name not in names:
+        raise SystemExit(f"error: {study} has no cell {name!r}; cells: {', '.join(names)}")
+    return make(name, seed)
+
+
+def _score(metrics: dict, key: str) -> float | None:
+    """A score's mean over the evaluator's repeats (``dcr_share``: the share of synthetic
+    windows nearer a training window than the held-out block's 5th percentile)."""
+    if key == "dcr_share":
+        dcr = metrics.get("dcr") or {}
+        value = dcr.get("share_below_holdout_p5", dcr.get("share"))
+    else:
+        value = metrics.get(key)
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return None if value is None else float(value)
+
+
+def table(study: str) -> str:
+    """One row per cell with a result file: its seeds, then mean ± sample std over seeds of
+    each score (each seed's value is its mean over the metric repeats), epochs and minutes."""
+    cols = COLUMNS[study]
+    lines = ["| cell | seeds | " + " | ".join(c[0] for c in cols) + " | epochs | train min |",
+             "|" + "---|" * (len(cols) + 4)]
+    for name in STUDIES[study][1]:
+        found = harness.kept(study, cell(study, name, 0).name)
+        if not found:
+            continue
+        res = list(found.values())
+        row = [f"`{name}`", ", ".join(map(str, sorted(found)))]
+        for _, key, digits in cols:
+            vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
+            row.append(harness.pm(vals, digits) or "—")
+        row.append(harness.pm([r["training"].get("epochs_run", 0) for r in res], 0))
+        row.append(harness.pm([r["train_wall_s"] / 60 for r in res], 1))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="verb", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("study", choices=sorted(STUDIES))
+    r.add_argument("--cells", nargs="+")
+    r.add_argument("--seeds", nargs="+", type=int, default=[0])
+    t = sub.add_parser("table")
+    t.add_argument("study", choices=sorted(STUDIES))
+    args = ap.parse_args(argv)
+    if args.verb == "table":
+        sys.stdout.write(table(args.study))
+        return 0
+    for seed in args.seeds:
+        for name in args.cells or STUDIES[args.study][1]:
+            c = cell(args.study, name, seed)
+            print(harness.keep(harness.run_cell(c), c), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
