@@ -111,9 +111,22 @@ def results(study: str, name: str, root: Path = REPO) -> dict[int, dict]:
 def keep(result: dict, cell: Cell, folder: Path | None = None) -> Path:
     """Commit-ready copy of a cell's result: ``results/<study>/<cell>_s<seed>.json``."""
     folder = folder or RESULTS / cell.study
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cell.name}_s{cell.seed}.json"
-    tmp = path.with_suffix(".json.tmp")
+    return _write(folder / f"{cell.name}_s{cell.seed}.json", result)
+
+
+def record(path: Path, payload: dict) -> Path:
+    """A measurement made outside a cell (a speed, a micro-benchmark) as a result file: the
+    exact command that made it, the load average after it and the scoring version."""
+    result = {"command": " ".join(["python", *sys.argv]),
+              "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+              "scoring_version": SCORING_VERSION, **payload}
+    return _write(path, result)
+
+
+def _write(path: Path, result: dict) -> Path:
+    """``result`` as JSON at ``path``, written to a temporary file and renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     tmp.replace(path)
     return path

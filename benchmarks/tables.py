@@ -8,6 +8,9 @@ Studies:
   ``energy`` at 10 % and 100 % of the windows, the TimeVAE paper's table; TimeGAN's
   discriminative and predictive scores (5 metric repeats). The 10 % cells use the reference's
   batch 16, the 100 % cells batch 64; energy at 100 % is capped at 40 epochs.
+- ``family_dann`` (section 4): ``dann`` on FSDD digits, six leave-one-speaker-out tasks
+  (``SPEAKER``: the adapted run) and their source-only twins (``SPEAKER:source_only``: the same
+  training with ``lambda_max=0``, trained first; the adapted cell's evaluation scores both).
 - ``timegan_family`` (sections 4 and 5): ae, vae, gan, aae, vaegan, timegan, vae_conv and
   timevae on ``sines``, ``stocks`` and ``energy``, the same budget of about 2,000 batches of
   128 for every model, scored with every score of the generative evaluator (TimeGAN's two,
@@ -23,6 +26,7 @@ import argparse
 import sys
 
 import harness
+import numpy as np
 
 # ~2,000 batches of 128: sines 9,000 / stocks 3,296 / energy 17,740 training windows
 FAMILY_EPOCHS = {"sines": 28, "stocks": 78, "energy": 14}
@@ -64,16 +68,37 @@ def _family_cell(name: str, seed: int) -> harness.Cell:
     return harness.Cell("timegan_family", cell_name, seed, train, ("--repeats", "5"))
 
 
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def _dann_cell(name: str, seed: int) -> harness.Cell:
+    speaker, _, twin = name.partition(":")
+    train = ("dann", "--data", "fsdd-digits", "--target-speaker", speaker, "--epochs", "10",
+             "--set", "train.threads=1", "--set", "train.tensorboard=false")
+    if twin:
+        return harness.Cell("family_dann", f"{speaker}_source_only", seed,
+                            (*train, "--set", "lambda_max=0"))
+    base = _dann_cell(f"{speaker}:source_only", seed).folder / "run"
+    return harness.Cell("family_dann", speaker, seed, train, ("--set", f"baseline={base}"))
+
+
 STUDIES = {
+    "family_dann": (_dann_cell, list(SPEAKERS)),
     "timevae_paper": (_timevae_cell, [f"{m}:{d}:{p}" for d in ("stockv", "sines", "energy")
                                       for p in (100, 10) for m in ("timevae", "vae_conv")]),
     "timegan_family": (_family_cell, [f"{m}:{d}" for d in ("sines", "stocks", "energy")
                                       for m in (*FAMILY_MODELS, *NOISES, "diffusion_ts")]),
 }
+MEAN_ROW = {"family_dann"}  # studies whose cells are tasks of one experiment: their mean too
 # (study, column) -> (title, metrics key, digits); the table's columns in order
 COLUMNS = {
     "timevae_paper": [("disc", "discriminative", 3), ("pred", "predictive", 3),
                       ("pred, real data", "predictive_real", 3)],
+    "family_dann": [("target acc. (DANN)", "target_accuracy", 3),
+                    ("target acc. (source-only)", "baseline_target_accuracy", 3),
+                    ("gain", "adaptation_gain", 3),
+                    ("source test acc. (DANN)", "source_test_accuracy", 3),
+                    ("source test acc. (source-only)", "baseline_source_test_accuracy", 3)],
     "timegan_family": [("disc ↓", "discriminative", 3), ("pred ↓", "predictive", 3),
                        ("Context-FID ↓", "context_fid", 3),
                        ("correlational ↓", "correlational", 3), ("DCR share", "dcr_share", 3),
@@ -83,7 +108,8 @@ COLUMNS = {
 
 def cell(study: str, name: str, seed: int) -> harness.Cell:
     make, names = STUDIES[study]
-    if name not in names:
+    twin = study == "family_dann" and name.removesuffix(":source_only") in names
+    if name not in names and not twin:
         raise SystemExit(f"error: {study} has no cell {name!r}; cells: {', '.join(names)}")
     return make(name, seed)
 
@@ -101,12 +127,18 @@ def _score(metrics: dict, key: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _seed_mean(res: list[dict], key: str) -> float | None:
+    vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
 def table(study: str) -> str:
     """One row per cell with a result file: its seeds, then mean ± sample std over seeds of
     each score (each seed's value is its mean over the metric repeats), epochs and minutes."""
     cols = COLUMNS[study]
     lines = ["| cell | seeds | " + " | ".join(c[0] for c in cols) + " | epochs | train min |",
              "|" + "---|" * (len(cols) + 4)]
+    means: list[list[float | None]] = []
     for name in STUDIES[study][1]:
         found = harness.kept(study, cell(study, name, 0).name)
         if not found:
@@ -119,6 +151,13 @@ def table(study: str) -> str:
         row.append(harness.pm([r["training"].get("epochs_run", 0) for r in res], 0))
         row.append(harness.pm([r["train_wall_s"] / 60 for r in res], 1))
         lines.append("| " + " | ".join(row) + " |")
+        means.append([_seed_mean(res, key) for _, key, _ in cols])
+    if study in MEAN_ROW and means:  # the mean over cells (tasks) of each cell's seed mean
+        row = [f"**mean of {len(means)}**", ""]
+        row += [f"{np.mean([m[i] for m in means if m[i] is not None]):.{d}f}"
+                if any(m[i] is not None for m in means) else "—"
+                for i, (_, _, d) in enumerate(cols)]
+        lines.append("| " + " | ".join(row + ["", ""]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -137,6 +176,8 @@ def main(argv: list[str]) -> int:
         return 0
     for seed in args.seeds:
         for name in args.cells or STUDIES[args.study][1]:
+            if args.study == "family_dann":  # the twin the adapted run is scored against
+                harness.run_cell(cell(args.study, f"{name}:source_only", seed), train_only=True)
             c = cell(args.study, name, seed)
             print(harness.keep(harness.run_cell(c), c), flush=True)
     return 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
+import harness
 import torch
 
 from factorseq.models.timevae import TimeVAE, TimeVAEConfig
@@ -57,8 +59,11 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--seas", action="store_true", help="add custom_seas [[6, 4]]")
+    p.add_argument("--json", type=Path, help="write the result file here (harness.record)")
     a = p.parse_args()
     r = bench(a.threads, a.steps, a.n, [[6, 4]] if a.seas else [])
+    if a.json:
+        harness.record(a.json, {"steps": a.steps, "n": a.n, **r})
     print(f"threads={r['threads']} custom_seas={r['custom_seas']} "
           f"train={r['train_windows_per_s']:.0f} windows/s "
           f"sample={r['sample_steps_per_s']:.3g} time steps/s")

@@ -55,3 +55,23 @@ def test_the_table_is_mean_and_sample_std_over_the_kept_seeds(tmp_path, monkeypa
     assert row[9] == "2.0 ± 1.0 |"  # train minutes 1, 2, 3
     assert json.loads((tmp_path / "timegan_family" / "gan_stocks_s1.json").read_text())[
         "train_wall_s"] == 120.0
+
+
+def test_a_dann_task_is_scored_against_its_source_only_twin(tmp_path, monkeypatch):
+    adapted = tables.cell("family_dann", "theo", 1)
+    twin = tables.cell("family_dann", "theo:source_only", 1)
+    assert twin.train == (*adapted.train, "--set", "lambda_max=0") and twin.evaluate == ()
+    assert adapted.evaluate == ("--set", f"baseline={twin.folder / 'run'}")
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    for speaker, seed, acc, base in (("theo", 0, 0.8, 0.6), ("theo", 1, 0.6, 0.6),
+                                     ("lucas", 0, 0.9, 0.5)):
+        harness.keep({"train_wall_s": 60.0, "training": {},
+                      "metrics": {"target_accuracy": acc, "baseline_target_accuracy": base,
+                                  "adaptation_gain": acc - base}},
+                     tables.cell("family_dann", speaker, seed))
+    rows = tables.table("family_dann").splitlines()
+    assert [r.split(" | ")[0] for r in rows[2:]] == ["| `lucas`", "| `theo`", "| **mean of 2**"]
+    theo = rows[3].split(" | ")
+    assert theo[2:5] == ["0.700 ± 0.141", "0.600 ± 0.000", "0.100 ± 0.141"]
+    # the mean of the two tasks' seed means: target (0.9 + 0.7) / 2, gain (0.4 + 0.1) / 2
+    assert rows[4].split(" | ")[2:5] == ["0.800", "0.550", "0.250"]
