@@ -11,9 +11,10 @@ Studies:
 - ``family_dann`` (section 4): ``dann`` on FSDD digits, six leave-one-speaker-out tasks
   (``SPEAKER``: the adapted run) and their source-only twins (``SPEAKER:source_only``: the same
   training with ``lambda_max=0``, trained first; the adapted cell's evaluation scores both).
-- ``timegan_family`` (sections 4 and 5): ae, vae, gan, aae, vaegan, timegan, vae_conv and
-  timevae on ``sines``, ``stocks`` and ``energy``, the same budget of about 2,000 batches of
-  128 for every model, scored with every score of the generative evaluator (TimeGAN's two,
+- ``timegan_family`` (sections 4, 5 and 7): ae, vae, gan, aae, vaegan, timegan, vae_conv,
+  timevae, iwgan and aavae on ``sines``, ``stocks`` and ``energy``, the same budget of about
+  2,000 batches of 128 for every model, scored with every score of the generative evaluator
+  (TimeGAN's two,
   Context-FID, correlational, DCR and membership AUC against the run's held-out block).
 
     python benchmarks/tables.py run timevae_paper --cells timevae:stockv:100 --seeds 0 1 2
@@ -31,6 +32,7 @@ import numpy as np
 # ~2,000 batches of 128: sines 9,000 / stocks 3,296 / energy 17,740 training windows
 FAMILY_EPOCHS = {"sines": 28, "stocks": 78, "energy": 14}
 FAMILY_MODELS = ("ae", "vae", "gan", "aae", "vaegan", "timegan", "vae_conv", "timevae")
+UNIFIED = ("iwgan", "aavae")  # section 7: Hu et al.'s techniques beside gan and vae
 SINES_N = 10_000  # TimeGAN's sine set; 10 % keeps 1,000 windows
 BATCH = {10: 16, 100: 64}  # the reference's batch for the small sets, ours for the full ones
 NOISES = ("vae_conv+diagonal", "vae_conv+full", "timevae+diagonal", "timevae+full")
@@ -87,7 +89,8 @@ STUDIES = {
     "timevae_paper": (_timevae_cell, [f"{m}:{d}:{p}" for d in ("stockv", "sines", "energy")
                                       for p in (100, 10) for m in ("timevae", "vae_conv")]),
     "timegan_family": (_family_cell, [f"{m}:{d}" for d in ("sines", "stocks", "energy")
-                                      for m in (*FAMILY_MODELS, *NOISES, "diffusion_ts")]),
+                                      for m in (*FAMILY_MODELS, *UNIFIED, *NOISES,
+                                                "diffusion_ts")]),
 }
 MEAN_ROW = {"family_dann"}  # studies whose cells are tasks of one experiment: their mean too
 # (study, column) -> (title, metrics key, digits); the table's columns in order
