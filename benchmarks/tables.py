@@ -19,11 +19,13 @@ Studies:
 
     python benchmarks/tables.py run timevae_paper --cells timevae:stockv:100 --seeds 0 1 2
     python benchmarks/tables.py run timegan_family --cells gan:stocks --seeds 0
-    python benchmarks/tables.py table timevae_paper
+    python benchmarks/tables.py table timevae_paper [--cells REGEX]
+    python benchmarks/tables.py fill < SECTION.md   # its <!-- table: STUDY [REGEX] --> marks
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import harness
@@ -130,19 +132,33 @@ def _score(metrics: dict, key: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _repeats_pm(metrics: dict, key: str, digits: int) -> str:
+    """One training seed: the mean ±ᵣ the std over the evaluator's metric repeats (the ᵣ
+    says it is not a spread over training seeds)."""
+    value = metrics.get(key)
+    mean = _score(metrics, key)
+    if isinstance(value, dict) and value.get("std") is not None and value.get("values"):
+        return f"{mean:.{digits}f} ±ᵣ {value['std']:.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
 def _seed_mean(res: list[dict], key: str) -> float | None:
     vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
     return float(np.mean(vals)) if vals else None
 
 
-def table(study: str) -> str:
+def table(study: str, pattern: str = "") -> str:
     """One row per cell with a result file: its seeds, then mean ± sample std over seeds of
-    each score (each seed's value is its mean over the metric repeats), epochs and minutes."""
+    each score (each seed's value is its mean over the metric repeats; for one seed, ±ᵣ is the
+    std over those repeats), epochs and minutes;
+    ``pattern``: only the cells whose name it matches (a regular expression)."""
     cols = COLUMNS[study]
     lines = ["| cell | seeds | " + " | ".join(c[0] for c in cols) + " | epochs | train min |",
              "|" + "---|" * (len(cols) + 4)]
     means: list[list[float | None]] = []
     for name in STUDIES[study][1]:
+        if pattern and not re.search(pattern, name):
+            continue
         found = harness.kept(study, cell(study, name, 0).name)
         if not found:
             continue
@@ -150,7 +166,8 @@ def table(study: str) -> str:
         row = [f"`{name}`", ", ".join(map(str, sorted(found)))]
         for _, key, digits in cols:
             vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
-            row.append(harness.pm(vals, digits) or "—")
+            row.append(_repeats_pm(res[0]["metrics"], key, digits) if len(vals) == 1
+                       else harness.pm(vals, digits) or "—")
         row.append(harness.pm([r["training"].get("epochs_run", 0) for r in res], 0))
         row.append(harness.pm([r["train_wall_s"] / 60 for r in res], 1))
         lines.append("| " + " | ".join(row) + " |")
@@ -164,6 +181,21 @@ def table(study: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+MARK = re.compile(r"<!-- table: (\S+)(?: (\S+))? -->")
+
+
+def fill(markdown: str) -> str:
+    """``markdown`` with each ``<!-- table: STUDY [PATTERN] -->`` line followed by that table,
+    rendered now from the committed result files (BENCHMARKS.md's assembly calls this)."""
+    out = []
+    for line in markdown.splitlines(keepends=True):
+        out.append(line)
+        m = MARK.fullmatch(line.strip())
+        if m:
+            out.append("\n" + table(m[1], m[2] or ""))
+    return "".join(out)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -173,9 +205,14 @@ def main(argv: list[str]) -> int:
     r.add_argument("--seeds", nargs="+", type=int, default=[0])
     t = sub.add_parser("table")
     t.add_argument("study", choices=sorted(STUDIES))
+    t.add_argument("--cells", default="", help="a regular expression on the cell names")
+    sub.add_parser("fill", help="stdin's markdown with its table marks filled, to stdout")
     args = ap.parse_args(argv)
     if args.verb == "table":
-        sys.stdout.write(table(args.study))
+        sys.stdout.write(table(args.study, args.cells))
+        return 0
+    if args.verb == "fill":
+        sys.stdout.write(fill(sys.stdin.read()))
         return 0
     for seed in args.seeds:
         for name in args.cells or STUDIES[args.study][1]:
