@@ -28,7 +28,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) benchmarks/timevae_table.py
+	$(PY) benchmarks/tables.py run timevae_paper  # section 1 of BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -1,19 +1,15 @@
 #!/usr/bin/env bash
-# Assemble BENCHMARKS.md: the TimeVAE section (table regenerated from benchmarks/out) and the
-# per-model result sections kept in benchmarks/*_RESULTS.md.
+# Assemble BENCHMARKS.md from benchmarks/sections/*.md and benchmarks/*_RESULTS.md, their tables
+# rendered from the committed result files in benchmarks/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # results scored under an older scoring version are listed (STRICT=1: refuse to assemble)
 python benchmarks/stale_results.py ${STRICT:+--check} >&2
 {
-  cat benchmarks/sections/head.md
-  # the TimeVAE table from its results when they are here, else the committed snapshot
-  if ls benchmarks/out/timevae_*/result.json > /dev/null 2>&1; then
-    python benchmarks/timevae_table.py --table
-  else
-    cat benchmarks/sections/timevae_table.md
-  fi
-  cat benchmarks/sections/timevae_speed.md
+  # every <!-- table: STUDY [REGEX] --> mark is followed by its table, rendered now from the
+  # committed result files (benchmarks/tables.py)
+  cat benchmarks/sections/head.md benchmarks/sections/timevae_table.md \
+    benchmarks/sections/timevae_speed.md | python benchmarks/tables.py fill
   sections=(benchmarks/FHVAE_RESULTS.md benchmarks/SSVAE_RESULTS.md benchmarks/FAMILY_RESULTS.md
             benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md
             benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md
@@ -21,7 +17,7 @@ python benchmarks/stale_results.py ${STRICT:+--check} >&2
             benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md
             benchmarks/MULTI_ENTITY_RESULTS.md)
   for f in "${sections[@]}"; do
-    [[ -f $f ]] && { echo; cat "$f"; }
+    [[ -f $f ]] && { echo; python benchmarks/tables.py fill < "$f"; }
   done
   # each section's committed result files and their scoring version
   echo
