@@ -31,7 +31,6 @@ shows the method as ``mask [NAME]``.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 
@@ -167,9 +166,7 @@ def table() -> str:
     if notes:
         text += ("\nPredictive score of a predictor trained on the real data (reference line; "
                  f"mean ± std over the evaluations): {'; '.join(notes)}.\n")
-    paths = sorted((harness.RESULTS / STUDY).glob("*_s*.json"))
-    return text + stale_note(p for p in paths  # a refusal has no scores to be stale
-                             if json.loads(p.read_text()).get("status") != "refused")
+    return text + stale_note(sorted((harness.RESULTS / STUDY).glob("*_s*.json")))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

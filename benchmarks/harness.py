@@ -8,8 +8,9 @@ a cell whose training command changed is trained again; one whose evaluation com
 or whose scores are of an older scoring version than this checkout's, is re-scored from its
 run without training. A cell may accept a refusal (``refusal_ok``: its training exits 2 with
 one ``error:`` line, the CLI's user error): its result is then ``status: "refused"`` with that
-line and both commands, a result like any other. Studies describe their cells (:class:`Cell`)
-and render tables with :func:`over_seeds` (mean ± sample std over training seeds).
+line, both commands and the scoring version (current for stale_results.py; a newer scoring
+version tries the cell again). Studies describe their cells (:class:`Cell`) and render tables
+with :func:`over_seeds` (mean ± sample std over training seeds).
 """
 from __future__ import annotations
 
@@ -95,9 +96,9 @@ def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = 
     result = _read(folder / "result.json")
     if (result and result.get("train_command") == shown(train)
             and result.get("eval_command") == shown(evaluate)
-            and (cell.refusal_ok and result.get("status") == "refused"
-                 or version_of(result) >= SCORING_VERSION)):
-        return result  # a refusal has no scores to be stale: it stands while its commands do
+            and version_of(result) >= SCORING_VERSION
+            and (cell.refusal_ok or result.get("status") != "refused")):
+        return result
     folder.mkdir(parents=True, exist_ok=True)
     trained = _read(folder / "train.json")  # the training command that made ``run`` and its time
     if not trained or trained.get("command") != shown(train):
@@ -106,7 +107,8 @@ def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = 
             refused = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
                        "status": "refused", "error": error, "train_command": shown(train),
                        "eval_command": shown(evaluate), "train_wall_s": seconds,
-                       "loadavg_after_train": [round(v, 2) for v in os.getloadavg()]}
+                       "loadavg_after_train": [round(v, 2) for v in os.getloadavg()],
+                       "scoring_version": SCORING_VERSION}
             _write(folder / "result.json", refused)
             return refused
         trained = {"command": shown(train), "seconds": seconds,

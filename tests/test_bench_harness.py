@@ -88,6 +88,7 @@ def test_a_refusal_the_cell_accepts_is_its_result(tmp_path, fake):
     res = harness.run_cell(cell, fake, root=tmp_path)
     assert calls(tmp_path) == ["train"]  # nothing to evaluate
     assert res["status"] == "refused" and res["seed"] == 2
+    assert res["scoring_version"] == SCORING_VERSION  # current for stale_results.py
     assert res["error"] == "error: nothing is left after --impute drop"
     train, evaluate = cell.commands()
     assert res["train_command"] == harness.shown(train)

@@ -135,8 +135,9 @@ def test_the_table_is_mean_and_sample_std_over_the_kept_seeds(tmp_path, monkeypa
         harness.keep(_result(mask, seed), gaps_table.cell("timevae", "stocks", "mcar:0.3",
                                                           "mask", seed))
     drop = gaps_table.cell("timevae", "stocks", "mcar:0.3", "drop", 0)
-    harness.keep({"status": "refused", "seed": 0, "error": "error: every window of stocks "
-                  "has a missing value (Open 26,403)"}, drop)
+    harness.keep({"status": "refused", "seed": 0, "scoring_version": SCORING_VERSION,
+                  "error": "error: every window of stocks has a missing value (Open 26,403)"},
+                 drop)
     harness.keep(_result(0.43, 0, context_fid={"mean": 8.0, "std": 1.5}),
                  gaps_table.cell("diffusion_ts", "stocks", "mcar:0.3", "mask", 0, "zero-fill"))
     assert (tmp_path / "gaps" / "timevae_stocks_mcar0.3_drop_s0.json").is_file()
@@ -164,4 +165,4 @@ def test_the_table_is_mean_and_sample_std_over_the_kept_seeds(tmp_path, monkeypa
     # the real-data line over all 7 evaluations: .036, .037, .038 x 2 and .036 -> mean .0369
     note = next(line for line in lines if line.startswith("Predictive score"))
     assert note.endswith("stocks: 0.037 ± 0.001 (7).")
-    assert "Stale" not in gaps_table.table()  # the refusal has no scoring version: not stale
+    assert "Stale" not in gaps_table.table()
