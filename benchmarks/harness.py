@@ -6,8 +6,11 @@ and the evaluator's scores (with their scoring version).
 Skip-if-done is keyed by the commands and the scoring version, not by the file's existence:
 a cell whose training command changed is trained again; one whose evaluation command changed,
 or whose scores are of an older scoring version than this checkout's, is re-scored from its
-run without training. Studies describe their cells (:class:`Cell`) and render tables with
-:func:`over_seeds` (mean ± sample std over training seeds).
+run without training. A cell may accept a refusal (``refusal_ok``: its training exits 2 with
+one ``error:`` line, the CLI's user error): its result is then ``status: "refused"`` with that
+line, both commands and the scoring version (current for stale_results.py; a newer scoring
+version tries the cell again). Studies describe their cells (:class:`Cell`) and render tables
+with :func:`over_seeds` (mean ± sample std over training seeds).
 """
 from __future__ import annotations
 
@@ -33,12 +36,14 @@ EXE = str(Path(sys.executable).with_name("factorseq"))
 class Cell:
     """``train``: the arguments after ``factorseq train`` (model, data, options) without
     ``--out``/``--seed``; ``evaluate``: those after ``factorseq evaluate RUN`` without
-    ``--out``."""
+    ``--out``; ``refusal_ok``: a training that exits 2 (a user error, e.g. the data layer
+    refusing an option for this data) is the cell's result, not a failure."""
     study: str
     name: str
     seed: int
     train: tuple[str, ...]
     evaluate: tuple[str, ...] = ()
+    refusal_ok: bool = False
 
     @property
     def folder(self) -> Path:
@@ -61,32 +66,57 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _call(argv: list[str], exe: str, root: Path) -> float:
+def _call(argv: list[str], exe: str, root: Path, refusal_ok: bool = False
+          ) -> tuple[float, str | None]:
+    """Seconds the command took and, when ``refusal_ok`` and it exited 2, its last ``error:``
+    line (else None); any other failure raises ``CalledProcessError``."""
     t0 = time.perf_counter()
-    subprocess.run([exe, *argv], check=True, cwd=root)
-    return round(time.perf_counter() - t0, 1)
+    if not refusal_ok:
+        subprocess.run([exe, *argv], check=True, cwd=root)
+        return round(time.perf_counter() - t0, 1), None
+    p = subprocess.run([exe, *argv], cwd=root, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(p.stderr)  # read for the error line, still shown
+    seconds = round(time.perf_counter() - t0, 1)
+    if p.returncode == 2:
+        errors = [s for s in p.stderr.splitlines() if s.startswith("error: ")]
+        return seconds, errors[-1] if errors else p.stderr.strip()[-300:]
+    if p.returncode:
+        raise subprocess.CalledProcessError(p.returncode, [exe, *argv], stderr=p.stderr)
+    return seconds, None
 
 
 def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = REPO
              ) -> dict | None:
     """The cell's result: the stored one when its commands and scoring version are current,
-    else trained (only if the training command changed or never ran) and scored now."""
+    else trained (only if the training command changed or never ran) and scored now. A
+    refused training (``cell.refusal_ok``) returns its ``status: "refused"`` result, even with
+    ``train_only``."""
     folder = root / cell.folder
     train, evaluate = cell.commands()
     result = _read(folder / "result.json")
     if (result and result.get("train_command") == shown(train)
             and result.get("eval_command") == shown(evaluate)
-            and version_of(result) >= SCORING_VERSION):
+            and version_of(result) >= SCORING_VERSION
+            and (cell.refusal_ok or result.get("status") != "refused")):
         return result
     folder.mkdir(parents=True, exist_ok=True)
     trained = _read(folder / "train.json")  # the training command that made ``run`` and its time
     if not trained or trained.get("command") != shown(train):
-        trained = {"command": shown(train), "seconds": _call(train, exe, root),
+        seconds, error = _call(train, exe, root, cell.refusal_ok)
+        if error is not None:
+            refused = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
+                       "status": "refused", "error": error, "train_command": shown(train),
+                       "eval_command": shown(evaluate), "train_wall_s": seconds,
+                       "loadavg_after_train": [round(v, 2) for v in os.getloadavg()],
+                       "scoring_version": SCORING_VERSION}
+            _write(folder / "result.json", refused)
+            return refused
+        trained = {"command": shown(train), "seconds": seconds,
                    "load_after": [round(v, 2) for v in os.getloadavg()]}
         (folder / "train.json").write_text(json.dumps(trained, indent=1) + "\n")
     if train_only:
         return None
-    eval_s = _call(evaluate, exe, root)
+    eval_s, _ = _call(evaluate, exe, root)
     config = json.loads((folder / "run" / "config.json").read_text())
     result = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
               "train_command": shown(train), "eval_command": shown(evaluate),

@@ -2,6 +2,7 @@
 `factorseq` (a script that records its calls) stands in for the CLI."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,11 @@ argv = sys.argv[1:]
 out = Path(argv[argv.index("--out") + 1])
 with open("calls.txt", "a") as f:
     f.write(argv[0] + "\\n")
+if "exit=2" in argv:  # the CLI's user error: exit 2, one error line last
+    sys.stderr.write("loading\\nerror: nothing is left after --impute drop\\n")
+    sys.exit(2)
+if "exit=1" in argv:
+    sys.exit(1)
 if argv[0] == "train":
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({{"training": {{"epochs_run": 3}}}}))
@@ -74,3 +80,31 @@ def test_mean_and_sample_std_over_seeds():
     assert s["std"] == pytest.approx(0.03)  # sqrt((.03² + .03² + 0) / (3 - 1))
     assert harness.pm([0.20, 0.26, 0.23]) == "0.230 ± 0.030"
     assert harness.pm([0.5]) == "0.500" and harness.pm([]) == ""
+
+
+def test_a_refusal_the_cell_accepts_is_its_result(tmp_path, fake):
+    cell = harness.Cell("study", "r", 2, ("timevae", "--set", "exit=2"), ("--repeats", "5"),
+                        refusal_ok=True)
+    res = harness.run_cell(cell, fake, root=tmp_path)
+    assert calls(tmp_path) == ["train"]  # nothing to evaluate
+    assert res["status"] == "refused" and res["seed"] == 2
+    assert res["scoring_version"] == SCORING_VERSION  # current for stale_results.py
+    assert res["error"] == "error: nothing is left after --impute drop"
+    train, evaluate = cell.commands()
+    assert res["train_command"] == harness.shown(train)
+    assert res["eval_command"] == harness.shown(evaluate)
+    assert harness.run_cell(cell, fake, root=tmp_path) == res  # a result: not tried again
+    assert calls(tmp_path) == ["train"]
+    keep = harness.keep(res, cell, tmp_path / "kept")
+    assert harness.kept("study", "r", tmp_path / "kept") == {2: res} and keep.name == "r_s2.json"
+
+
+def test_a_refusal_or_crash_the_cell_does_not_accept_raises(tmp_path, fake):
+    refused = harness.Cell("study", "r", 0, ("timevae", "--set", "exit=2"))
+    with pytest.raises(subprocess.CalledProcessError):
+        harness.run_cell(refused, fake, root=tmp_path)
+    crash = harness.Cell("study", "c", 0, ("timevae", "--set", "exit=1"), refusal_ok=True)
+    with pytest.raises(subprocess.CalledProcessError):  # only exit 2 is a refusal
+        harness.run_cell(crash, fake, root=tmp_path)
+    assert not (tmp_path / refused.folder / "result.json").exists()
+    assert not (tmp_path / crash.folder / "result.json").exists()
