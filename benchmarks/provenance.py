@@ -6,6 +6,10 @@ in the repository (``benchmarks/out/...``, made by earlier sessions and not comm
 
 (a section assembled from several files: their names joined by ``+``).
 
+A section names a result file by its path, or by a table mark (``<!-- table: STUDY [REGEX]
+-->``, rendered from ``benchmarks/results/STUDY/``; see ``tables.py``). A part of a section
+that quotes runs of earlier sessions says so with an ``<!-- earlier ... -->`` mark.
+
 A number can be traced only to a committed file; a section that names none, or only files of
 an older scoring version, says so here instead of being presented as current.
 """
@@ -20,6 +24,20 @@ from factorseq.metrics.scoring import SCORING_VERSION, read_versions
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = re.compile(r"benchmarks/results/[A-Za-z0-9_./-]*")
 CACHE = re.compile(r"benchmarks/out/[A-Za-z0-9_./-]*")
+EARLIER = re.compile(r"<!-- earlier")
+
+
+def marked_files(text: str, root: Path = ROOT) -> set[Path]:
+    """The result files behind the section's table marks: each matching cell's seeds."""
+    import tables
+
+    found: set[Path] = set()
+    for study, pattern in tables.MARK.findall(text):
+        for name in tables.STUDIES[study][1]:
+            if not pattern or re.search(pattern, name):
+                cell = tables.cell(study, name, 0)
+                found.update((root / "benchmarks" / "results" / study).glob(f"{cell.name}_s*.json"))
+    return found
 
 
 def committed_files(text: str, root: Path = ROOT) -> list[Path]:
@@ -32,7 +50,7 @@ def committed_files(text: str, root: Path = ROOT) -> list[Path]:
             found.update(path.rglob("*.json"))
         elif path.is_file():
             found.add(path)
-    return sorted(found)
+    return sorted(found | marked_files(text, root))
 
 
 def section_row(parts: list[Path], root: Path = ROOT) -> dict:
@@ -49,12 +67,14 @@ def section_row(parts: list[Path], root: Path = ROOT) -> dict:
         except (OSError, ValueError):
             files[path.relative_to(root).as_posix()] = 0
     caches = sorted({c.rstrip("./") for c in CACHE.findall(text)})
+    earlier = bool(EARLIER.search(text))
     if not files:
         status = "no committed result file"
     elif min(files.values()) < SCORING_VERSION:
         status = f"older scoring version (v{min(files.values())} < v{SCORING_VERSION})"
-    elif caches:  # some of its numbers come from runs that are not in the repository
-        status = "partly: current files, and caches not committed"
+    elif caches or earlier:  # some of its numbers come from runs not in the repository
+        status = ("partly: current files, and caches not committed" if caches else
+                  "partly: current files, and quoted runs of earlier sessions")
     else:
         status = f"current (v{SCORING_VERSION})"
     return {"section": title, "file": md.name, "results": files, "caches": caches,

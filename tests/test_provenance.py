@@ -52,3 +52,18 @@ def test_a_section_of_several_files_reads_them_all(tmp_path):
     table.write_text("numbers: benchmarks/results/t.json\n")
     row = provenance.section_row([head, table], tmp_path)
     assert row["section"] == "head" and row["status"].startswith("current")
+
+
+def test_a_table_mark_names_its_cells_files_and_an_earlier_mark_makes_it_partly(tmp_path):
+    res = tmp_path / "benchmarks" / "results" / "timevae_paper"
+    res.mkdir(parents=True)
+    for name in ("timevae_stockv_100_s0", "timevae_stockv_100_s1", "timevae_sines_10_s0"):
+        (res / f"{name}.json").write_text(json.dumps({"scoring_version": SCORING_VERSION}))
+    mark = "<!-- table: timevae_paper stockv -->"
+    row = provenance.section_row([_section(tmp_path, "s1", mark)], tmp_path)
+    assert sorted(Path(p).name for p in row["results"]) == [
+        "timevae_stockv_100_s0.json", "timevae_stockv_100_s1.json"]  # not the sines cell
+    assert row["status"].startswith("current")
+    row = provenance.section_row(
+        [_section(tmp_path, "s2", mark + "\n<!-- earlier sessions: not re-run -->")], tmp_path)
+    assert row["status"] == "partly: current files, and quoted runs of earlier sessions"
