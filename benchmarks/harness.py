@@ -147,7 +147,9 @@ def keep(result: dict, cell: Cell, folder: Path | None = None) -> Path:
 def record(path: Path, payload: dict) -> Path:
     """A measurement made outside a cell (a speed, a micro-benchmark) as a result file: the
     exact command that made it, the load average after it and the scoring version."""
-    result = {"command": " ".join(["python", *sys.argv]),
+    script = Path(sys.argv[0]).resolve()
+    shown_script = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    result = {"command": " ".join(["python", str(shown_script), *sys.argv[1:]]),  # from REPO
               "loadavg_after": [round(v, 2) for v in os.getloadavg()],
               "scoring_version": SCORING_VERSION, **payload}
     return _write(path, result)
