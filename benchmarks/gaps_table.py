@@ -101,10 +101,13 @@ def _kept() -> dict[tuple, dict[int, dict]]:
     found = {}
     names = {p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")}
     for name in sorted(names):
-        if m := NAME.fullmatch(name):
-            key = (m["model"], m["data"], m["kind"] or "complete", float(m["rate"] or 0),
-                   m["method"] or "complete", m["tag"] or "")
-            found[key] = harness.kept(STUDY, name)
+        m = NAME.fullmatch(name)
+        if m is None:  # never left out silently: a table missing a cell would mislead
+            raise SystemExit(f"error: results/{STUDY}/{name}_s*.json is not a gaps cell's "
+                             f"name (MODEL_DATA_PATTERN_METHOD; data names hold no '_')")
+        key = (m["model"], m["data"], m["kind"] or "complete", float(m["rate"] or 0),
+               m["method"] or "complete", m["tag"] or "")
+        found[key] = harness.kept(STUDY, name)
     return found
 
 
