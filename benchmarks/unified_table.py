@@ -1,36 +1,34 @@
-"""Hu et al.'s transferred techniques on sequences: ``iwgan`` against ``gan`` and ``aavae``
-against ``vae`` on sines, stocks and energy, 3 training seeds, the family table's budget and
-scores (TimeGAN's discriminative and predictive, 5 metric repeats; any further scores the
-generative evaluator writes are kept in each cell's metrics.json).
+"""Section 7 of BENCHMARKS.md as a study over the benchmark harness (``harness.py``, issue #22):
+Hu et al.'s transferred techniques on sequences, ``iwgan`` against ``gan`` and ``aavae``
+against ``vae`` on sines, stocks and energy over training seeds.
 
-Every cell is ``factorseq train`` -> ``factorseq evaluate`` (family_table.run_cell) into
-benchmarks/out/unified/<data>_<model>_s<seed>/; finished cells are skipped, so an interrupted
-run continues where it stopped, and a cell being worked on holds a lock file (with its pid), so
-two processes can share the list. ``--table`` prints the markdown tables.
+Its cells are ``tables.py``'s ``timegan_family`` cells of those four models (the family budget,
+every score of the generative evaluator, 5 metric repeats): ``run`` trains and scores them
+through the harness (a cell whose commands and scoring version are current is skipped, a stale
+one re-scored) and keeps them in ``benchmarks/results/timegan_family/``; for ``iwgan`` and
+``aavae`` it also keeps the epoch means of the training log's weights
+(``benchmarks/results/unified/weights_<cell>_s<seed>.json``). ``table`` renders the pairs
+table and the weights table from those committed files only. ``gradients`` and ``spread``
+load the cells' trained runs and keep what they compute in ``benchmarks/results/unified/``.
 
-Cells scored before the generative evaluator computed the fidelity and privacy scores
-(Context-FID, correlational, DCR, membership AUC) get them with ``--fidelity``: the same
-evaluator code on the same run, real and synthetic windows and metric seeds (the synthetic
-windows are drawn again with the evaluator's seed, so they are the windows the earlier scores
-saw); the discriminative and predictive scores are left as they were.
-
-    nice -n 15 python benchmarks/unified_table.py [--seeds 0 1 2] [--models ...] [--data ...]
-    nice -n 15 python benchmarks/unified_table.py --fidelity
-    python benchmarks/unified_table.py --table
+    nice -n 15 python benchmarks/unified_table.py run [--seeds 0 1 2] [--models ...] [--data ...]
+    python benchmarks/unified_table.py table
+    nice -n 15 python benchmarks/unified_table.py gradients [--seeds 0] [--data ...]
+    nice -n 15 python benchmarks/unified_table.py spread [--seeds 0] [--models ...] [--data ...]
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
 import statistics
+import sys
 from pathlib import Path
 
-from family_table import DATA, EPOCHS, run_cell
+import harness
+import tables
 
-ROOT = Path(__file__).resolve().parent
-OUT = ROOT / "out" / "unified"
+STUDY = "timegan_family"
+DATA = tuple(tables.FAMILY_EPOCHS)  # sines, stocks, energy
 PAIRS = [("gan", "iwgan"), ("vae", "aavae")]  # (baseline, weighted)
 MODELS = [m for p in PAIRS for m in p]
 # (metrics key, column head): lower is better for the first four; membership AUC is 0.5 and
@@ -39,150 +37,87 @@ MODELS = [m for p in PAIRS for m in p]
 SCORES = [("discriminative", "discriminative ↓"), ("predictive", "predictive ↓"),
           ("context_fid", "Context-FID ↓"), ("correlational", "correlational ↓"),
           ("membership_auc", "membership AUC (0.5)"), ("dcr", "DCR share < p5 (0.05)")]
-FIDELITY = ["context_fid", "correlational", "dcr", "membership_auc"]
+WEIGHT_LOGS = {"iwgan": ["train_iw_ess"], "aavae": ["train_w_real", "train_w_fake"]}
+DIGITS = {"cosine": 6, "relative_difference": 4}  # the printed rows; spread's: 3
 
 
-def cell_dir(data: str, model: str, seed: int) -> Path:
-    return OUT / f"{data}_{model}_s{seed}"
+def cell(model: str, data: str, seed: int) -> harness.Cell:
+    """The study's cell: timegan_family's, never one of its own."""
+    return tables.cell(STUDY, f"{model}:{data}", seed)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def claim(cell: Path) -> bool:
-    """Take the cell's lock (a file holding our pid); a lock whose process is gone is stale."""
-    cell.mkdir(parents=True, exist_ok=True)
-    lock = cell / "lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                return False
-            lock.unlink(missing_ok=True)
-            continue
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        return True
-    return False
-
-
-def results() -> dict[tuple[str, str, int], dict]:
-    """Every trained cell by (data, model, seed): its result.json, or for a cell trained but
-    not yet scored its run's training record with empty ``metrics``."""
-    out = {}
-    for f in sorted(OUT.glob("*/train.json")):
-        cell = f.parent
-        if (cell / "result.json").is_file():
-            r = json.loads((cell / "result.json").read_text())
-        else:
-            cfg = json.loads((cell / "run" / "config.json").read_text())
-            data, model, seed = cell.name.rsplit("_", 2)
-            r = {"data": data, "model": model, "seed": int(seed.removeprefix("s")),
-                 "training": cfg["training"], "metrics": {}}
-        out[(r["data"], r["model"], r["seed"])] = r
-    return out
-
-
-def epoch_means(run: Path, key: str) -> list[float]:
-    """Training-log epoch means of ``key`` (e.g. train_iw_ess), first epoch first."""
-    return [float(r[key]) for r in csv.DictReader((run / "logs" / "metrics.csv").open())
-            if r.get(key)]
+def _unified() -> Path:
+    return harness.RESULTS / "unified"  # read at call time: tests point RESULTS elsewhere
 
 
 def value(r: dict, score: str) -> float | None:
     """A cell's mean over metric repeats of ``score`` (DCR: its share below the held-out 5th
     percentile); ``val``: its best validation loss."""
     if score == "val":
-        return r["training"]["best_score"]
+        return r["training"].get("best_score")
     m = r["metrics"].get(score) or {}
     return m.get("share_below_holdout_p5") if score == "dcr" else m.get("mean")
 
 
-def _ms(vals: list[float], digits: int = 3) -> str:
-    """mean ± std over seeds; one seed: its value alone."""
-    if not vals:
-        return "—"
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}f}"
-    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+def _pm(vals: list[float], digits: int = 3) -> str:
+    return harness.pm(vals, digits) or "—"
 
 
 def table() -> str:
-    """Per (data, model): mean ± std over seeds of each seed's 5-repeat mean (n seeds); per
-    pair: the paired difference weighted - baseline over the seeds both have."""
-    res = results()
+    """Per (data, model): mean ± sample std over seeds of each seed's 5-repeat mean (n seeds);
+    per pair: the paired difference weighted - baseline over the seeds both have."""
     keys = [k for k, _ in SCORES]
     head = " | ".join(h for _, h in SCORES)
     lines = [f"| data | model | seeds | {head} | mean repeat std (disc) | best val loss | "
              "epochs run | train s |", "|---|---|---|" + "---|" * (len(keys) + 4)]
     for data in DATA:
         for base, new in PAIRS:
+            kept = {m: harness.kept(STUDY, cell(m, data, 0).name) for m in (base, new)}
             for model in (base, new):
-                rs = [r for (d, m, _), r in sorted(res.items()) if d == data and m == model]
+                rs = [kept[model][s] for s in sorted(kept[model])]
                 if not rs:
                     continue
-                cols = [_ms([v for r in rs if (v := value(r, k)) is not None]) for k in keys]
-                stds = [r["metrics"]["discriminative"]["std"] for r in rs if r["metrics"]]
-                rep = f"{statistics.mean(stds):.3f}" if stds else "not scored"
+                cols = [_pm([v for r in rs if (v := value(r, k)) is not None]) for k in keys]
+                stds = [r["metrics"]["discriminative"]["std"] for r in rs]
+                rep = f"{statistics.mean(stds):.3f}"  # the metric repeats' std: not a seed spread
                 # the vae's validation loss is its negative ELBO (nats up to a constant shared
                 # by vae and aavae: the fixed decoder variance); adversarial runs keep none
-                val = _ms([r["training"]["best_score"] for r in rs
-                           if r["training"]["best_score"] is not None])
+                val = _pm([v for r in rs if (v := value(r, "val")) is not None])
                 ep = "/".join(str(r["training"]["epochs_run"]) for r in rs)
                 secs = statistics.mean(r["training"]["train_seconds"] for r in rs)
                 lines.append(f"| {data} | {model} | {len(rs)} | {' | '.join(cols)} | "
                              f"{rep} | {val} | {ep} | {secs:.0f} |")
-            seeds = [k for (d, m, k) in res if d == data and m == new and (data, base, k) in res]
+            seeds = sorted(set(kept[base]) & set(kept[new]))
             if not seeds:
                 continue
             diffs = []
             for s in [*keys, "val"]:
-                pairs = [(value(res[(data, new, k)], s), value(res[(data, base, k)], s))
-                         for k in seeds]
-                diffs.append(_ms([a - b for a, b in pairs if a is not None and b is not None]))
+                pairs = [(value(kept[new][k], s), value(kept[base][k], s)) for k in seeds]
+                diffs.append(_pm([a - b for a, b in pairs if a is not None and b is not None]))
             lines.append(f"| {data} | *{new} − {base} (paired by seed)* | {len(seeds)} | "
                          f"{' | '.join(diffs[:-1])} | | {diffs[-1]} | | |")
-    from factorseq.metrics.scoring import stale_note  # results of older scoring rules
-
-    return "\n".join(lines + ["", weights_table(res)]) + stale_note(OUT.glob("*/result.json"))
+    return "\n".join(lines) + "\n"
 
 
-def add_fidelity(cell: Path) -> bool:
-    """Give a cell scored before the fidelity/privacy scores existed those scores (the
-    generative evaluator's own code, same run, windows and seeds); True if it changed."""
-    from factorseq.checkpoint import load
-
-    r = json.loads((cell / "result.json").read_text())
-    if all(k in r["metrics"] for k in FIDELITY):
-        return False
-    m = r["metrics"]
-    run = load(cell / "run")
-    ev = run.evaluator(evaluator="generative", repeats=m["repeats"], seed=m["seed"])
-    real, synthetic = ev.real_and_synthetic()
-    extra = ev.fidelity_privacy(real, synthetic, list(range(m["seed"], m["seed"] + m["repeats"])))
-    r["metrics"] = {**m, **extra, "fidelity_added_later": True}
-    tmp = cell / "result.json.tmp"
-    tmp.write_text(json.dumps(r, indent=2))
-    tmp.replace(cell / "result.json")
-    return True
+def epoch_means(run: Path, key: str) -> list[float]:
+    """Training-log epoch means of ``key`` (e.g. train_iw_ess), first epoch first."""
+    with (run / "logs" / "metrics.csv").open() as f:
+        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
 
 
-WEIGHT_LOGS = {"iwgan": ["train_iw_ess"], "aavae": ["train_w_real", "train_w_fake"]}
+def keep_weights(c: harness.Cell, model: str, result: dict) -> Path | None:
+    """The cell's weight logs (epoch means) as a result file in ``results/unified/``: the run
+    folder is not committed, so the weights table reads this copy."""
+    run = harness.REPO / c.folder / "run"
+    if model not in WEIGHT_LOGS or not (run / "logs" / "metrics.csv").is_file():
+        return None
+    logs = {k: epoch_means(run, k) for k in WEIGHT_LOGS[model]}
+    return harness.record(_unified() / f"weights_{c.name}_s{c.seed}.json",
+                          {"cell": c.name, "seed": c.seed, "run": str(c.folder / "run"),
+                           "train_command": result["train_command"], "epoch_means": logs})
 
 
-def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
+def weights_table() -> str:
     """How far the weights were from the ablation's: iwgan's effective sample size / batch
     (1 = uniform = gan), aavae's mean D on real and generated windows (1 and 0 = the perfect
     discriminator = vae); in the last training epoch and in the epoch furthest from uniform
@@ -191,36 +126,34 @@ def weights_table(res: dict[tuple[str, str, int], dict]) -> str:
              "|---|---|---|---|---|"]
     for data in DATA:
         for model, keys in WEIGHT_LOGS.items():
-            runs = [OUT / f"{d}_{m}_s{k}" / "run" for (d, m, k) in sorted(res)
-                    if d == data and m == model]
-            logs = [{k: epoch_means(r, k) for k in keys} for r in runs]
-            logs = [g for g in logs if all(g.values())]
+            found = harness.kept("unified", f"weights_{cell(model, data, 0).name}", _unified())
+            logs = [g for s in sorted(found) if all((g := found[s]["epoch_means"]).values())]
             if not logs:
                 continue
             digits = 6 if model == "iwgan" else 4  # iwgan's ESS stays within 1e-3 of 1
             last = ", ".join(f"{k.removeprefix('train_')} "
-                             f"{_ms([g[k][-1] for g in logs], digits)}" for k in keys)
+                             f"{_pm([g[k][-1] for g in logs], digits)}" for k in keys)
             if model == "iwgan":
-                far = f"min iw_ess {_ms([min(g[keys[0]]) for g in logs], digits)}"
+                far = f"min iw_ess {_pm([min(g[keys[0]]) for g in logs], digits)}"
             else:
-                far = "max w_real − w_fake " + _ms(
+                far = "max w_real − w_fake " + _pm(
                     [max(a - b for a, b in zip(g[keys[0]], g[keys[1]], strict=True))
                      for g in logs], 4)
             lines.append(f"| {data} | {model} | {len(logs)} | {last} | {far} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def gradient_gap(cell: Path, batches: int = 10, n: int = 128) -> dict[str, float]:
+def gradient_gap(run_dir: Path, batches: int = 10, n: int = 128) -> dict[str, float]:
     """How far iwgan's generator step is from gan's for a trained gan or iwgan run: over
     ``batches`` noise batches of ``n`` windows, the cosine between the generator gradients of
     the importance-weighted loss and of the plain mean loss, and the relative norm of their
     difference (mean over batches; the same D and G for both)."""
     import torch
 
-    from factorseq.checkpoint import load
+    import factorseq
     from factorseq.nn.adversarial import importance_weights, window_generator_loss
 
-    model = load(cell / "run").model
+    model = factorseq.load(run_dir).model
     params = list(model.generator.parameters())
     gen = torch.Generator().manual_seed(0)
     cos, rel = [], []
@@ -235,80 +168,76 @@ def gradient_gap(cell: Path, batches: int = 10, n: int = 128) -> dict[str, float
     return {"cosine": statistics.mean(cos), "relative_difference": statistics.mean(rel)}
 
 
-def spread(cell: Path, n: int = 1000) -> dict[str, float]:
+def spread(run_dir: Path, n: int = 1000) -> dict[str, float]:
     """Descriptive, not a score: the mean over features of the std across windows and of the
     std over time within a window, of ``n`` samples (seed 0) and of the real windows, scaled."""
     import numpy as np
 
-    from factorseq.checkpoint import load
+    import factorseq
 
-    run = load(cell / "run")
+    run = factorseq.load(run_dir)
     fake = np.asarray(run.sample(n, seed=0, scaled=True))
     real = np.asarray(run.scaler.transform(np.asarray(run.load_data().x)))
     return {f"{name}_{axis}": float(a.std(i).mean()) for name, a in (("fake", fake),
             ("real", real)) for axis, i in (("across", 0), ("within", 1))}
 
 
-def main() -> None:
+def analyse(what: str, models: list[str], data: list[str], seeds: list[int]) -> Path:
+    """``gradients`` or ``spread`` of every trained run among the cells, printed as table rows
+    and kept as ``results/unified/<what>.json``."""
+    import torch
+
+    torch.set_num_threads(1)
+    rows = {}
+    for d in data:
+        for model in models:
+            for seed in seeds:
+                c = cell(model, d, seed)
+                run = harness.REPO / c.folder / "run"
+                if not (run / "config.json").is_file():
+                    print(f"{c.name}_s{seed}: not trained, left out", file=sys.stderr)
+                    continue
+                g = rows[f"{c.name}_s{seed}"] = (gradient_gap if what == "gradients"
+                                                 else spread)(run)
+                print(f"| {c.name}_s{seed} | " + " | ".join(
+                    f"{v:.{DIGITS.get(k, 3)}f}" for k, v in g.items()) + " |", flush=True)
+    return harness.record(_unified() / f"{what}.json", {"runs": rows})
+
+
+def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=MODELS)
-    ap.add_argument("--data", nargs="+", default=DATA)
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--table", action="store_true", help="print the markdown table and exit")
-    ap.add_argument("--train-only", action="store_true", help="train the cells, score later")
-    ap.add_argument("--gradients", action="store_true",
-                    help="iwgan vs gan generator gradients on every trained gan/iwgan cell")
-    ap.add_argument("--spread", action="store_true",
-                    help="std of samples across and within windows vs real (descriptive)")
-    ap.add_argument("--fidelity", action="store_true",
-                    help="add the fidelity and privacy scores to cells scored without them")
-    args = ap.parse_args()
-    if args.table:
-        print(table())
-        return
-    if args.gradients:
-        import torch
-        torch.set_num_threads(1)
-        for f in sorted(OUT.glob("*_*gan_s*/train.json")):
-            g = gradient_gap(f.parent)
-            print(f"| {f.parent.name} | {g['cosine']:.6f} | {g['relative_difference']:.4f} |")
-        return
-    if args.spread:
-        import torch
-        torch.set_num_threads(1)
-        for f in sorted(OUT.glob("*_s*/train.json")):
-            g = spread(f.parent)
-            print(f"| {f.parent.name} | {g['fake_across']:.3f} | {g['real_across']:.3f} | "
-                  f"{g['fake_within']:.3f} | {g['real_within']:.3f} |")
-        return
-    if args.fidelity:
-        for f in sorted(OUT.glob("*/result.json")):
-            if claim(f.parent):
-                try:
-                    if add_fidelity(f.parent):
-                        print(f"{f.parent.name}: fidelity and privacy scores added", flush=True)
-                finally:
-                    (f.parent / "lock").unlink(missing_ok=True)
-        return
+    sub = ap.add_subparsers(dest="verb", required=True)
+    verbs = {"run": "train and score the cells (skipped when current), keep their results",
+             "gradients": "iwgan vs gan generator gradients of the trained gan/iwgan runs",
+             "spread": "std of samples across and within windows vs real (descriptive)"}
+    for verb, text in verbs.items():
+        p = sub.add_parser(verb, help=text)
+        models = PAIRS[0] if verb == "gradients" else MODELS  # gradients: GANs only
+        p.add_argument("--models", nargs="+", choices=models, default=list(models))
+        p.add_argument("--data", nargs="+", choices=DATA, default=list(DATA))
+        p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+        if verb == "run":
+            p.add_argument("--train-only", action="store_true", help="train now, score later")
+    sub.add_parser("table", help="the pairs and weights tables from the committed results")
+    args = ap.parse_args(argv)
+    if args.verb == "table":
+        sys.stdout.write(table() + "\n" + weights_table())
+        return 0
+    if args.verb in ("gradients", "spread"):
+        print(analyse(args.verb, args.models, args.data, args.seeds))
+        return 0
     for seed in args.seeds:  # seed-major: every (data, model) gets seed 0 first
         for data in args.data:
             for model in args.models:
-                cell = cell_dir(data, model, seed)
-                if (cell / "result.json").is_file() or not claim(cell):
+                c = cell(model, data, seed)
+                result = harness.run_cell(c, train_only=args.train_only)
+                if result is None:  # trained only
                     continue
-                try:
-                    r = run_cell(model, data, args.repeats, args.train_only, seed=seed,
-                                 cell=cell)
-                finally:
-                    (cell / "lock").unlink(missing_ok=True)
-                if not r:  # trained only
-                    continue
-                m = r["metrics"]
-                print(f"{data} {model} s{seed}: disc {m['discriminative']['mean']:.3f} pred "
-                      f"{m['predictive']['mean']:.3f} epochs {r['training']['epochs_run']}/"
-                      f"{EPOCHS[data]} train {r['training']['train_seconds']:.0f}s", flush=True)
+                print(harness.keep(result, c), flush=True)
+                if (weights := keep_weights(c, model, result)) is not None:
+                    print(weights, flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
