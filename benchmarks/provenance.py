@@ -32,7 +32,7 @@ def marked_files(text: str, root: Path = ROOT) -> set[Path]:
     import tables
 
     found: set[Path] = set()
-    for study, pattern in tables.MARK.findall(text):
+    for study, pattern in tables.marks(text):
         for name in tables.STUDIES[study][1]:
             if not pattern or re.search(pattern, name):
                 cell = tables.cell(study, name, 0)
@@ -45,6 +45,8 @@ def committed_files(text: str, root: Path = ROOT) -> list[Path]:
     files), those that exist."""
     found: set[Path] = set()
     for ref in COMMITTED.findall(text):
+        if ref.rstrip("./") == "benchmarks/results":  # the folder named in prose cites nothing
+            continue
         path = root / ref.rstrip("./")
         if path.is_dir():
             found.update(path.rglob("*.json"))
@@ -66,7 +68,7 @@ def section_row(parts: list[Path], root: Path = ROOT) -> dict:
             files[path.relative_to(root).as_posix()] = min(read_versions(path), default=0)
         except (OSError, ValueError):
             files[path.relative_to(root).as_posix()] = 0
-    caches = sorted({c.rstrip("./") for c in CACHE.findall(text)})
+    caches = sorted({c.rstrip("./") for c in CACHE.findall(text)} - {"benchmarks/out"})
     earlier = bool(EARLIER.search(text))
     if not files:
         status = "no committed result file"

@@ -184,6 +184,12 @@ def table(study: str, pattern: str = "") -> str:
 MARK = re.compile(r"<!-- table: (\S+)(?: (\S+))? -->")
 
 
+def marks(markdown: str) -> list[tuple[str, str]]:
+    """(study, pattern) of each line that is a table mark (a mark quoted in prose is not)."""
+    return [(m[1], m[2] or "") for line in markdown.splitlines()
+            if (m := MARK.fullmatch(line.strip()))]
+
+
 def fill(markdown: str) -> str:
     """``markdown`` with each ``<!-- table: STUDY [PATTERN] -->`` line followed by that table,
     rendered now from the committed result files (BENCHMARKS.md's assembly calls this)."""

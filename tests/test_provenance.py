@@ -67,3 +67,14 @@ def test_a_table_mark_names_its_cells_files_and_an_earlier_mark_makes_it_partly(
     row = provenance.section_row(
         [_section(tmp_path, "s2", mark + "\n<!-- earlier sessions: not re-run -->")], tmp_path)
     assert row["status"] == "partly: current files, and quoted runs of earlier sessions"
+
+
+def test_the_results_and_out_folders_named_in_prose_cite_nothing(tmp_path):
+    res = tmp_path / "benchmarks" / "results"
+    res.mkdir(parents=True)
+    (res / "t.json").write_text(json.dumps({"scoring_version": SCORING_VERSION}))
+    row = provenance.section_row([_section(
+        tmp_path, "p", "results are kept under `benchmarks/results/`; runs in `benchmarks/out/`.")],
+        tmp_path)
+    assert row["results"] == {} and row["caches"] == []
+    assert row["status"] == "no committed result file"
