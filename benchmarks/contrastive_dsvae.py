@@ -1,6 +1,6 @@
 """DSVAE with and without C-DSVAE's contrastive terms (issue #25) on ``known-factors``.
 
-Cells are those of ``disentanglement_table.py`` (same CLI calls, same output folders
+Cells are harness cells of ``disentanglement_table.py`` (same CLI calls, same output folders
 benchmarks/out/disentanglement/<cell>/s<seed>/): the ``dsvae`` cell's settings with a wall cap
 of 12 minutes, and ``contrastive_weight`` / ``mi_weight`` set. Stages, each resumable:
 
@@ -91,17 +91,17 @@ def main() -> None:
     if a.stage == "validate":
         validation(a.cells, a.seeds)
     elif a.stage == "table":
-        dt.table(a.cells)
+        sys.stdout.write(dt.table(a.cells))
     else:
         for name in a.cells:
             for seed in a.seeds:
                 cell = dt.OUT / name / f"s{seed}"
-                done = cell / ("train_wall_s" if a.stage == "train" else "result.json")
+                done = cell / ("train.json" if a.stage == "train" else "result.json")
                 if done.is_file():
                     continue
                 cell.mkdir(parents=True, exist_ok=True)
                 t0, load0 = time.perf_counter(), loadavg()
-                dt.run_cell(name, seed, train_only=a.stage == "train")
+                dt.run([name], [seed], train_only=a.stage == "train")
                 stamp(cell, a.stage, t0, load0)
 
 

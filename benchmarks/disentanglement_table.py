@@ -1,30 +1,27 @@
-"""Disentanglement scores (issue #12) of FHVAE and a plain VAE on the known-factors corpus, and
-FHVAE's speaker EER on FSDD speakers never seen in training.
+"""Section 6 of BENCHMARKS.md (issue #12) as a study over the benchmark harness (``harness.py``,
+issue #22): disentanglement scores of FHVAE, a plain VAE, DSVAE and InfoGAN on the known-factors
+corpus, and the speaker EER on FSDD speakers never seen in training (issue #25's cells too).
 
-Every cell is real CLI calls (``factorseq train`` -> ``factorseq evaluate --evaluator
-disentanglement``) into benchmarks/out/disentanglement/<cell>/s<seed>/; cells already done are
-skipped, so the script can be stopped and re-run. ``--table`` prints mean ± sample std
-(n - 1) over the seeds present.
+Each cell is one ``factorseq train`` and one ``factorseq evaluate --evaluator disentanglement``
+command, run by ``harness.run_cell`` into benchmarks/out/disentanglement/<cell>/s<seed>/; its
+result is copied to benchmarks/results/disentanglement/<cell>_s<seed>.json and the tables are
+rendered from those files only (mean ± sample std over the seeds kept).
 
-    nice -n 10 python benchmarks/disentanglement_table.py --cells fhvae vae --seeds 0 1 2
-    python benchmarks/disentanglement_table.py --table
+    nice -n 10 python benchmarks/disentanglement_table.py run --cells fhvae vae --seeds 0 1 2
+    python benchmarks/disentanglement_table.py table [--cells fhvae vae]
+    python benchmarks/disentanglement_table.py json OUT.json [--cells ...]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-from harness import over_seeds, pm  # mean ± sample std over seeds, written once
+import harness
 
-ROOT = Path(__file__).resolve().parent
-OUT = ROOT / "out" / "disentanglement"
-EXE = str(Path(sys.executable).with_name("factorseq"))
+STUDY = "disentanglement"
+OUT = harness.REPO / harness.OUT / STUDY  # the cells' run folders (contrastive_dsvae.py reads them)
 COMMON = ["--batch-size", "128", "--set", "train.tensorboard=false", "--set", "train.threads=1"]
 # known-factors: patience 30 (the re-weighted FHVAE sits on a plateau of the validation loss for
 # >10 epochs before z1 is used); fsdd-strings: 10, as in BENCHMARKS.md section 2
@@ -84,37 +81,23 @@ KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness",
         "sym_seq_zlatent", "sym_seg_zlatent", "category_accuracy_best"]
 
 
-def run_cell(name: str, seed: int, train_only: bool = False) -> dict | None:
-    """Train (unless the run is there) and evaluate one cell; None with ``train_only``."""
+def cell(name: str, seed: int) -> harness.Cell:
+    """The harness cell of ``CELLS[name]``: the commands the study has always run."""
     model, data, epochs, train_opts, eval_opts = CELLS[name]
-    cell = OUT / name / f"s{seed}"
-    result = cell / "result.json"
-    if result.is_file():
-        return json.loads(result.read_text())
-    run, metrics = cell / "run", cell / "metrics.json"
-    train = [EXE, "train", model, "--data", data, "--out", str(run), "--force", "--epochs",
-             str(epochs), "--seed", str(seed), *COMMON, *train_opts]
-    wall_file = cell / "train_wall_s"
-    if not wall_file.is_file():
-        t0 = time.perf_counter()
-        subprocess.run(train, check=True)
-        wall_file.write_text(f"{time.perf_counter() - t0:.1f}")
-    if train_only:
-        return None
-    train_wall = float(wall_file.read_text())
-    evaluate = [EXE, "evaluate", str(run), "--out", str(metrics), "--force", "--evaluator",
-                "disentanglement", *eval_opts]
-    t0 = time.perf_counter()
-    subprocess.run(evaluate, check=True)
-    eval_wall = time.perf_counter() - t0
-    cfg = json.loads((run / "config.json").read_text())
-    res = {"cell": name, "seed": seed, "train_command": " ".join(["factorseq", *train[1:]]),
-           "eval_command": " ".join(["factorseq", *evaluate[1:]]),
-           "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
-           "loadavg_after_eval": [round(v, 2) for v in os.getloadavg()],
-           "training": cfg.get("training", {}), "metrics": json.loads(metrics.read_text())}
-    result.write_text(json.dumps(res, indent=2))
-    return res
+    train = (model, "--data", data, "--epochs", str(epochs), *COMMON, *train_opts)
+    return harness.Cell(STUDY, name, seed, train, ("--evaluator", "disentanglement", *eval_opts))
+
+
+def run(names: list[str], seeds: list[int], train_only: bool = False) -> None:
+    """Train and score each cell (seeds outer: one seed of every cell first) and keep it."""
+    for seed in seeds:
+        for name in names:
+            c = cell(name, seed)
+            result = harness.run_cell(c, train_only=train_only)
+            if result is not None:
+                harness.keep(result, c)
+                print(json.dumps({"cell": name, "seed": seed, **flat(result["metrics"])}),
+                      flush=True)
 
 
 def flat(m: dict) -> dict[str, float]:
@@ -130,78 +113,84 @@ def flat(m: dict) -> dict[str, float]:
 
 
 def _mean_std(v: list[float]) -> str:
-    return pm(v) if len(v) > 1 else (f"{v[0]:.3f} (one seed)" if v else "")
+    """Mean ± sample std over seeds; one seed says so (a bare number is not a seed mean)."""
+    return harness.pm(v) + (" (one seed)" if v and harness.over_seeds(v)["n"] == 1 else "")
 
 
-def table(cells: list[str]) -> None:
-    """Markdown: one column per cell (mean ± std over its seeds), one row per metric; then
-    wall and CPU seconds per metric."""
-    done = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
-            for name in cells}
-    done = {k: v for k, v in done.items() if v}
-    print("| metric | " + " | ".join(f"{k} (n={len(v)})" for k, v in done.items()) + " |")
-    print("|---" * (len(done) + 1) + "|")
+def _kept(cells: list[str]) -> dict[str, list[dict]]:
+    """The kept results (seed order) of the cells that have any."""
+    found = {name: harness.kept(STUDY, name) for name in cells}
+    return {name: [runs[s] for s in sorted(runs)] for name, runs in found.items() if runs}
+
+
+def table(cells: list[str]) -> str:
+    """Markdown from the kept results: one column per cell (mean ± sample std over its seeds),
+    one row per metric, each seed's epochs and training minutes; then wall and CPU seconds per
+    metric (mean over seeds)."""
+    done = _kept(cells)
+    lines = ["| metric | " + " | ".join(f"{k} (n={len(v)})" for k, v in done.items()) + " |",
+             "|---" * (len(done) + 1) + "|"]
     for key in KEYS:
-        cells = [_mean_std([f[key] for f in (flat(r["metrics"]) for r in rs) if key in f])
-                 for rs in done.values()]
-        if any(cells):
-            print(f"| {key} | " + " | ".join(cells) + " |")
+        row = [_mean_std([f[key] for f in (flat(r["metrics"]) for r in rs) if key in f])
+               for rs in done.values()]
+        if any(row):
+            lines.append(f"| {key} | " + " | ".join(row) + " |")
     for label, fn in (("epochs run (best)", lambda r: f"{r['training'].get('epochs_run')} "
                                                       f"({r['training'].get('best_epoch')})"),
                       ("train wall min", lambda r: f"{r['train_wall_s'] / 60:.1f}")):
-        print(f"| {label} | " + " | ".join(", ".join(fn(r) for r in rs)
-                                           for rs in done.values()) + " |")
+        lines.append(f"| {label} | " + " | ".join(", ".join(fn(r) for r in rs)
+                                                  for rs in done.values()) + " |")
     for what in ("seconds_per_metric", "cpu_seconds_per_metric"):
-        print(f"\n{what} (mean over seeds)\n")
+        lines += ["", f"{what} (mean over seeds)", "",
+                  "| metric | " + " | ".join(done) + " |", "|---" * (len(done) + 1) + "|"]
         names = sorted({k for rs in done.values() for r in rs for k in r["metrics"].get(what, {})})
-        print("| metric | " + " | ".join(done) + " |")
-        print("|---" * (len(done) + 1) + "|")
         for k in names:
-            cells = [f"{np.mean(v):.1f}" if (v := [r["metrics"][what][k] for r in rs
-                                                   if k in r["metrics"].get(what, {})]) else ""
-                     for rs in done.values()]
-            print(f"| {k} | " + " | ".join(cells) + " |")
+            row = [f"{harness.over_seeds(v)['mean']:.1f}"
+                   if (v := [r["metrics"][what][k] for r in rs if k in r["metrics"].get(what, {})])
+                   else "" for rs in done.values()]
+            lines.append(f"| {k} | " + " | ".join(row) + " |")
     from factorseq.metrics.scoring import stale_note  # results of older scoring rules
 
-    print(stale_note(p for name in done for p in (OUT / name).glob("s*/result.json")), end="")
+    files = [p for name in done for p in (harness.RESULTS / STUDY).glob(f"{name}_s*.json")
+             if p.stem[len(name) + 2:].isdigit()]
+    return "\n".join(lines) + "\n" + stale_note(files)
 
 
 def dump(cells: list[str], path: str) -> None:
-    """Every seed's result.json of ``cells`` and, per cell, mean / std / n of the table's
+    """Every kept seed's result of ``cells`` and, per cell, mean / std / n of the table's
     numbers, into one JSON file."""
-    runs = {name: [json.loads(p.read_text()) for p in sorted((OUT / name).glob("s*/result.json"))]
-            for name in cells}
+    runs = _kept(cells)
     summary = {}
     for name, rs in runs.items():
         flats = [flat(r["metrics"]) for r in rs]
-        summary[name] = {k: over_seeds(v) for k in KEYS if (v := [f[k] for f in flats if k in f])}
+        summary[name] = {k: harness.over_seeds(v) for k in KEYS
+                         if (v := [f[k] for f in flats if k in f])}
     from factorseq.metrics.scoring import version_of  # the file's: its oldest run's
     version = min((version_of(r) for rs in runs.values() for r in rs), default=0)
     Path(path).write_text(json.dumps({"scoring_version": version, "summary": summary,
                                       "runs": runs}, indent=1))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cells", nargs="*", default=list(CELLS), choices=list(CELLS))
-    ap.add_argument("--seeds", nargs="*", type=int, default=[0])
-    ap.add_argument("--table", action="store_true")
-    ap.add_argument("--json", help="write the cells' results (every seed) to this file")
-    ap.add_argument("--train-only", action="store_true", help="train the cells, evaluate later")
-    a = ap.parse_args()
-    if a.json:
-        dump(a.cells, a.json)
-    if a.table:
-        table(a.cells)
-    if a.table or a.json:
-        return
-    for seed in a.seeds:
-        for name in a.cells:
-            res = run_cell(name, seed, a.train_only)
-            if res is None:
-                continue
-            print(json.dumps({"cell": name, "seed": seed, **flat(res["metrics"])}), flush=True)
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="verb", required=True)
+    r = sub.add_parser("run", help="train and score cells, keep their results")
+    r.add_argument("--seeds", nargs="+", type=int, default=[0])
+    r.add_argument("--train-only", action="store_true", help="train the cells, score later")
+    sub.add_parser("table", help="the markdown table of the kept results")
+    j = sub.add_parser("json", help="the cells' kept results (every seed) into one file")
+    j.add_argument("path")
+    for p in sub.choices.values():
+        p.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
+    a = ap.parse_args(argv)
+    if a.verb == "table":
+        sys.stdout.write(table(a.cells))
+    elif a.verb == "json":
+        dump(a.cells, a.path)
+    else:
+        run(a.cells, a.seeds, a.train_only)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
