@@ -3,6 +3,8 @@ commands the earlier script ran, and its table is mean ± sample std over the ke
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -175,3 +177,22 @@ def test_run_keeps_each_harness_result_and_dump_reads_the_kept_files(tmp_path, m
     assert d["scoring_version"] == SCORING_VERSION and list(d["runs"]) == ["vae"]
     assert d["summary"]["vae"]["mig"]["mean"] == pytest.approx(0.15)
     assert d["summary"]["vae"]["mig"]["std"] == pytest.approx(0.0707107, abs=1e-6)
+
+
+def test_the_documented_commands_are_the_new_clis(monkeypatch):
+    """Every ``disentanglement_table.py`` line of the sections' bash blocks parses with the new
+    verbs and names only the study's cells."""
+    calls = []
+    monkeypatch.setattr(dt, "run", lambda *a: calls.append(("run", *a)))
+    monkeypatch.setattr(dt, "table", lambda cells: calls.append(("table", cells)) or "")
+    monkeypatch.setattr(dt, "dump", lambda cells, path: calls.append(("json", cells)))
+    for section in ("DISENTANGLEMENT_RESULTS.md", "FACTORS_RESULTS.md"):
+        text = (REPO / "benchmarks" / section).read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                if "disentanglement_table.py" in line:
+                    argv = shlex.split(re.sub(r"\s#.*", "", line).split(".py", 1)[1])
+                    assert dt.main([a if a != "S" else "0" for a in argv]) == 0
+    assert [c[0] for c in calls] == ["run"] * 3 + ["table"] * 2 + ["run"] * 5 + ["table", "json"]
+    assert calls[-1] == ("json", ["infogan_wn", "infogan_short", "infogan_short_val",
+                                  "infogan_wn_val", "infogan_wn_l3_val", "fhvae_voices"])
