@@ -27,6 +27,15 @@ CACHE = re.compile(r"benchmarks/out/[A-Za-z0-9_./-]*")
 EARLIER = re.compile(r"<!-- earlier")
 
 
+def _kept_cell(cache: str, root: Path) -> bool:
+    """A harness cell's folder (``benchmarks/out/STUDY/CELL/sSEED/...``) whose result is
+    committed: the run behind a committed number, not an untraced source."""
+    parts = cache.split("/")
+    return (len(parts) >= 5 and parts[4].startswith("s") and parts[4][1:].isdigit()
+            and (root / "benchmarks" / "results" / parts[2] / f"{parts[3]}_{parts[4]}.json"
+                 ).is_file())
+
+
 def marked_files(text: str, root: Path = ROOT) -> set[Path]:
     """The result files behind the section's table marks: each matching cell's seeds."""
     import tables
@@ -68,7 +77,8 @@ def section_row(parts: list[Path], root: Path = ROOT) -> dict:
             files[path.relative_to(root).as_posix()] = min(read_versions(path), default=0)
         except (OSError, ValueError):
             files[path.relative_to(root).as_posix()] = 0
-    caches = sorted({c.rstrip("./") for c in CACHE.findall(text)} - {"benchmarks/out"})
+    caches = sorted(c for c in {c.rstrip("./") for c in CACHE.findall(text)} - {"benchmarks/out"}
+                    if not _kept_cell(c, root))
     earlier = bool(EARLIER.search(text))
     if not files:
         status = "no committed result file"

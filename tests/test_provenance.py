@@ -78,3 +78,15 @@ def test_the_results_and_out_folders_named_in_prose_cite_nothing(tmp_path):
         tmp_path)
     assert row["results"] == {} and row["caches"] == []
     assert row["status"] == "no committed result file"
+
+
+def test_the_run_folder_of_a_kept_cell_is_not_an_untraced_cache(tmp_path):
+    res = tmp_path / "benchmarks" / "results" / "study"
+    res.mkdir(parents=True)
+    (res / "cell_s0.json").write_text(json.dumps({"scoring_version": SCORING_VERSION}))
+    row = provenance.section_row([_section(
+        tmp_path, "k", "speed of benchmarks/out/study/cell/s0/run, "
+                       "see benchmarks/results/study/cell_s0.json; also benchmarks/out/study/"
+                       "cell/s1/run")], tmp_path)
+    assert row["caches"] == ["benchmarks/out/study/cell/s1/run"]  # seed 1 has no result
+    assert row["status"].startswith("partly")
