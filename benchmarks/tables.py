@@ -142,11 +142,6 @@ def _repeats_pm(metrics: dict, key: str, digits: int) -> str:
     return f"{mean:.{digits}f}"
 
 
-def _seed_mean(res: list[dict], key: str) -> float | None:
-    vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
-    return float(np.mean(vals)) if vals else None
-
-
 def table(study: str, pattern: str = "") -> str:
     """One row per cell with a result file: its seeds, then mean ± sample std over seeds of
     each score (each seed's value is its mean over the metric repeats; for one seed, ±ᵣ is the
@@ -163,15 +158,16 @@ def table(study: str, pattern: str = "") -> str:
         if not found:
             continue
         res = list(found.values())
-        row = [f"`{name}`", ", ".join(map(str, sorted(found)))]
+        row, seed_means = [f"`{name}`", ", ".join(map(str, sorted(found)))], []
         for _, key, digits in cols:
             vals = [v for r in res if (v := _score(r["metrics"], key)) is not None]
             row.append(_repeats_pm(res[0]["metrics"], key, digits) if len(vals) == 1
                        else harness.pm(vals, digits) or "—")
+            seed_means.append(float(np.mean(vals)) if vals else None)
         row.append(harness.pm([r["training"].get("epochs_run", 0) for r in res], 0))
         row.append(harness.pm([r["train_wall_s"] / 60 for r in res], 1))
         lines.append("| " + " | ".join(row) + " |")
-        means.append([_seed_mean(res, key) for _, key, _ in cols])
+        means.append(seed_means)
     if study in MEAN_ROW and means:  # the mean over cells (tasks) of each cell's seed mean
         row = [f"**mean of {len(means)}**", ""]
         row += [f"{np.mean([m[i] for m in means if m[i] is not None]):.{d}f}"
