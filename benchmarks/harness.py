@@ -14,12 +14,14 @@ with :func:`over_seeds` (mean ± sample std over training seeds).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +166,21 @@ def _write(path: Path, result: dict) -> Path:
     return path
 
 
+_READ: list[set[Path]] = []  # open reading() scopes: the committed files kept() returned
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[set[Path]]:
+    """The committed result files :func:`kept` returns inside the scope: what a rendered table
+    rests on (BENCHMARKS.md's provenance lists them)."""
+    files: set[Path] = set()
+    _READ.append(files)
+    try:
+        yield files
+    finally:
+        _READ.remove(files)
+
+
 def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
     """The committed results of a cell's seeds (seed -> result)."""
     folder = folder or RESULTS / study
@@ -172,6 +189,8 @@ def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
         seed = path.stem[len(name) + 2:]
         if seed.isdigit():
             found[int(seed)] = json.loads(path.read_text())
+            for files in _READ:
+                files.add(path.resolve())
     return found
 
 

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 python benchmarks/stale_results.py ${STRICT:+--check} >&2
 {
   # every <!-- table: STUDY [REGEX] --> mark is followed by its table, rendered now from the
-  # committed result files (benchmarks/tables.py)
+  # committed result files (benchmarks/render.py)
   cat benchmarks/sections/head.md benchmarks/sections/timevae_table.md \
-    benchmarks/sections/timevae_speed.md | python benchmarks/tables.py fill
+    benchmarks/sections/timevae_speed.md | python benchmarks/render.py fill
   sections=(benchmarks/FHVAE_RESULTS.md benchmarks/SSVAE_RESULTS.md benchmarks/FAMILY_RESULTS.md
             benchmarks/GENERATION_RESULTS.md benchmarks/DISENTANGLEMENT_RESULTS.md
             benchmarks/UNIFIED_RESULTS.md benchmarks/GAPS_RESULTS.md
@@ -17,7 +17,7 @@ python benchmarks/stale_results.py ${STRICT:+--check} >&2
             benchmarks/CPU_RESULTS.md benchmarks/FACTORS_RESULTS.md benchmarks/HOSTILE_RESULTS.md
             benchmarks/MULTI_ENTITY_RESULTS.md)
   for f in "${sections[@]}"; do
-    [[ -f $f ]] && { echo; python benchmarks/tables.py fill < "$f"; }
+    [[ -f $f ]] && { echo; python benchmarks/render.py fill < "$f"; }
   done
   # each section's committed result files and their scoring version
   echo

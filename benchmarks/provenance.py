@@ -6,8 +6,8 @@ in the repository (``benchmarks/out/...``, made by earlier sessions and not comm
 
 (a section assembled from several files: their names joined by ``+``).
 
-A section names a result file by its path, or by a table mark (``<!-- table: STUDY [REGEX]
--->``, rendered from ``benchmarks/results/STUDY/``; see ``tables.py``). A part of a section
+A section names a result file by its path, or by a table mark (``<!-- table: VIEW [REGEX]
+-->``: the files its table reads when rendered; see ``render.py``). A part of a section
 that quotes runs of earlier sessions says so with an ``<!-- earlier ... -->`` mark.
 
 A number can be traced only to a committed file; a section that names none, or only files of
@@ -36,17 +36,11 @@ def _kept_cell(cache: str, root: Path) -> bool:
                  ).is_file())
 
 
-def marked_files(text: str, root: Path = ROOT) -> set[Path]:
-    """The result files behind the section's table marks: each matching cell's seeds."""
-    import tables
+def marked_files(text: str) -> set[Path]:
+    """The result files behind the section's table marks: those rendering its tables read."""
+    import render
 
-    found: set[Path] = set()
-    for study, pattern in tables.marks(text):
-        for name in tables.STUDIES[study][1]:
-            if not pattern or re.search(pattern, name):
-                cell = tables.cell(study, name, 0)
-                found.update((root / "benchmarks" / "results" / study).glob(f"{cell.name}_s*.json"))
-    return found
+    return render.sources(text)
 
 
 def committed_files(text: str, root: Path = ROOT) -> list[Path]:
@@ -61,7 +55,7 @@ def committed_files(text: str, root: Path = ROOT) -> list[Path]:
             found.update(path.rglob("*.json"))
         elif path.is_file():
             found.add(path)
-    return sorted(found | marked_files(text, root))
+    return sorted(found | marked_files(text))
 
 
 def section_row(parts: list[Path], root: Path = ROOT) -> dict:

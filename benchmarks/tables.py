@@ -20,7 +20,7 @@ Studies:
     python benchmarks/tables.py run timevae_paper --cells timevae:stockv:100 --seeds 0 1 2
     python benchmarks/tables.py run timegan_family --cells gan:stocks --seeds 0
     python benchmarks/tables.py table timevae_paper [--cells REGEX]
-    python benchmarks/tables.py fill < SECTION.md   # its <!-- table: STUDY [REGEX] --> marks
+    python benchmarks/render.py fill < SECTION.md   # its <!-- table: STUDY [REGEX] --> marks
 """
 from __future__ import annotations
 
@@ -177,27 +177,6 @@ def table(study: str, pattern: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-MARK = re.compile(r"<!-- table: (\S+)(?: (\S+))? -->")
-
-
-def marks(markdown: str) -> list[tuple[str, str]]:
-    """(study, pattern) of each line that is a table mark (a mark quoted in prose is not)."""
-    return [(m[1], m[2] or "") for line in markdown.splitlines()
-            if (m := MARK.fullmatch(line.strip()))]
-
-
-def fill(markdown: str) -> str:
-    """``markdown`` with each ``<!-- table: STUDY [PATTERN] -->`` line followed by that table,
-    rendered now from the committed result files (BENCHMARKS.md's assembly calls this)."""
-    out = []
-    for line in markdown.splitlines(keepends=True):
-        out.append(line)
-        m = MARK.fullmatch(line.strip())
-        if m:
-            out.append("\n" + table(m[1], m[2] or ""))
-    return "".join(out)
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -208,13 +187,9 @@ def main(argv: list[str]) -> int:
     t = sub.add_parser("table")
     t.add_argument("study", choices=sorted(STUDIES))
     t.add_argument("--cells", default="", help="a regular expression on the cell names")
-    sub.add_parser("fill", help="stdin's markdown with its table marks filled, to stdout")
     args = ap.parse_args(argv)
     if args.verb == "table":
         sys.stdout.write(table(args.study, args.cells))
-        return 0
-    if args.verb == "fill":
-        sys.stdout.write(fill(sys.stdin.read()))
         return 0
     for seed in args.seeds:
         for name in args.cells or STUDIES[args.study][1]:

@@ -54,11 +54,17 @@ def test_a_section_of_several_files_reads_them_all(tmp_path):
     assert row["section"] == "head" and row["status"].startswith("current")
 
 
-def test_a_table_mark_names_its_cells_files_and_an_earlier_mark_makes_it_partly(tmp_path):
-    res = tmp_path / "benchmarks" / "results" / "timevae_paper"
-    res.mkdir(parents=True)
+def test_a_table_mark_names_the_files_its_table_read_and_an_earlier_mark_makes_it_partly(
+        tmp_path, monkeypatch):
+    import harness
+
+    res = tmp_path / "benchmarks" / "results"
+    monkeypatch.setattr(harness, "RESULTS", res)
     for name in ("timevae_stockv_100_s0", "timevae_stockv_100_s1", "timevae_sines_10_s0"):
-        (res / f"{name}.json").write_text(json.dumps({"scoring_version": SCORING_VERSION}))
+        path = res / "timevae_paper" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"scoring_version": SCORING_VERSION, "train_wall_s": 60.0,
+                                    "training": {}, "metrics": {}}))
     mark = "<!-- table: timevae_paper stockv -->"
     row = provenance.section_row([_section(tmp_path, "s1", mark)], tmp_path)
     assert sorted(Path(p).name for p in row["results"]) == [

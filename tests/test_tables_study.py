@@ -75,22 +75,3 @@ def test_a_dann_task_is_scored_against_its_source_only_twin(tmp_path, monkeypatc
     assert theo[2:5] == ["0.700 ± 0.141", "0.600 ± 0.000", "0.100 ± 0.141"]
     # the mean of the two tasks' seed means: target (0.9 + 0.7) / 2, gain (0.4 + 0.1) / 2
     assert rows[4].split(" | ")[2:5] == ["0.800", "0.550", "0.250"]
-
-
-def test_fill_renders_a_marked_table_and_one_seed_shows_the_repeats_spread(tmp_path,
-                                                                           monkeypatch):
-    monkeypatch.setattr(harness, "RESULTS", tmp_path)
-    for name in ("timevae:stockv:100", "vae_conv:sines:10"):
-        harness.keep({"train_wall_s": 90.0, "training": {"epochs_run": 97},
-                      "metrics": {"discriminative": {"mean": 0.177, "std": 0.041,
-                                                     "values": [0.1, 0.2]},
-                                  "predictive": {"mean": 0.024}}},
-                     tables.cell("timevae_paper", name, 0))
-    text = tables.fill("before\n<!-- table: timevae_paper stockv -->\nafter\n").splitlines()
-    assert text[0] == "before" and text[-1] == "after"
-    rows = [r for r in text if r.startswith("| `")]
-    assert len(rows) == 1  # the pattern kept stockv's cell only
-    cells = rows[0].split(" | ")
-    # one training seed: ±ᵣ is the std over metric repeats; a score without values: no ±
-    assert cells[2] == "0.177 ±ᵣ 0.041" and cells[3] == "0.024" and cells[4] == "—"
-    assert cells[6] == "1.5 |"
