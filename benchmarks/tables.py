@@ -38,6 +38,7 @@ UNIFIED = ("iwgan", "aavae")  # section 7: Hu et al.'s techniques beside gan and
 SINES_N = 10_000  # TimeGAN's sine set; 10 % keeps 1,000 windows
 BATCH = {10: 16, 100: 64}  # the reference's batch for the small sets, ours for the full ones
 NOISES = ("vae_conv+diagonal", "vae_conv+full", "timevae+diagonal", "timevae+full")
+BUDGET_CHECK = ("gan", "timegan")  # adversarial rows: budget-limited? (5x the batches, stocks)
 DIFFUSION_MINUTES = 25  # of one core; the paper trains 10,000-25,000 steps on a GPU
 
 
@@ -56,19 +57,21 @@ def _timevae_cell(name: str, seed: int) -> harness.Cell:
 
 def _family_cell(name: str, seed: int) -> harness.Cell:
     """``MODEL:DATA``; ``MODEL+NOISE:DATA`` is the same training (same seed, same weights: the
-    noise is fitted after training) with ``observation_noise=NOISE``; ``diffusion_ts:DATA``
-    trains with its own defaults for ``DIFFUSION_MINUTES``."""
+    noise is fitted after training) with ``observation_noise=NOISE``; ``MODEL*K:DATA`` trains
+    K times the budget (the budget check of section 4); ``diffusion_ts:DATA`` trains with its
+    own defaults for ``DIFFUSION_MINUTES``."""
     model, data = name.split(":")
     model, _, noise = model.partition("+")
+    model, _, times = model.partition("*")
     if model == "diffusion_ts":
         train = (model, "--data", data, "--set", f"train.max_minutes={DIFFUSION_MINUTES}")
     else:
-        train = (model, "--data", data, "--epochs", str(FAMILY_EPOCHS[data]),
+        train = (model, "--data", data, "--epochs", str(FAMILY_EPOCHS[data] * int(times or 1)),
                  "--batch-size", "128")
     train += ("--set", "train.threads=1", "--set", "train.tensorboard=false")
     if noise:
         train += ("--set", f"observation_noise={noise}")
-    cell_name = name.replace(":", "_").replace("+", "_")
+    cell_name = name.replace(":", "_").replace("+", "_").replace("*", "_x")
     return harness.Cell("timegan_family", cell_name, seed, train, ("--repeats", "5"))
 
 
@@ -92,7 +95,8 @@ STUDIES = {
                                       for p in (100, 10) for m in ("timevae", "vae_conv")]),
     "timegan_family": (_family_cell, [f"{m}:{d}" for d in ("sines", "stocks", "energy")
                                       for m in (*FAMILY_MODELS, *UNIFIED, *NOISES,
-                                                "diffusion_ts")]),
+                                                "diffusion_ts")]
+                                   + [f"{m}*5:stocks" for m in BUDGET_CHECK]),
 }
 MEAN_ROW = {"family_dann"}  # studies whose cells are tasks of one experiment: their mean too
 # (study, column) -> (title, metrics key, digits); the table's columns in order

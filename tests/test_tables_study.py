@@ -75,3 +75,14 @@ def test_a_dann_task_is_scored_against_its_source_only_twin(tmp_path, monkeypatc
     assert theo[2:5] == ["0.700 ± 0.141", "0.600 ± 0.000", "0.100 ± 0.141"]
     # the mean of the two tasks' seed means: target (0.9 + 0.7) / 2, gain (0.4 + 0.1) / 2
     assert rows[4].split(" | ")[2:5] == ["0.800", "0.550", "0.250"]
+
+
+def test_a_budget_check_cell_is_its_base_cell_with_five_times_the_epochs():
+    base = tables.cell("timegan_family", "timegan:stocks", 1).commands()[0]
+    five = tables.cell("timegan_family", "timegan*5:stocks", 1)
+    assert five.name == "timegan_x5_stocks"
+    train = five.commands()[0]
+    i = base.index("--epochs")
+    assert base[i + 1] == "78" and train[i + 1] == "390"
+    assert train[:i + 1] + train[i + 2:] == [a.replace("timegan_stocks", "timegan_x5_stocks")
+                                             for a in base[:i + 1] + base[i + 2:]]
