@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from clihelp import cli
+from clihelp import cli, user_error
 from factorseq.batching import LabelledShare as _Batches
 from factorseq.config import build
 from factorseq.errors import FactorseqError, ShapeError
@@ -348,12 +348,12 @@ def test_train_evaluate_sample_end_to_end(tmp_path, capsys, source, backbone, la
                *extra, "--set", f"backbone={backbone}", "--set", "supervision_rate=0.25") == 0
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model_config"]["n_classes"] == 10 and cfg["data_config"]["labels"] == labels
-    assert cli("evaluate", run, "--out", tmp_path / "m.json", "--set", "draws=1",
-               "--set", "baseline_epochs=20") == 0
+    assert cli("evaluate", run, "--out", tmp_path / "m.json") == 0
     m = json.loads((tmp_path / "m.json").read_text())
-    for key in ("accuracy", "baseline_accuracy", "label_from_style_acc"):
-        assert 0.0 <= m[key]["mean"] <= 1.0 and len(m[key]["values"]) == 1
+    for key in ("accuracy", "label_from_style_acc", "chance"):
+        assert isinstance(m[key], float) and 0.0 <= m[key] <= 1.0
     assert m["n_labels"] == labels and m["n_test"] == (450 if source == "digits" else 300)
+    assert m["label_seed"] == 0 and "baseline_accuracy" not in m
     assert cli("sample", run, "--n", 16, "--label", 7, "--out", tmp_path / "s.npz") == 0
     with np.load(tmp_path / "s.npz") as z:
         assert z["data"].shape[0] == 16 and (z["label"] == 7).all()
@@ -375,18 +375,95 @@ def test_labels_all_stay_in_the_training_split(tmp_path):
     assert train.n_windows + val.n_windows == data.n_windows
 
 
-def test_evaluator_figures(tmp_path):
+# --- the evaluator scores only the run it is given (issue #22) -------------------------------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(semi-supervised run, plain-classifier run) of digits with 20 labels, 1 epoch each."""
+    root = tmp_path_factory.mktemp("ssvae-runs")
+    common = ["--data", "digits", "--labels", 20, *FAST, "--epochs", "1", "--set", "backbone=mlp"]
+    assert cli("train", "ssvae", "--out", root / "semi", *common) == 0
+    assert cli("train", "ssvae", "--out", root / "clf", *common, "--set", "objective=classifier",
+               "--set", "train.val_fraction=0") == 0
+    return root / "semi", root / "clf"
+
+
+def test_evaluator_figures(runs):
     from factorseq.checkpoint import load
     from factorseq.metrics.evaluators import get_evaluator
 
-    run = tmp_path / "run"
-    assert cli("train", "ssvae", "--data", "digits", "--labels", 20, "--out", run, *FAST,
-               "--epochs", "1", "--set", "backbone=mlp") == 0
-    r = load(run)
+    r = load(runs[0])
     figs = get_evaluator("ssvae")(r, repeats=1).figures()
     assert [t.split(":")[0] for t, _ in figs] == ["generated samples",
                                                   "confusion matrix of q(y|x) on the test set"]
     assert len(figs[0][1].axes) == 6 * 10
+
+
+def test_evaluate_scores_the_run_and_trains_nothing(runs, tmp_path, monkeypatch):
+    """A run with drawn labels (--labels) is scored as it is: the evaluator once retrained it
+    and a plain classifier over label draws through ``fit``; now ``fit`` is never called."""
+    import json
+    import sys
+
+    import factorseq.train
+    from factorseq.checkpoint import load
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the evaluator trained a model")
+
+    monkeypatch.setattr(factorseq.train, "fit", no_training)
+    monkeypatch.setattr(sys.modules["factorseq.train.fit"], "fit", no_training)
+    assert cli("evaluate", runs[0], "--out", tmp_path / "m.json", "--repeats", 3) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    r = load(runs[0])
+    test = r.load_data().test
+    own = float((r.predict_proba(test.x).argmax(1) == test.y).mean())  # the run's own q(y|x)
+    assert m["accuracy"] == pytest.approx(own)
+    assert m["chance"] == pytest.approx(np.bincount(test.y).max() / len(test.y))
+    assert 0.0 <= m["label_from_style_acc"] <= 1.0 and m["n_labels"] == 20
+    assert not {"draws", "per_draw", "baseline_accuracy", "accuracy_gain"} & set(m)
+
+
+@pytest.mark.parametrize("option", ["draws=5", "baseline_epochs=20", "baseline=false"])
+def test_the_retraining_options_are_refused(runs, tmp_path, capsys, option):
+    err = user_error(capsys, "evaluate", runs[0], "--out", tmp_path / "m.json", "--set", option)
+    assert err.startswith(f"error: ssvae evaluator option(s) {option.split('=')[0]} no longer")
+    assert "--set objective=classifier" in err and not (tmp_path / "m.json").exists()
+
+
+def test_evaluator_options_are_typed(runs, tmp_path, capsys):
+    out = ["evaluate", runs[0], "--out", tmp_path / "m.json"]
+    assert "probe_folds must be >= 2" in user_error(capsys, *out, "--set", "probe_folds=1")
+    assert "grid_rows must be an integer" in user_error(capsys, *out, "--set", "grid_rows=many")
+    assert "unknown ssvae evaluator option(s) folds" in user_error(capsys, *out, "--set",
+                                                                     "folds=3")
+
+
+def test_the_plain_classifier_is_its_own_run_scored_the_same_way(runs, tmp_path, capsys):
+    """The baseline: the same model trained with objective=classifier. Its style head and
+    decoder are never trained, so it declares no style code and does not generate: the
+    evaluator scores its q(y|x) alone (no style probe, no sample grid)."""
+    import json
+
+    from factorseq.checkpoint import load
+    from factorseq.metrics.evaluators import get_evaluator
+
+    r = load(runs[1])
+    assert [s.name for s in r.model.code_specs()] == ["y", "probs"]
+    assert r.has("classifies") and r.has("encodes")
+    assert not any(r.has(c) for c in ("generates", "conditional", "decodes", "factors"))
+    assert set(r.encode(r.load_data().test.x[:5])) == {"y", "probs"}
+    assert cli("evaluate", runs[1], "--out", tmp_path / "c.json") == 0
+    m = json.loads((tmp_path / "c.json").read_text())
+    test = r.load_data().test
+    assert m["accuracy"] == pytest.approx(
+        float((r.predict_proba(test.x).argmax(1) == test.y).mean()))
+    assert "label_from_style_acc" not in m and m["n_labels"] == 20
+    figs = get_evaluator("ssvae")(r, repeats=1).figures()
+    assert [t for t, _ in figs] == ["confusion matrix of q(y|x) on the test set"]
+    assert "cannot do 'generates'" in user_error(capsys, "sample", runs[1], "--n", 4, "--out",
+                                                 tmp_path / "s.npz")
+    assert load(runs[0]).has("generates")  # the semi-supervised run still does
 
 
 # --- choosing alpha without the test split (issue #12) ---------------------------------------

@@ -1,25 +1,26 @@
 """The ``ssvae`` evaluator: how well does the semi-supervised VAE classify, and is its style
 variable z free of the label? Windows are (batch, time, features); scores use the held-out
-``.test`` split of the data (or the file of option ``test``), all labels visible.
+``.test`` split of the data (or the file of option ``test``), all labels visible. It scores
+the run it is given, nothing else: no model is trained here.
 
-- ``accuracy``: accuracy of q(y|x) on the test set, mean and std over ``draws`` label draws:
-  the model is retrained with the run's resolved configs and ``label_seed`` = seed + d (the run
-  itself serves the draw of its own label seed).
-- ``baseline_accuracy``: the same encoder q(y|x) trained as a plain classifier (cross-entropy)
-  on the same labelled windows only (``objective=classifier``), same draws, for
-  ``baseline_epochs`` (300) passes over them (no validation labels to stop it earlier).
+- ``accuracy``: accuracy of the run's q(y|x) (``predict_proba``) on the test set.
 - ``label_from_style_acc``: a multinomial logistic-regression probe predicting y from the
-  posterior means of z on the test set (stratified k-fold cross-validation); ``chance`` is the
-  majority-class rate. Low = the style carries no label.
+  posterior means of the style code (role ``latent``) on the test set (stratified k-fold
+  cross-validation); ``chance`` is the majority-class rate. Low = the style carries no label.
+  Left out when the model has no style code (``objective=classifier``: q(y|x) alone).
+
+Repetitions over label draws and the plain-classifier baseline are runs of their own, scored
+the same way: ``factorseq train ssvae --labels N --seed S --set data.label_seed=S`` for draw S,
+and the same command with ``--set objective=classifier`` for the baseline (the same encoder
+trained by cross-entropy on the labelled windows only); ``benchmarks/ssvae_bench.py`` runs
+them as cells of the benchmark harness and pairs them.
 Figures: a grid of generated samples, one row per fixed z and one column per class y (images
-when the data's meta has ``image_shape``, else features x time plots such as log-mel), and the
-confusion matrix of the run's q(y|x).
+when the data's meta has ``image_shape``, else features x time plots such as log-mel; only
+for a model that decodes), and the confusion matrix of the run's q(y|x).
 """
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,16 +30,19 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..config import build
+from ..config import build, require
 from ..data.container import SequenceData
 from ..errors import FactorseqError
 from .evaluators import Evaluator, evaluator
 
 
-def role_spec(model, role: str):
+def role_spec(model, role: str, needed: bool = True):
     """The one code spec of ``model`` with ``role`` (SS-VAE: ``latent`` = its
-    style z, ``label`` = its class y, ``probs`` = q(y|x)); read from ``code_specs``."""
+    style z, ``label`` = its class y, ``probs`` = q(y|x)); read from ``code_specs``. None when
+    the model has no such code and ``needed`` is False."""
     found = [s for s in model.code_specs() if s.role == role]
+    if not found and not needed:
+        return None
     if len(found) != 1:
         raise FactorseqError(f"{model.name} has {len(found)} {role} codes; the ssvae evaluator "
                              "needs exactly one")
@@ -105,57 +109,55 @@ def style_leakage(z: np.ndarray, target: np.ndarray, folds: int = 5, seed: int =
             "chance": float(kept.max() / kept.sum())}
 
 
-def retrain(run, label_seed: int, *, classifier: bool = False, classifier_epochs: int = 300):
-    """Train the run's model again with its resolved configs on label draw ``label_seed``.
-
-    ``classifier``: the baseline, q(y|x) alone by cross-entropy on the labelled windows; no
-    label beyond the N may select it, so it has no validation split and no early stopping: it
-    runs ``classifier_epochs`` passes over the labelled windows (the learning rate still
-    decays on training-loss plateaus). The run directory is temporary; the returned Run keeps
-    the model.
-    """
-    from ..train import TrainConfig, fit
-
-    cfg = run.config
-    data_cfg = dataclasses.replace(run.data_config, label_seed=int(label_seed))
-    train_cfg = build(TrainConfig, cfg["train_config"], what="train config")
-    train_cfg = dataclasses.replace(train_cfg, progress=False, tensorboard=False)
-    overrides = dict(cfg["model_config"])
-    if classifier:
-        overrides["objective"] = "classifier"
-        train_cfg = dataclasses.replace(train_cfg, val_fraction=0.0, epochs=classifier_epochs,
-                                        patience=classifier_epochs)
-    with tempfile.TemporaryDirectory(prefix="factorseq-ssvae-") as tmp:
-        return fit(cfg["model"], data_cfg, train_cfg, overrides, Path(tmp) / "run")
+# options a former version took to retrain the model over label draws and train a plain
+# classifier beside it: repetitions and baselines are runs of their own now (module docstring)
+RETRAINING = ("draws", "baseline", "baseline_epochs")
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
-    v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std()), "values": [float(a) for a in v]}
+@dataclasses.dataclass
+class SSVAEOptions:
+    """Options of the ``ssvae`` evaluator (``--set key=value``).
+
+    ``test``: a file of labelled windows scored instead of the data's ``.test`` split (read
+    with the run's data options, every label visible); ``probe_folds``: folds of the style
+    probe's stratified cross-validation (at most the smallest class's count); ``grid_rows``:
+    rows (fixed z) of the figure of generated samples."""
+
+    test: str | None = None
+    probe_folds: int = 5
+    grid_rows: int = 6
+
+    def __post_init__(self) -> None:
+        require(self.probe_folds >= 2, f"probe_folds must be >= 2, got {self.probe_folds}")
+        require(self.grid_rows >= 1, f"grid_rows must be >= 1, got {self.grid_rows}")
 
 
 @evaluator("ssvae")
 class SSVAEEvaluator(Evaluator):
-    """Accuracy vs a plain classifier over label draws, style probe, sample grid."""
+    """Accuracy of the run's q(y|x), the style probe against chance, sample grid."""
 
-    defaults: ClassVar[dict[str, Any]] = {"draws": None, "test": None, "probe_folds": 5,
-                                          "grid_rows": 6, "baseline": True,
-                                          "baseline_epochs": 300}
+    defaults: ClassVar[dict[str, Any]] = {f.name: f.default
+                                          for f in dataclasses.fields(SSVAEOptions)}
 
     def __init__(self, run, data: SequenceData | None = None, *, repeats: int = 5,
                  samples: Any = None, seed: int = 0, **options: Any) -> None:
+        gone = [k for k in RETRAINING if k in options]
+        if gone:
+            raise FactorseqError(
+                f"ssvae evaluator option(s) {', '.join(gone)} no longer exist: the evaluator "
+                "scores only the run it is given. Train each label draw as a run (--seed S "
+                "--set data.label_seed=S) and the baseline with --set objective=classifier, "
+                "then evaluate each run (benchmarks/ssvae_bench.py pairs them)")
         super().__init__(run, data, repeats=repeats, samples=samples, seed=seed, **options)
-        self.opt = self.options
-        self.draws = int(self.opt["draws"] or self.repeats)
-        if self.draws < 1:
-            raise FactorseqError(f"draws must be >= 1, got {self.draws}")
+        self.opts = build(SSVAEOptions, self.options, what="ssvae evaluator options")
         self.model = run.model.eval()
+        self.model.require("classifies")
 
     # --- data --------------------------------------------------------------------------------
     def test_set(self) -> tuple[np.ndarray, np.ndarray]:
         """(scaled test windows (N, T, D), labels (N,)) with every label visible."""
-        if self.opt["test"]:  # read with the run's options, every label visible
-            data = self.run.load_data(str(self.opt["test"]))
+        if self.opts.test:  # read with the run's options, every label visible
+            data = self.run.load_data(str(self.opts.test))
             test = data.test if data.test is not None else data
         else:
             data = self.data if self.data is not None else self.run.load_data()
@@ -173,45 +175,27 @@ class SSVAEEvaluator(Evaluator):
         return self.run.scaler.transform(test.x[keep]), y
 
     # --- scores ------------------------------------------------------------------------------
-    def _scores(self, model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        probs, z = predict(model.eval(), x)
-        return {"accuracy": float((probs.argmax(1) == y).mean()),
-                "label_from_style_acc": probe_accuracy(z, y, int(self.opt["probe_folds"]),
-                                                       self.seed)}
-
     def evaluate(self) -> dict[str, Any]:
         x, y = self.test_set()
         dcfg = self.run.data_config
-        draws = self.draws if dcfg.labels is not None else 1  # no label draws without --labels
-        rows = []
-        for d in range(draws):
-            label_seed = self.seed + d
-            own = label_seed == dcfg.label_seed or dcfg.labels is None
-            model = self.model if own else retrain(self.run, label_seed).model
-            row = {"label_seed": label_seed, **self._scores(model, x, y)}
-            if self.opt["baseline"]:
-                base = retrain(self.run, label_seed, classifier=True,
-                               classifier_epochs=int(self.opt["baseline_epochs"])).model.eval()
-                row["baseline_accuracy"] = float((class_probs(base, x).argmax(1) == y).mean())
-            rows.append(row)
         counts = np.bincount(y, minlength=self.model.config.n_classes)
         out: dict[str, Any] = {
-            "accuracy": _stats([r["accuracy"] for r in rows]),
-            "label_from_style_acc": _stats([r["label_from_style_acc"] for r in rows]),
-            "chance": float(counts.max() / counts.sum()),
-            "run_accuracy": self._scores(self.model, x, y)["accuracy"],
-        }
-        if self.opt["baseline"]:
-            out["baseline_accuracy"] = _stats([r["baseline_accuracy"] for r in rows])
-            out["accuracy_gain"] = out["accuracy"]["mean"] - out["baseline_accuracy"]["mean"]
-        out.update({"n_labels": dcfg.labels, "draws": draws, "n_test": int(len(y)),
-                    "per_draw": rows})
+            "accuracy": float((class_probs(self.model, x).argmax(1) == y).mean())}
+        style = role_spec(self.model, "latent", needed=False)
+        if style is not None:  # a model with a style code: does it carry the label?
+            z = self.model.encode(x)[style.name].cpu().numpy()
+            out["label_from_style_acc"] = probe_accuracy(z, y, self.opts.probe_folds,
+                                                         self.seed)
+        out.update({"chance": float(counts.max() / counts.sum()), "n_labels": dcfg.labels,
+                    "label_seed": dcfg.label_seed, "n_test": int(len(y))})
         return out
 
     # --- figures -----------------------------------------------------------------------------
     def figures(self) -> list[tuple[str, Any]]:
-        figs = [("generated samples: one row per fixed z, one column per class y",
-                 sample_grid_figure(self.run, int(self.opt["grid_rows"]), self.seed))]
+        figs = []
+        if self.model.has("decodes") and role_spec(self.model, "latent", needed=False):
+            figs.append(("generated samples: one row per fixed z, one column per class y",
+                         sample_grid_figure(self.run, self.opts.grid_rows, self.seed)))
         try:
             x, y = self.test_set()
         except FactorseqError:

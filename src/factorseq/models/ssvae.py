@@ -15,7 +15,9 @@ Objective (maximised, per row; the loss is its negative batch mean):
   + (1 + alpha) log(mean_s w_s)``. With "z_then_y" ``r = q(z|x)`` so ``w_s = q(y | z_s, x)``;
   with "y_then_z" ``r = q(z|x,y)`` so the weights are uniform and ``mean_s w_s = q(y|x)``.
 ``objective="classifier"`` trains only q(y|x) by cross-entropy on the labelled rows (the
-evaluation baseline: the same encoder as a plain classifier).
+evaluation baseline: the same encoder as a plain classifier). Its style head, prior and decoder
+are never trained, so such a run declares no style code and does not generate or decode
+(``has``, ``code_specs``): it classifies and encodes its class only.
 
 ``style_adversary_weight`` > 0 adds the library's adversarial invariance term
 (``nn/invariance.py``) on labelled rows: a head predicts y from the style through a gradient
@@ -248,6 +250,14 @@ class SSVAE(SequenceModel):
                                 if c.style_adversary_weight > 0 else None)
         self.adversary_progress = 0.0  # training progress in [0, 1] for the dann schedule
 
+    def has(self, capability: str) -> bool:
+        """A plain classifier (``objective=classifier``) trains q(y|x) alone: no generation,
+        decoding or generation by factor from its untrained style and decoder."""
+        if self.config.objective == "classifier" and capability in (GENERATES, CONDITIONAL,
+                                                                     DECODES, FACTORS):
+            return False
+        return super().has(capability)
+
     def on_train_epoch_start(self, epoch: int, max_epochs: int) -> None:
         self.adversary_progress = epoch / max(max_epochs, 1)
 
@@ -439,8 +449,10 @@ class SSVAE(SequenceModel):
         return torch.softmax(self.class_logits(self.features(x)), -1)
 
     def code_specs(self) -> list[CodeSpec]:
-        return [CodeSpec("z", self.config.z_dim, "latent", description="style: the code "
-                         "besides the class (mean of q(z|x,y) at the most probable class)"),
+        """z (style), y (class), probs (q(y|x)); a plain classifier has no trained style."""
+        style = [CodeSpec("z", self.config.z_dim, "latent", description="style: the code "
+                          "besides the class (mean of q(z|x,y) at the most probable class)")]
+        return [*(style if self.config.objective != "classifier" else []),
                 CodeSpec("y", self.K, "label", description="most probable class"),
                 CodeSpec("probs", self.K, "probs", decoded=False, description="q(y|x)")]
 
@@ -454,6 +466,8 @@ class SSVAE(SequenceModel):
         h = self.features(x)
         probs = torch.softmax(self.class_logits(h), -1)
         y = probs.argmax(-1)
+        if self.config.objective == "classifier":  # no trained style to report
+            return {"y": y, "probs": probs}
         return {"z": self.style_mean(h, y), "y": y, "probs": probs}
 
     def _decode(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
