@@ -468,45 +468,6 @@ def test_the_plain_classifier_is_its_own_run_scored_the_same_way(runs, tmp_path,
 
 # --- choosing alpha without the test split (issue #12) ---------------------------------------
 
-def test_label_folds_split_only_the_given_labels():
-    """K folds of the N labelled training windows: subsets of them, disjoint, covering them,
-    class-balanced; the test split is a different array and never indexed."""
-    from factorseq.data import DataConfig, load_data
-    from factorseq.metrics.ssvae import label_folds
-
-    data = load_data(DataConfig(source="digits", labels=50))
-    lab = np.flatnonzero(data.y_mask)
-    folds = label_folds(data.y, data.y_mask, 5, seed=0)
-    assert len(folds) == 5 and all(len(f) == 10 for f in folds)
-    together = np.concatenate(folds)
-    assert len(np.unique(together)) == len(together) == 50  # disjoint
-    assert np.array_equal(np.sort(together), lab)  # exactly the N labelled training windows
-    for f in folds:  # one label of every digit per fold
-        assert np.array_equal(np.sort(data.y[f]), np.arange(10))
-    test_rows = {r.tobytes() for r in data.test.x}
-    assert not any(data.x[i].tobytes() in test_rows for i in together)
-    again = label_folds(data.y, data.y_mask, 5, seed=0)
-    assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
-    with pytest.raises(FactorseqError, match="6 label folds"):
-        label_folds(data.y, data.y_mask, 6)  # 5 labels per class cannot fill 6 folds
-
-
-def test_style_leakage_is_chance_for_an_independent_code_and_one_for_the_label():
-    from factorseq.metrics.ssvae import style_leakage
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 10, 2000)
-    free = style_leakage(rng.normal(size=(2000, 4)), y)
-    assert abs(free["chance"] - np.bincount(y).max() / 2000) < 1e-12
-    assert free["probe"] < free["chance"] + 0.04
-    leaky = style_leakage(np.eye(10)[y] + 0.01 * rng.normal(size=(2000, 10)), y)
-    assert leaky["probe"] > 0.99
-    y_rare = y.copy()
-    y_rare[0] = 10  # a class predicted once is left out instead of failing the probe
-    assert style_leakage(np.eye(11)[y_rare], y_rare)["probe"] > 0.99
-
-
-
 @pytest.mark.parametrize("inference", ["y_then_z", "z_then_y"])
 def test_style_adversary_adds_the_reversed_label_cross_entropy(inference):
     """Weight 0 is the paper's model parameter for parameter; weight w adds CE(c(style), y) on

@@ -50,15 +50,6 @@ def role_spec(model, role: str, needed: bool = True):
 
 
 @torch.no_grad()
-def predict(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(q(y|x) probabilities (N, K), posterior style means (N, z_dim)) of scaled ``x``
-    (N, T, D): the ``probs`` and ``latent`` codes of the contract's ``encode``."""
-    codes = model.encode(x)
-    return (codes[role_spec(model, "probs").name].cpu().numpy(),
-            codes[role_spec(model, "latent").name].cpu().numpy())
-
-
-@torch.no_grad()
 def class_probs(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """q(y|x) (N, K) of scaled ``x`` (N, T, D) (any model with ``predict_proba``)."""
     return np.concatenate([model.predict_proba(torch.as_tensor(x[i:i + batch])).numpy()
@@ -74,39 +65,6 @@ def probe_accuracy(z: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(probe, z, y, cv=cv).mean())
-
-
-def label_folds(y: np.ndarray, y_mask: np.ndarray, folds: int = 5, seed: int = 0
-                ) -> list[np.ndarray]:
-    """Class-stratified K folds of the labelled windows only: sorted window indices (into
-    ``y``), disjoint, together exactly ``flatnonzero(y_mask)``. Choosing a setting by training
-    on K-1 folds and scoring q(y|x) on the held-out one uses no label beyond the N given."""
-    lab = np.flatnonzero(np.asarray(y_mask, dtype=bool))
-    counts = np.bincount(np.asarray(y)[lab])
-    if folds < 2 or len(lab) == 0 or counts[counts > 0].min() < folds:
-        raise FactorseqError(f"{folds} label folds need >= {max(folds, 2)} labels of every "
-                             f"labelled class (class counts {counts.tolist()})")
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return [np.sort(lab[held]) for _, held in cv.split(lab, np.asarray(y)[lab])]
-
-
-def style_leakage(z: np.ndarray, target: np.ndarray, folds: int = 5, seed: int = 0
-                  ) -> dict[str, float]:
-    """How well the style code ``z`` (N, z_dim) predicts ``target`` (N,): the probe of
-    ``label_from_style_acc`` (:func:`probe_accuracy`) and ``chance``, the majority rate.
-
-    With ``target`` = the model's own argmax q(y|x) on training windows this needs no label:
-    a label-free stand-in for ``label_from_style_acc``. Classes with fewer than 2 windows
-    (rarely predicted) are left out of the probe, as ``probe_accuracy`` cannot split them.
-    """
-    target = np.asarray(target)
-    counts = np.bincount(target)
-    keep = counts[target] >= 2
-    kept = np.bincount(target[keep])
-    if (kept > 0).sum() < 2:  # one class predicted for all: z cannot add anything to chance
-        return {"probe": 1.0, "chance": 1.0}
-    return {"probe": probe_accuracy(np.asarray(z)[keep], target[keep], folds, seed),
-            "chance": float(kept.max() / kept.sum())}
 
 
 # options a former version took to retrain the model over label draws and train a plain
