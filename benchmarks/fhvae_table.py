@@ -107,6 +107,20 @@ def _target(results: list[dict], key: str, ok) -> tuple[str, bool]:
     return f"{_spread(results, key)} {'✓' if met else '✗'}{runs}", met
 
 
+def _target_rows(done: dict[str, list[dict]]) -> list[str]:
+    """One row per target, then how many targets each cell's mean meets."""
+    lines, met = [], dict.fromkeys(done, 0)
+    for key, text, ok in TARGETS:
+        row = []
+        for name, rs in done.items():
+            shown, good = _target(rs, key, ok)
+            row.append(shown)
+            met[name] += good
+        lines.append(f"| `{key}` | {text} | " + " | ".join(row) + " |")
+    return lines + ["| targets met (by the mean) | | " + " | ".join(
+        f"{met[n]} / {len(TARGETS)}" for n in done) + " |"]
+
+
 def _minutes(results: list[dict], key: str) -> str:
     return harness.pm([r[key] / 60 for r in results if r.get(key) is not None], 1) or "n/a"
 
@@ -117,17 +131,7 @@ def table(names: list[str]) -> str:
     done = _kept(names)
     lines = ["| metric (held-out) | target | " + " | ".join(
                 f"{CELLS[n][0]} (n={len(rs)})" for n, rs in done.items()) + " |",
-             "|---|---|" + "---|" * len(done)]
-    met = dict.fromkeys(done, 0)
-    for key, text, ok in TARGETS:
-        row = []
-        for name, rs in done.items():
-            shown, good = _target(rs, key, ok)
-            row.append(shown)
-            met[name] += good
-        lines.append(f"| `{key}` | {text} | " + " | ".join(row) + " |")
-    lines.append("| targets met (by the mean) | | " + " | ".join(
-        f"{met[n]} / {len(TARGETS)}" for n in done) + " |")
+             "|---|---|" + "---|" * len(done), *_target_rows(done)]
     for key in REFERENCE:
         lines.append(f"| `{key}` (reference) | | " + " | ".join(
             _spread(rs, key) for rs in done.values()) + " |")
