@@ -1,7 +1,8 @@
 """One benchmark harness (issue #22, part 5): a cell is one ``factorseq train`` command and one
 ``factorseq evaluate`` command, run into ``benchmarks/out/<study>/<cell>/s<seed>/``; its
-``result.json`` keeps both exact commands, the run's training summary, the seconds, the load
-and the evaluator's scores (with their scoring version).
+``result.json`` keeps both exact commands, the run's training summary, the seconds, the peak
+resident memory of the training process (``train_peak_rss_mb``), the load and the evaluator's
+scores (with their scoring version).
 
 Skip-if-done is keyed by the commands and the scoring version, not by the file's existence:
 a cell whose training command changed is trained again; one whose evaluation command changed,
@@ -20,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,23 +70,42 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+# Runs a command as its own child and writes that child's peak RSS (KB, ``ru_maxrss`` from
+# ``os.wait4``) to a file: measured from here, the harness's own resident memory would count
+# (Linux keeps the high-water mark of the memory a process had before its ``exec``).
+_MEASURED = """import os, signal, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _call(argv: list[str], exe: str, root: Path, refusal_ok: bool = False
-          ) -> tuple[float, str | None]:
-    """Seconds the command took and, when ``refusal_ok`` and it exited 2, its last ``error:``
-    line (else None); any other failure raises ``CalledProcessError``."""
+          ) -> tuple[float, str | None, float]:
+    """Seconds the command took, when ``refusal_ok`` and it exited 2 its last ``error:`` line
+    (else None), and the peak resident memory (MB) of its process (and of any process it
+    waited for). Any other failure raises ``CalledProcessError``."""
+    fd, rss_file = tempfile.mkstemp(suffix=".rss")
+    os.close(fd)
     t0 = time.perf_counter()
-    if not refusal_ok:
-        subprocess.run([exe, *argv], check=True, cwd=root)
-        return round(time.perf_counter() - t0, 1), None
-    p = subprocess.run([exe, *argv], cwd=root, stderr=subprocess.PIPE, text=True)
-    sys.stderr.write(p.stderr)  # read for the error line, still shown
-    seconds = round(time.perf_counter() - t0, 1)
-    if p.returncode == 2:
+    try:
+        p = subprocess.run([sys.executable, "-c", _MEASURED, rss_file, exe, *argv], cwd=root,
+                           text=True, stderr=subprocess.PIPE if refusal_ok else None)
+        seconds = round(time.perf_counter() - t0, 1)
+        peak_mb = round(int(Path(rss_file).read_text() or 0) / 1024, 1)
+    finally:
+        os.unlink(rss_file)
+    if refusal_ok:
+        sys.stderr.write(p.stderr)  # read for the error line, still shown
+    if refusal_ok and p.returncode == 2:
         errors = [s for s in p.stderr.splitlines() if s.startswith("error: ")]
-        return seconds, errors[-1] if errors else p.stderr.strip()[-300:]
+        return seconds, errors[-1] if errors else p.stderr.strip()[-300:], peak_mb
     if p.returncode:
         raise subprocess.CalledProcessError(p.returncode, [exe, *argv], stderr=p.stderr)
-    return seconds, None
+    return seconds, None, peak_mb
 
 
 def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = REPO
@@ -104,25 +125,27 @@ def run_cell(cell: Cell, exe: str = EXE, train_only: bool = False, root: Path = 
     folder.mkdir(parents=True, exist_ok=True)
     trained = _read(folder / "train.json")  # the training command that made ``run`` and its time
     if not trained or trained.get("command") != shown(train):
-        seconds, error = _call(train, exe, root, cell.refusal_ok)
+        seconds, error, peak_mb = _call(train, exe, root, cell.refusal_ok)
         if error is not None:
             refused = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
                        "status": "refused", "error": error, "train_command": shown(train),
                        "eval_command": shown(evaluate), "train_wall_s": seconds,
+                       "train_peak_rss_mb": peak_mb,
                        "loadavg_after_train": [round(v, 2) for v in os.getloadavg()],
                        "scoring_version": SCORING_VERSION}
             _write(folder / "result.json", refused)
             return refused
-        trained = {"command": shown(train), "seconds": seconds,
+        trained = {"command": shown(train), "seconds": seconds, "peak_rss_mb": peak_mb,
                    "load_after": [round(v, 2) for v in os.getloadavg()]}
         (folder / "train.json").write_text(json.dumps(trained, indent=1) + "\n")
     if train_only:
         return None
-    eval_s, _ = _call(evaluate, exe, root)
+    eval_s, _, _ = _call(evaluate, exe, root)
     config = json.loads((folder / "run" / "config.json").read_text())
     result = {"study": cell.study, "cell": cell.name, "seed": cell.seed,
               "train_command": shown(train), "eval_command": shown(evaluate),
               "train_wall_s": trained["seconds"], "eval_wall_s": eval_s,
+              "train_peak_rss_mb": trained.get("peak_rss_mb"),  # None: trained before it was kept
               "loadavg_after_train": trained.get("load_after"),
               "loadavg_after_eval": [round(v, 2) for v in os.getloadavg()],
               "training": config.get("training", {}),

@@ -2,6 +2,7 @@
 `factorseq` (a script that records its calls) stands in for the CLI."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ argv = sys.argv[1:]
 out = Path(argv[argv.index("--out") + 1])
 with open("calls.txt", "a") as f:
     f.write(argv[0] + "\\n")
+held = [b"x" * (int(a[6:]) << 20) for a in argv if a.startswith("alloc=")]  # MB, touched
 if "exit=2" in argv:  # the CLI's user error: exit 2, one error line last
     sys.stderr.write("loading\\nerror: nothing is left after --impute drop\\n")
     sys.exit(2)
@@ -108,3 +110,35 @@ def test_a_refusal_or_crash_the_cell_does_not_accept_raises(tmp_path, fake):
         harness.run_cell(crash, fake, root=tmp_path)
     assert not (tmp_path / refused.folder / "result.json").exists()
     assert not (tmp_path / crash.folder / "result.json").exists()
+
+
+def test_the_training_process_peak_memory_is_kept_not_the_harness_own(tmp_path, fake):
+    ballast = b"x" * (300 << 20)  # the harness holding 300 MB must not count for its children
+    small = harness.run_cell(harness.Cell("study", "small", 0, ("timevae",)), fake,
+                             root=tmp_path)
+    big = harness.run_cell(harness.Cell("study", "big", 0, ("timevae", "--set", "alloc=200")),
+                           fake, root=tmp_path)
+    assert len(ballast) and small["train_peak_rss_mb"] < 100  # a bare Python: ~10 MB
+    assert 200 < big["train_peak_rss_mb"] < 300
+    kept = json.loads((tmp_path / "benchmarks/out/study/big/s0/train.json").read_text())
+    assert kept["peak_rss_mb"] == big["train_peak_rss_mb"]
+    refused = harness.run_cell(harness.Cell("study", "r", 0, ("x", "--set", "alloc=120",
+                                                              "--set", "exit=2"),
+                                            refusal_ok=True), fake, root=tmp_path)
+    assert refused["status"] == "refused" and 120 < refused["train_peak_rss_mb"] < 200
+
+
+def test_a_run_trained_before_peak_memory_was_kept_is_not_trained_again(tmp_path, fake):
+    cell = harness.Cell("study", "old", 0, ("timevae",))
+    harness.run_cell(cell, fake, root=tmp_path, train_only=True)
+    folder = tmp_path / cell.folder
+    trained = json.loads((folder / "train.json").read_text())
+    del trained["peak_rss_mb"]  # the train.json of an earlier harness
+    (folder / "train.json").write_text(json.dumps(trained))
+    res = harness.run_cell(cell, fake, root=tmp_path)
+    assert calls(tmp_path) == ["train", "evaluate"]  # scored, not trained again
+    assert res["train_peak_rss_mb"] is None
+    del res["train_peak_rss_mb"]  # a result of an earlier harness is still current
+    (folder / "result.json").write_text(json.dumps(res))
+    assert harness.run_cell(cell, fake, root=tmp_path) == res
+    assert calls(tmp_path) == ["train", "evaluate"]

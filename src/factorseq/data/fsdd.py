@@ -255,7 +255,9 @@ def _digit_strings(utt: Utterances, sel: np.ndarray, counts: list[int], lo: int,
          "takes 0-4; options: n_sequences, segment (20), segment_hop (10), min_digits (4), "
          "max_digits (8), heldout_speakers (names: trained without them, tested on them "
          "alone), voice_warps (warp factors: each speaker speaks in that many synthetic "
-         "voices, vocal-tract warps of its log-mel on disjoint takes)",
+         "voices, vocal-tract warps of its log-mel on disjoint takes), validation_strings "
+         "(strings per speaker held out of the training strings as the test split, drawn "
+         "with validation_seed, default 0: a validation set)",
          citation=CITATION, licence=LICENCE, scaler="standard")
 def fsdd_strings(cfg: DataConfig) -> SequenceData:
     """Digit strings for FHVAE: x (N_seg, segment, 80), seq_id = string index.
@@ -281,6 +283,10 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
     voices (:func:`with_voices`; ``speaker`` = voice index, ``meta["speakers"]`` their names):
     with ``heldout_speakers`` every voice of those speakers is held out, so two held-out
     speakers and three warps give six test voices, none of whose recordings is trained on.
+
+    ``options["validation_strings"]`` (K) makes a validation set: K of the training strings
+    per speaker (drawn with ``options["validation_seed"]``, default 0) become ``.test`` and
+    are never trained on; the takes 0-4 are not loaded (:func:`validation_split`).
     """
     utt = load_utterances()
     held = heldout_speakers(cfg.options.get("heldout_speakers"), utt.speakers)
@@ -344,7 +350,35 @@ def fsdd_strings(cfg: DataConfig) -> SequenceData:
     rng = np.random.default_rng(cfg.seed)
     data = build(_digit_strings(utt, train_sel, per_speaker(n_train, train_spk), lo, hi, rng),
                  "train")
+    if cfg.options.get("validation_strings") is not None:
+        return validation_split(data, _int_option(cfg, "validation_strings", 1),
+                                _int_option(cfg, "validation_seed", 0, minimum=0))
     test_rng = np.random.default_rng(_int_option(cfg, "test_seed", 0, minimum=0))
     data.test = build(_digit_strings(utt, test_sel, per_speaker(n_test, test_spk), lo, hi,
                                      test_rng), "test")
     return data
+
+
+def validation_split(data: SequenceData, per_speaker: int, seed: int) -> SequenceData:
+    """``data`` without ``per_speaker`` of its strings per speaker (drawn with ``seed``),
+    which become its ``.test``; both parts' ``seq_id`` (and ``meta["n_sequences"]``) count
+    0..S-1 in their order."""
+    from .split import sequences_per_group, split_sequences
+
+    speaker = data.extras["speaker"]
+    fewest = min(len(np.unique(data.seq_id[speaker == s])) for s in np.unique(speaker))
+    if per_speaker >= fewest:
+        raise FactorseqError(f"validation_strings={per_speaker} leaves no training string for "
+                             f"a speaker with {fewest}")
+    held = sequences_per_group(data.seq_id, speaker, per_speaker, seed)
+    train, val = (_renumbered(d, split) for d, split in
+                  zip(split_sequences(data, held), ("train", "validation"), strict=True))
+    train.test = val
+    return train
+
+
+def _renumbered(data: SequenceData, split: str) -> SequenceData:
+    _, seq = np.unique(data.seq_id, return_inverse=True)
+    return dataclasses.replace(data, seq_id=seq.astype(np.int64),
+                               meta={**data.meta, "n_sequences": int(seq.max()) + 1,
+                                     "split": split})
