@@ -98,17 +98,10 @@ def _windows(result: dict) -> int:
 
 def _kept() -> dict[tuple, dict[int, dict]]:
     """(model, data, kind, rate, method, tag) -> {seed: result} of every committed copy."""
-    found = {}
-    names = {p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")}
-    for name in sorted(names):
-        m = NAME.fullmatch(name)
-        if m is None:  # never left out silently: a table missing a cell would mislead
-            raise SystemExit(f"error: results/{STUDY}/{name}_s*.json is not a gaps cell's "
-                             f"name (MODEL_DATA_PATTERN_METHOD; data names hold no '_')")
-        key = (m["model"], m["data"], m["kind"] or "complete", float(m["rate"] or 0),
-               m["method"] or "complete", m["tag"] or "")
-        found[key] = harness.kept(STUDY, name)
-    return found
+    return {(m["model"], m["data"], m["kind"] or "complete", float(m["rate"] or 0),
+             m["method"] or "complete", m["tag"] or ""): res
+            for m, res in harness.kept_named(STUDY, NAME, "MODEL_DATA_PATTERN_METHOD; data "
+                                             "names hold no '_'")}
 
 
 def _row(res: dict[int, dict], ref: dict[int, dict], keys: list[str], complete: bool

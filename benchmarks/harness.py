@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -214,6 +215,21 @@ def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
             found[int(seed)] = json.loads(path.read_text())
             for files in _READ:
                 files.add(path.resolve())
+    return found
+
+
+def kept_named(study: str, name: re.Pattern, form: str) -> list[tuple[re.Match, dict[int, dict]]]:
+    """Every committed cell of ``study`` as (the match of its name against ``name``, its
+    seeds' results). A result file whose cell name does not match stops the table (``form``
+    says what a name looks like): a table that leaves a cell out silently would mislead."""
+    found = []
+    names = {p.stem.rsplit("_s", 1)[0] for p in (RESULTS / study).glob("*_s*.json")}
+    for cell in sorted(names):
+        m = name.fullmatch(cell)
+        if m is None:
+            raise SystemExit(f"error: results/{study}/{cell}_s*.json is not the name of a {study} "
+                             f"cell ({form})")
+        found.append((m, kept(study, cell)))
     return found
 
 

@@ -103,16 +103,9 @@ def cells(a: argparse.Namespace) -> list[harness.Cell]:
 
 def _kept() -> dict[tuple, dict[int, dict]]:
     """(data, labels, alpha, tag) -> {seed: result}; alpha "classifier" for the baseline."""
-    found = {}
-    names = {p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")}
-    for name in sorted(names):
-        m = NAME.fullmatch(name)
-        if m is None:  # never left out silently: a table missing a cell would mislead
-            raise SystemExit(f"error: results/{STUDY}/{name}_s*.json is not an ssvae cell's "
-                             "name (DATA_nLABELS_alphaA[_TAG] or DATA_nLABELS_classifier)")
-        found[(m["data"], int(m["labels"]), m["alpha"] or "classifier", m["tag"] or "")] = \
-            harness.kept(STUDY, name)
-    return found
+    return {(m["data"], int(m["labels"]), m["alpha"] or "classifier", m["tag"] or ""): res
+            for m, res in harness.kept_named(STUDY, NAME, "DATA_nLABELS_alphaA[_TAG] or "
+                                             "DATA_nLABELS_classifier")}
 
 
 def _pct(values: list[float]) -> str:

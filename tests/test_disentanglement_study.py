@@ -16,6 +16,7 @@ import disentanglement_table as dt  # noqa: E402
 import harness  # noqa: E402
 
 from factorseq.metrics.scoring import SCORING_VERSION  # noqa: E402
+from studyhelp import repo_path, split_command  # noqa: E402
 
 # --- the reference: the earlier script's cells and command building, copied as they were ---
 OLD_OUT = REPO / "benchmarks" / "out" / "disentanglement"
@@ -88,26 +89,6 @@ def old_commands(name: str, seed: int) -> tuple[list[str], list[str]]:
 # --- end of the reference ---
 
 
-def _split(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``argv`` without --out/--force/--seed (and evaluate's run folder), and those values."""
-    rest, taken, i = [], {}, 0
-    while i < len(argv):
-        if argv[i] in ("--out", "--seed"):
-            taken[argv[i]] = argv[i + 1]
-            i += 2
-            continue
-        if argv[i] != "--force":
-            rest.append(argv[i])
-        i += 1
-    if rest[0] == "evaluate":
-        taken["run"] = rest.pop(1)
-    return rest, taken
-
-
-def _abs(path: str) -> Path:
-    return (REPO / path).resolve()  # the harness's paths are relative to the repository
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", list(OLD_CELLS))
 def test_each_cell_runs_the_earlier_scripts_commands(name, seed):
@@ -115,14 +96,14 @@ def test_each_cell_runs_the_earlier_scripts_commands(name, seed):
     c = dt.cell(name, seed)
     assert (c.study, c.name, c.seed, c.refusal_ok) == ("disentanglement", name, seed, False)
     new_train, new_eval = c.commands()
-    (a, old_t), (b, new_t) = _split(old_train[1:]), _split(new_train)
+    (a, old_t), (b, new_t) = split_command(old_train[1:]), split_command(new_train)
     assert b == a  # same arguments, in the same order
     assert new_t["--seed"] == old_t["--seed"] == str(seed)
-    (a, old_e), (b, new_e) = _split(old_eval[1:]), _split(new_eval)
+    (a, old_e), (b, new_e) = split_command(old_eval[1:]), split_command(new_eval)
     assert b == a
     # the same folders as before: benchmarks/out/disentanglement/<cell>/s<seed>/
-    assert _abs(new_t["--out"]) == Path(old_t["--out"]) == _abs(new_e["run"])
-    assert _abs(new_e["--out"]) == Path(old_e["--out"])
+    assert repo_path(new_t["--out"]) == Path(old_t["--out"]) == repo_path(new_e["run"])
+    assert repo_path(new_e["--out"]) == Path(old_e["--out"])
 
 
 def test_the_study_has_the_earlier_scripts_cells():

@@ -17,6 +17,7 @@ import fhvae_table as ft  # noqa: E402
 import harness  # noqa: E402
 
 from factorseq.metrics.scoring import SCORING_VERSION  # noqa: E402
+from studyhelp import repo_path, split_command  # noqa: E402
 
 # --- the reference: the earlier script's command building (git history at cad6eba), copied ---
 OUT = REPO / "benchmarks" / "out" / "fhvae"
@@ -56,26 +57,6 @@ def old_args(argv: str) -> argparse.Namespace:
     return ap.parse_args(shlex.split(argv))
 
 
-def _split(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``argv`` without --out/--force/--seed (and evaluate's run folder), and those values."""
-    rest, taken, i = [], {}, 0
-    while i < len(argv):
-        if argv[i] in ("--out", "--seed"):
-            taken[argv[i]] = argv[i + 1]
-            i += 2
-            continue
-        if argv[i] != "--force":
-            rest.append(argv[i])
-        i += 1
-    if rest[0] == "evaluate":
-        taken["run"] = rest.pop(1)
-    return rest, taken
-
-
-def _abs(path: str) -> Path:
-    return (REPO / path).resolve()  # the harness's paths are relative to the repository
-
-
 RW = "--set z2_mean_weight=50 --set z1_kl_weight=3"
 # cell -> (alpha, the earlier script's options for that configuration, at 200 epochs)
 SAME = {
@@ -98,12 +79,12 @@ def test_each_cell_runs_the_earlier_scripts_commands(name, seed):
     c = ft.cell(name, seed)
     assert (c.study, c.name, c.seed, c.refusal_ok) == ("fhvae", name, seed, False)
     new_train, new_eval = c.commands()
-    (a, old_t), (b, new_t) = _split(old_train[1:]), _split(new_train)
+    (a, old_t), (b, new_t) = split_command(old_train[1:]), split_command(new_train)
     assert b == a  # same arguments, in the same order
     assert new_t["--seed"] == old_t["--seed"] == str(seed)
-    (a, _), (b, new_e) = _split(old_eval[1:]), _split(new_eval)
+    (a, _), (b, new_e) = split_command(old_eval[1:]), split_command(new_eval)
     assert b == a == ["evaluate", "--repeats", "3"]
-    assert _abs(new_t["--out"]) == OUT / name / f"s{seed}" / "run" == _abs(new_e["run"])
+    assert repo_path(new_t["--out"]) == OUT / name / f"s{seed}" / "run" == repo_path(new_e["run"])
 
 
 def test_the_headline_cell_has_four_seeds_the_others_one(monkeypatch):

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import gaps_table  # noqa: E402
@@ -166,3 +168,12 @@ def test_the_table_is_mean_and_sample_std_over_the_kept_seeds(tmp_path, monkeypa
     note = next(line for line in lines if line.startswith("Predictive score"))
     assert note.endswith("stocks: 0.037 ± 0.001 (7).")
     assert "Stale" not in gaps_table.table()
+
+
+def test_a_result_file_that_is_no_gaps_cell_stops_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    harness.keep(_result(0.2, 0), gaps_table.cell("timevae", "stocks", None, None, 0))
+    assert "| timevae | stocks | complete |" in gaps_table.table()
+    (tmp_path / "gaps" / "timevae_stocks_mcar_s0.json").write_text("{}")  # no rate or method
+    with pytest.raises(SystemExit, match="is not the name of a gaps cell"):
+        gaps_table.table()

@@ -131,7 +131,7 @@ def test_the_table_is_mean_and_sample_std_over_the_kept_draws(tmp_path, monkeypa
                  ssvae_bench.cell("digits", 50, None, "semi", 3))
     assert "Stale" in ssvae_bench.table()  # a result without its scoring version
     (tmp_path / "ssvae" / "digits_50_s0.json").write_text("{}")
-    with pytest.raises(SystemExit, match="not an ssvae cell's name"):
+    with pytest.raises(SystemExit, match="is not the name of a ssvae cell"):
         ssvae_bench.table()
 
 
