@@ -31,6 +31,7 @@ from .container import SequenceData
 from .paths import bundled_file, cache_dir
 from .registry import dataset
 from .speech import LogMel, front_end_meta, log_mel, segment_frames, trim_silence, warp_log_mel
+from .split import sequences_per_group, split_sequences
 
 CITATION = ("Z. Jackson, C. Souza, J. Flaks, Y. Pan, H. Nicolas, A. Thite, \"Free Spoken Digit "
             "Dataset\" (Jakobovski/free-spoken-digit-dataset), Zenodo, "
@@ -363,8 +364,6 @@ def validation_split(data: SequenceData, per_speaker: int, seed: int) -> Sequenc
     """``data`` without ``per_speaker`` of its strings per speaker (drawn with ``seed``),
     which become its ``.test``; both parts' ``seq_id`` (and ``meta["n_sequences"]``) count
     0..S-1 in their order."""
-    from .split import sequences_per_group, split_sequences
-
     speaker = data.extras["speaker"]
     fewest = min(len(np.unique(data.seq_id[speaker == s])) for s in np.unique(speaker))
     if per_speaker >= fewest:
