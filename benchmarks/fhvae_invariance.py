@@ -148,9 +148,8 @@ def _row(stage: str, weight: float, mark: str) -> str | None:
     runs = [rs[s] for s in sorted(rs)]
     eer = [harness.pm([100 * r["metrics"][k] for r in runs], p) + " %"
            for k, p in (("eer_static", 2), ("eer_dynamic", 1))]
-    found = [p for s in sorted(rs) if (p := harness.RESULTS / STUDY / f"probes_{name}_s{s}.json"
-                                       ).is_file()]
-    scores = [json.loads(p.read_text())["metrics"] for p in found]
+    recorded = harness.kept(STUDY, f"probes_{name}")  # read through kept: the table's sources
+    scores = [recorded[s]["metrics"] for s in sorted(rs) if s in recorded]
     probe = [harness.pm([m[k] for m in scores if k in m]) for k in TABLE_PROBES]
     epochs = ", ".join(str(r["training"].get("epochs_run")) for r in runs)
     minutes = harness.pm([r["train_wall_s"] / 60 for r in runs], 1)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -218,10 +218,12 @@ def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
     return found
 
 
-def kept_named(study: str, name: re.Pattern, form: str) -> list[tuple[re.Match, dict[int, dict]]]:
-    """Every committed cell of ``study`` as (the match of its name against ``name``, its
-    seeds' results). A result file whose cell name does not match stops the table (``form``
-    says what a name looks like): a table that leaves a cell out silently would mislead."""
+def kept_named(study: str, name: re.Pattern, form: str, select: Callable[[re.Match], bool]
+               = lambda m: True) -> list[tuple[re.Match, dict[int, dict]]]:
+    """Every committed cell of ``study`` that ``select`` takes, as (the match of its name
+    against ``name``, its seeds' results); the others are not read. A result file whose cell
+    name does not match stops the table (``form`` says what a name looks like): a table that
+    leaves a cell out silently would mislead."""
     found = []
     names = {p.stem.rsplit("_s", 1)[0] for p in (RESULTS / study).glob("*_s*.json")}
     for cell in sorted(names):
@@ -229,7 +231,8 @@ def kept_named(study: str, name: re.Pattern, form: str) -> list[tuple[re.Match, 
         if m is None:
             raise SystemExit(f"error: results/{study}/{cell}_s*.json is not the name of a {study} "
                              f"cell ({form})")
-        found.append((m, kept(study, cell)))
+        if select(m):
+            found.append((m, kept(study, cell)))
     return found
 
 

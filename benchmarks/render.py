@@ -4,7 +4,8 @@
 
 A view is a study's table: every ``tables.py`` study (PATTERN: a regular expression on its
 cell names), ``unified`` and ``unified_weights`` (section 7), ``gaps`` (section 8) and
-``disentanglement`` (section 6; PATTERN: a regular expression on its cell names).
+``disentanglement`` (sections 6 and 12), ``fhvae`` (section 2) and ``ssvae`` (section 3)
+(PATTERN: a regular expression on their cell names), ``fhvae_invariance`` (section 6).
 
     python benchmarks/render.py fill < SECTION.md      # the section with its tables filled
     python benchmarks/render.py table VIEW [PATTERN]   # one table
@@ -18,8 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import disentanglement_table
+import fhvae_invariance
+import fhvae_table
 import gaps_table
 import harness
+import ssvae_bench
 import tables
 import unified_table
 
@@ -29,6 +33,10 @@ MARK = re.compile(r"<!-- table: (\S+)(?: (\S+))? -->")
 def _disentanglement(pattern: str) -> str:
     return disentanglement_table.table(
         [c for c in disentanglement_table.CELLS if not pattern or re.search(pattern, c)])
+
+
+def _fhvae(pattern: str) -> str:
+    return fhvae_table.table([c for c in fhvae_table.CELLS if not pattern or re.search(pattern, c)])
 
 
 def _study(study: str) -> Callable[[str], str]:
@@ -42,6 +50,9 @@ VIEWS: dict[str, Callable[[str], str]] = {
     "unified_weights": lambda _: unified_table.weights_table(),
     "gaps": lambda _: gaps_table.table(),
     "disentanglement": _disentanglement,
+    "fhvae": _fhvae,
+    "fhvae_invariance": lambda _: fhvae_invariance.table(),
+    "ssvae": ssvae_bench.table,
 }
 
 

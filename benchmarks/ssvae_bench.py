@@ -101,11 +101,18 @@ def cells(a: argparse.Namespace) -> list[harness.Cell]:
     return out
 
 
-def _kept() -> dict[tuple, dict[int, dict]]:
-    """(data, labels, alpha, tag) -> {seed: result}; alpha "classifier" for the baseline."""
+def _kept(pattern: str = "") -> dict[tuple, dict[int, dict]]:
+    """(data, labels, alpha, tag) -> {seed: result} of the cells whose name ``pattern`` finds
+    (a regular expression) and the baselines of their (data, labels); alpha "classifier" for
+    the baseline."""
+    names = {p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")}
+    wanted = {n for n in names if re.search(pattern, n)}
+    wanted |= {f"{m['data']}_n{m['labels']}_classifier" for n in wanted
+               if (m := NAME.fullmatch(n))}
     return {(m["data"], int(m["labels"]), m["alpha"] or "classifier", m["tag"] or ""): res
             for m, res in harness.kept_named(STUDY, NAME, "DATA_nLABELS_alphaA[_TAG] or "
-                                             "DATA_nLABELS_classifier")}
+                                             "DATA_nLABELS_classifier",
+                                             lambda m: m.string in wanted)}
 
 
 def _pct(values: list[float]) -> str:
@@ -123,8 +130,10 @@ def _order(key: tuple) -> tuple:
     return data, labels, number, tag
 
 
-def table() -> str:
-    found = _kept()
+def table(pattern: str = "") -> str:
+    """The rows of the cells whose name ``pattern`` finds (all by default), each against the
+    classifier of its data and labels."""
+    found = _kept(pattern)
     if not found:
         return "(no results yet)\n"
     head = ["data", "labels", "alpha", "draws", "accuracy of q(y\\|x) %", "baseline %",
@@ -176,7 +185,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="label draws (each is also the training seed)")
     r.add_argument("--tag", default="", help="name of a variant (its extra train args)")
     r.add_argument("extra", nargs="*", help="extra train args of the semi cells, after --")
-    sub.add_parser("table")
+    t = sub.add_parser("table")
+    t.add_argument("pattern", nargs="?", default="", help="regular expression on cell names")
     a = ap.parse_args(argv)
     if a.verb == "run" and a.extra and not a.tag:
         ap.error("extra train args change the cells: name the variant with --tag")
@@ -192,7 +202,7 @@ def main(argv: list[str]) -> int:
             print(harness.keep(r, c), f"accuracy {m['accuracy']:.3f}",
                   f"style {m.get('label_from_style_acc', float('nan')):.3f}"
                   f" (chance {m['chance']:.3f})", flush=True)
-    sys.stdout.write(table())
+    sys.stdout.write(table(getattr(a, "pattern", "")))
     return 0
 
 
