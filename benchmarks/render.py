@@ -4,8 +4,9 @@
 
 A view is a study's table: every ``tables.py`` study (PATTERN: a regular expression on its
 cell names), ``unified`` and ``unified_weights`` (section 7), ``gaps`` (section 8) and
-``disentanglement`` (sections 6 and 12), ``fhvae`` (section 2) and ``ssvae`` (section 3)
-(PATTERN: a regular expression on their cell names), ``fhvae_invariance`` (section 6).
+``disentanglement`` (sections 6 and 12), ``fhvae`` (section 2), ``ssvae`` (section 3) and
+``infogan_diagnose`` (section 12) (PATTERN: a regular expression on their cell names), and
+``fhvae_invariance`` (section 6).
 
     python benchmarks/render.py fill < SECTION.md      # the section with its tables filled
     python benchmarks/render.py table VIEW [PATTERN]   # one table
@@ -23,6 +24,7 @@ import fhvae_invariance
 import fhvae_table
 import gaps_table
 import harness
+import infogan_diagnose
 import ssvae_bench
 import tables
 import unified_table
@@ -52,6 +54,7 @@ VIEWS: dict[str, Callable[[str], str]] = {
     "disentanglement": _disentanglement,
     "fhvae": _fhvae,
     "fhvae_invariance": lambda _: fhvae_invariance.table(),
+    "infogan_diagnose": infogan_diagnose.table,
     "ssvae": ssvae_bench.table,
 }
 
