@@ -78,7 +78,9 @@ CELLS = {
 KEYS = ["mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
         "modularity", "eer_static", "eer_dynamic", "eer_latent", "sym_seq_ratio",
         "sym_seg_ratio", "sym_seq_zseq", "sym_seq_zseg", "sym_seg_zseg", "sym_seg_zseq",
-        "sym_seq_zlatent", "sym_seg_zlatent", "category_accuracy_best"]
+        "sym_seq_zlatent", "sym_seg_zlatent", "category_accuracy_best",
+        *(f"category_{f}" for f in ("regime", "mixing", "shape", "amplitude", "frequency",
+                                    "phase"))]
 
 
 def cell(name: str, seed: int) -> harness.Cell:
@@ -109,6 +111,9 @@ def flat(m: dict) -> dict[str, float]:
         for k in ("ratio", "z_seq", "z_seg", "z_latent"):
             if isinstance(s.get(k), (int, float)):
                 out[f"sym_{short}_{k.replace('_', '')}"] = s[k]
+    # the categorical code's matched accuracy against each factor (the best is a row above)
+    for factor, acc in ((m.get("category_accuracy") or {}).get("c_cat") or {}).items():
+        out[f"category_{factor}"] = acc
     return out
 
 

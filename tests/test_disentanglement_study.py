@@ -177,3 +177,11 @@ def test_the_documented_commands_are_the_new_clis(monkeypatch):
     assert [c[0] for c in calls] == ["run"] * 3 + ["table"] * 2 + ["run"] * 5 + ["table", "json"]
     assert calls[-1] == ("json", ["infogan_wn", "infogan_short", "infogan_short_val",
                                   "infogan_wn_val", "infogan_wn_l3_val", "fhvae_voices"])
+
+
+def test_the_category_code_is_read_against_each_factor():
+    m = {"category_accuracy": {"c_cat": {"mixing": 0.4855, "regime": 0.4930, "shape": 0.2887}},
+         "category_accuracy_best": 0.4930}
+    assert dt.flat(m) == {"category_accuracy_best": 0.4930, "category_mixing": 0.4855,
+                          "category_regime": 0.4930, "category_shape": 0.2887}
+    assert dt.flat({"mig": 0.1}) == {"mig": 0.1}  # a run without a categorical code
