@@ -127,7 +127,9 @@ def _signed(values: list[float]) -> str:
 def _order(key: tuple) -> tuple:
     data, labels, alpha, tag = key
     number = -1.0 if alpha == "classifier" else (-0.5 if alpha == "default" else float(alpha))
-    return data, labels, number, tag
+    # tags in natural order (adv3 before adv10): re.split alternates text and digit runs
+    return data, labels, number, tuple(int(t) if i % 2 else t
+                                       for i, t in enumerate(re.split(r"(\d+)", tag)))
 
 
 def table(pattern: str = "") -> str:

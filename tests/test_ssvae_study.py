@@ -149,3 +149,11 @@ def test_run_keeps_each_harness_result(tmp_path, monkeypatch):
                    ("digits_n50_classifier", 1), ("digits_n50_alphadefault", 1)]
     assert sorted(harness.kept("ssvae", "digits_n50_alphadefault")) == [0, 1]
     assert sorted(harness.kept("ssvae", "digits_n50_classifier")) == [0, 1]
+
+
+def test_variants_are_listed_in_natural_order_of_their_tags(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    for tag in ("adv10", "adv3", "adv1"):
+        harness.keep(_result(0.9, 0, 0.2), ssvae_bench.cell("digits", 50, None, "semi", 0, tag))
+    rows = [r.split(" | ")[2] for r in ssvae_bench.table().splitlines()[2:5]]
+    assert rows == ["default [adv1]", "default [adv3]", "default [adv10]"]
