@@ -16,7 +16,7 @@ import disentanglement_table as dt  # noqa: E402
 import harness  # noqa: E402
 
 from factorseq.metrics.scoring import SCORING_VERSION  # noqa: E402
-from studyhelp import repo_path, split_command  # noqa: E402
+from studyhelp import repo_path, same_commands, split_command  # noqa: E402
 
 # --- the reference: the earlier script's cells and command building, copied as they were ---
 OLD_OUT = REPO / "benchmarks" / "out" / "disentanglement"
@@ -94,13 +94,9 @@ def old_commands(name: str, seed: int) -> tuple[list[str], list[str]]:
 def test_each_cell_runs_the_earlier_scripts_commands(name, seed):
     old_train, old_eval = old_commands(name, seed)
     c = dt.cell(name, seed)
-    assert (c.study, c.name, c.seed, c.refusal_ok) == ("disentanglement", name, seed, False)
-    new_train, new_eval = c.commands()
-    (a, old_t), (b, new_t) = split_command(old_train[1:]), split_command(new_train)
-    assert b == a  # same arguments, in the same order
-    assert new_t["--seed"] == old_t["--seed"] == str(seed)
-    (a, old_e), (b, new_e) = split_command(old_eval[1:]), split_command(new_eval)
-    assert b == a
+    assert (c.name, c.seed) == (name, seed)
+    old_t, new_t, _, new_e = same_commands(c, "disentanglement", old_train, old_eval)
+    old_e = split_command(old_eval[1:])[1]
     # the same folders as before: benchmarks/out/disentanglement/<cell>/s<seed>/
     assert repo_path(new_t["--out"]) == Path(old_t["--out"]) == repo_path(new_e["run"])
     assert repo_path(new_e["--out"]) == Path(old_e["--out"])

@@ -17,7 +17,7 @@ import fhvae_table as ft  # noqa: E402
 import harness  # noqa: E402
 
 from factorseq.metrics.scoring import SCORING_VERSION  # noqa: E402
-from studyhelp import repo_path, split_command  # noqa: E402
+from studyhelp import repo_path, same_commands  # noqa: E402
 
 # --- the reference: the earlier script's command building (git history at cad6eba), copied ---
 OUT = REPO / "benchmarks" / "out" / "fhvae"
@@ -77,13 +77,9 @@ def test_each_cell_runs_the_earlier_scripts_commands(name, seed):
     alpha, argv = SAME[name]
     old_train, old_eval = old_commands(alpha, old_args(f"{argv} --seed {seed}"))
     c = ft.cell(name, seed)
-    assert (c.study, c.name, c.seed, c.refusal_ok) == ("fhvae", name, seed, False)
-    new_train, new_eval = c.commands()
-    (a, old_t), (b, new_t) = split_command(old_train[1:]), split_command(new_train)
-    assert b == a  # same arguments, in the same order
-    assert new_t["--seed"] == old_t["--seed"] == str(seed)
-    (a, _), (b, new_e) = split_command(old_eval[1:]), split_command(new_eval)
-    assert b == a == ["evaluate", "--repeats", "3"]
+    assert (c.name, c.seed) == (name, seed)
+    _, new_t, new_e_args, new_e = same_commands(c, "fhvae", old_train, old_eval)
+    assert new_e_args == ["evaluate", "--repeats", "3"]
     assert repo_path(new_t["--out"]) == OUT / name / f"s{seed}" / "run" == repo_path(new_e["run"])
 
 
