@@ -218,6 +218,13 @@ def kept(study: str, name: str, folder: Path | None = None) -> dict[int, dict]:
     return found
 
 
+def cell_names(study: str, pattern: str = "") -> list[str]:
+    """The names of ``study``'s committed cells that ``pattern`` (a regular expression) finds,
+    sorted; read from the file names only (nothing is read, so nothing is cited)."""
+    names = {p.stem.rsplit("_s", 1)[0] for p in (RESULTS / study).glob("*_s*.json")}
+    return sorted(n for n in names if re.search(pattern, n))
+
+
 def kept_named(study: str, name: re.Pattern, form: str, select: Callable[[re.Match], bool]
                = lambda m: True) -> list[tuple[re.Match, dict[int, dict]]]:
     """Every committed cell of ``study`` that ``select`` takes, as (the match of its name
@@ -225,8 +232,7 @@ def kept_named(study: str, name: re.Pattern, form: str, select: Callable[[re.Mat
     name does not match stops the table (``form`` says what a name looks like): a table that
     leaves a cell out silently would mislead."""
     found = []
-    names = {p.stem.rsplit("_s", 1)[0] for p in (RESULTS / study).glob("*_s*.json")}
-    for cell in sorted(names):
+    for cell in cell_names(study):
         m = name.fullmatch(cell)
         if m is None:
             raise SystemExit(f"error: results/{study}/{cell}_s*.json is not the name of a {study} "

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 import harness
@@ -90,9 +89,8 @@ def table(pattern: str = "", seed: int = 0) -> str:
     """Markdown from the kept readings of the cells whose name ``pattern`` finds: one column
     per cell (its seed ``seed``), one row per reading; the real-test probe of each factor
     beside (the first column's: the probe is fitted on the corpus, not on the run)."""
-    names = sorted({p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")
-                    if re.search(pattern, p.stem.rsplit("_s", 1)[0])})
-    found = {c: r[seed]["metrics"] for c in names if seed in (r := harness.kept(STUDY, c))}
+    found = {c: r[seed]["metrics"] for c in harness.cell_names(STUDY, pattern)
+             if seed in (r := harness.kept(STUDY, c))}
     if not found:
         return "(no readings kept yet)\n"
     rs = list(found.values())

@@ -32,13 +32,10 @@ import unified_table
 MARK = re.compile(r"<!-- table: (\S+)(?: (\S+))? -->")
 
 
-def _disentanglement(pattern: str) -> str:
-    return disentanglement_table.table(
-        [c for c in disentanglement_table.CELLS if not pattern or re.search(pattern, c)])
-
-
-def _fhvae(pattern: str) -> str:
-    return fhvae_table.table([c for c in fhvae_table.CELLS if not pattern or re.search(pattern, c)])
+def _cells(table: Callable[[list[str]], str], cells: dict) -> Callable[[str], str]:
+    """A view over a study whose table takes cell names: those of ``cells`` (in the study's
+    order) that the pattern finds."""
+    return lambda pattern: table([c for c in cells if re.search(pattern, c)])
 
 
 def _study(study: str) -> Callable[[str], str]:
@@ -51,8 +48,8 @@ VIEWS: dict[str, Callable[[str], str]] = {
     "unified": lambda _: unified_table.table(),
     "unified_weights": lambda _: unified_table.weights_table(),
     "gaps": lambda _: gaps_table.table(),
-    "disentanglement": _disentanglement,
-    "fhvae": _fhvae,
+    "disentanglement": _cells(disentanglement_table.table, disentanglement_table.CELLS),
+    "fhvae": _cells(fhvae_table.table, fhvae_table.CELLS),
     "fhvae_invariance": lambda _: fhvae_invariance.table(),
     "infogan_diagnose": infogan_diagnose.table,
     "ssvae": ssvae_bench.table,

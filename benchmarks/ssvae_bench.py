@@ -105,8 +105,7 @@ def _kept(pattern: str = "") -> dict[tuple, dict[int, dict]]:
     """(data, labels, alpha, tag) -> {seed: result} of the cells whose name ``pattern`` finds
     (a regular expression) and the baselines of their (data, labels); alpha "classifier" for
     the baseline."""
-    names = {p.stem.rsplit("_s", 1)[0] for p in (harness.RESULTS / STUDY).glob("*_s*.json")}
-    wanted = {n for n in names if re.search(pattern, n)}
+    wanted = set(harness.cell_names(STUDY, pattern))
     wanted |= {f"{m['data']}_n{m['labels']}_classifier" for n in wanted
                if (m := NAME.fullmatch(n))}
     return {(m["data"], int(m["labels"]), m["alpha"] or "classifier", m["tag"] or ""): res
